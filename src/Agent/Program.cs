@@ -1,0 +1,2 @@
+// Placeholder: the agent host is composed in Hosting/ (see AgentHost).
+return 0;

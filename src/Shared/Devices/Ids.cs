@@ -1,0 +1,65 @@
+namespace Replug.Shared.Devices;
+
+/// <summary>
+/// A device as the kernel names it: its subsystem and its kernel name (the last DEVPATH
+/// segment, which for a net device is the interface name and for a PCI device its slot).
+/// </summary>
+public readonly record struct DeviceId(string Subsystem, string Name)
+{
+    public static DeviceId Net(string interfaceName) => new(Subsystems.Net, interfaceName);
+    public static DeviceId Pci(string slot) => new(Subsystems.Pci, slot);
+
+    /// <summary>Parses "subsystem/name" (the form <see cref="ToString"/> writes), or a bare name as a net device.</summary>
+    public static bool TryParse(string? text, out DeviceId id)
+    {
+        id = default;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var slash = text.IndexOf('/');
+        if (slash < 0) { id = Net(text); return DeviceNames.IsSafe(text); }
+        var subsystem = text[..slash];
+        var name = text[(slash + 1)..];
+        if (subsystem.Length == 0 || !DeviceNames.IsSafe(name)) return false;
+        id = new DeviceId(subsystem, name);
+        return true;
+    }
+
+    public override string ToString() => $"{Subsystem}/{Name}";
+}
+
+/// <summary>A logical port: the name an operator gives to a fail-safe group of devices.</summary>
+public readonly record struct PortId(string Value)
+{
+    public override string ToString() => Value;
+}
+
+/// <summary>A hypervisor host, as the agent running on it names itself.</summary>
+public readonly record struct HostId(string Value)
+{
+    public override string ToString() => Value;
+}
+
+public static class Subsystems
+{
+    public const string Net = "net";
+    public const string Pci = "pci";
+    public const string Vfio = "vfio";
+}
+
+public static class DeviceNames
+{
+    /// <summary>
+    /// A kernel device name that is safe to use as one path segment under a sysfs root:
+    /// not empty, not "." or "..", no separators, no NUL or control characters. The kernel
+    /// itself forbids '/' in names; everything here may come from an untrusted uevent.
+    /// </summary>
+    public static bool IsSafe(ReadOnlySpan<char> name)
+    {
+        if (name.IsEmpty || name.Length > 255) return false;
+        if (name is "." or "..") return false;
+        foreach (var c in name)
+        {
+            if (c == '/' || c == '\\' || c == '\0' || char.IsControl(c)) return false;
+        }
+        return true;
+    }
+}
