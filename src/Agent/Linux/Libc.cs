@@ -19,18 +19,37 @@ internal static unsafe partial class Libc
     public const int SO_RCVBUF = 8;
     public const int SO_PASSCRED = 16;
     public const int SO_RCVBUFFORCE = 33;
+    public const int SO_RCVTIMEO = 20;
     public const int SCM_CREDENTIALS = 2;
+
+    // netlink(7) socket options, level SOL_NETLINK (include/uapi/linux/netlink.h).
+    public const int SOL_NETLINK = 270;
+    public const int NETLINK_CAP_ACK = 10;
+    public const int NETLINK_EXT_ACK = 11;
 
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_TRUNC = 0x20;
+    public const int MSG_CTRUNC = 0x08;
 
     public const int EINTR = 4;
     public const int EAGAIN = 11;
     public const int ENODEV = 19;
     public const int ENOBUFS = 105;
     public const int EPERM = 1;
+    public const int EBADF = 9;
+    public const int ENOMEM = 12;
+    public const int ENOTSOCK = 88;
+    public const int EADDRINUSE = 98;
+    public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
+    public const int EINVAL = 22;
+    public const int EOPNOTSUPP = 95;
+    public const int PATH_MAX = 4096;
 
     public const short POLLIN = 0x001;
+    public const short POLLERR = 0x008;
+    public const short POLLHUP = 0x010;
+    public const short POLLNVAL = 0x020;
     public const int EFD_CLOEXEC = 0x80000;
     public const int EFD_NONBLOCK = 0x800;
     public const int O_RDONLY = 0;
@@ -79,6 +98,13 @@ internal static unsafe partial class Libc
         public int Pid;
         public uint Uid;
         public uint Gid;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TimeVal
+    {
+        public long Seconds;
+        public long Microseconds;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -133,6 +159,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint if_nametoindex(string name);
+
+    /// <summary>realpath(3) into a caller's PATH_MAX buffer: every symlink resolved, as the kernel would.</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial byte* realpath(string path, byte* resolved);
 
     [LibraryImport("libc")]
     public static partial int getpid();

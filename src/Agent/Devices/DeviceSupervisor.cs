@@ -1,0 +1,257 @@
+using Akka.Actor;
+using Akka.Event;
+using Replug.Shared.Devices;
+using static Replug.Agent.Devices.DeviceProtocol;
+
+namespace Replug.Agent.Devices;
+
+/// <summary>
+/// One per device (the seed's uev_process and fault handler). Asks <see cref="DeviceLifecycle"/>
+/// what to do, performs each step through <see cref="IDeviceBus"/> bounded in time and
+/// retried with backoff, and keeps its ports informed: on a fault it waits for every port to
+/// remap before it detaches.
+/// </summary>
+public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
+{
+    private sealed record StepResult(long Generation, DeviceStep Step, BusResult Result);
+    private sealed record RetryStep(long Generation);
+    private sealed record RemapTimedOut(long RemapId, int Attempt);
+
+    private readonly DeviceId _device;
+    private readonly IDeviceBus _bus;
+    private readonly ManagedDevice? _managed;
+    private readonly StepPolicy _policy;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<PortId, IActorRef> _ports = [];
+    private readonly HashSet<PortId> _awaitingRemap = [];
+    private readonly BoundedHistory<DeviceStateChanged> _history = new(32);
+
+    private DeviceState _state = DeviceState.Parsed;
+    private bool _present;
+    private bool _returnedWhileFaulted;
+    private DeviceStep _step = DeviceStep.None;
+    private long _stepGeneration;
+    private int _attempt;
+    private long _remapId;
+    private long _triggerTimestamp;
+
+    public DeviceSupervisor(DeviceId device, IDeviceBus bus, ManagedDevice? managed, StepPolicy policy)
+    {
+        _device = device;
+        _bus = bus;
+        _managed = managed;
+        _policy = policy;
+
+        Receive<Signal>(s => Apply(s.What, s.Reason, s.Uevent?.ReceivedTimestamp ?? 0));
+        Receive<DrainDevice>(d => Apply(DeviceSignal.DrainRequested, $"drain: {d.Reason}", 0));
+        Receive<UndrainDevice>(_ => Apply(DeviceSignal.UndrainRequested, "undrain", 0));
+        Receive<AddInterest>(OnAddInterest);
+        Receive<RemapCompleted>(OnRemapCompleted);
+        Receive<RemapTimedOut>(OnRemapTimedOut);
+        Receive<StepResult>(OnStepResult);
+        Receive<RetryStep>(r => { if (r.Generation == _stepGeneration) RunBusStep(_step); });
+        Receive<GetDeviceStatus>(_ => Sender.Tell(Status()));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(DeviceId device, IDeviceBus bus, ManagedDevice? managed, StepPolicy policy) =>
+        Akka.Actor.Props.Create(() => new DeviceSupervisor(device, bus, managed, policy));
+
+    private DeviceStatus Status() => new(_device, _state, _present, [.. _ports.Keys], _history.ToList());
+
+    private void Apply(DeviceSignal signal, string reason, long triggerTimestamp)
+    {
+        switch (signal)
+        {
+            case DeviceSignal.Appeared:
+                _present = true;
+                if (_state is DeviceState.Faulted) _returnedWhileFaulted = true;
+                break;
+            case DeviceSignal.Removed:
+                _present = false;
+                _returnedWhileFaulted = false;
+                break;
+        }
+
+        var transition = DeviceLifecycle.Next(_state, signal);
+        if (transition.Next == _state && transition.Step == DeviceStep.None) return;
+        if (triggerTimestamp != 0) _triggerTimestamp = triggerTimestamp;
+        if (transition.Next != _state) ChangeState(transition.Next, reason);
+        if (transition.Step != DeviceStep.None) StartStep(transition.Step);
+
+        // A device re-inserted while its fault was still being handled returns once it is detached.
+        if (_state == DeviceState.Detached && _returnedWhileFaulted && _present)
+        {
+            _returnedWhileFaulted = false;
+            Apply(DeviceSignal.Appeared, "returned while faulted", 0);
+        }
+    }
+
+    private void ChangeState(DeviceState next, string reason)
+    {
+        var change = new DeviceStateChanged(_device, _state, next, reason, DateTimeOffset.UtcNow);
+        _state = next;
+        _history.Add(change);
+        _log.Info("Device {0}: {1} -> {2} ({3}){4}", _device, change.From, next, reason,
+            _ports.Count == 0 ? "" : $" ports [{string.Join(", ", _ports.Keys)}]");
+        Context.Parent.Tell(change);
+    }
+
+    private void StartStep(DeviceStep step)
+    {
+        _step = step;
+        _attempt = 0;
+        _stepGeneration++;
+        switch (step)
+        {
+            case DeviceStep.Remap:
+                StartRemap();
+                break;
+            case DeviceStep.Attach:
+                foreach (var port in _ports.Values) port.Tell(new MemberHealthy(_device, _triggerTimestamp));
+                Apply(DeviceSignal.AttachDone, "offered to its ports", 0);
+                break;
+            default:
+                RunBusStep(step);
+                break;
+        }
+    }
+
+    private void StartRemap()
+    {
+        _remapId++;
+        _awaitingRemap.Clear();
+        _awaitingRemap.UnionWith(_ports.Keys);
+        if (_awaitingRemap.Count == 0)
+        {
+            Apply(DeviceSignal.RemapDone, "no port uses it", 0);
+            return;
+        }
+        SendRemapRequests();
+        Timers.StartSingleTimer("remap", new RemapTimedOut(_remapId, 1), _policy.Timeout);
+    }
+
+    private void SendRemapRequests()
+    {
+        var reason = _history.ToList() is [.., var last] ? last.Reason : _state.ToString();
+        foreach (var port in _awaitingRemap)
+            _ports[port].Tell(new MemberUnhealthy(_device, reason, _remapId, _triggerTimestamp));
+    }
+
+    private void OnRemapCompleted(RemapCompleted done)
+    {
+        if (done.RemapId != _remapId || !_awaitingRemap.Remove(done.Port) || _awaitingRemap.Count > 0) return;
+        Timers.Cancel("remap");
+        Apply(DeviceSignal.RemapDone, "ports remapped", 0);
+    }
+
+    private void OnRemapTimedOut(RemapTimedOut timeout)
+    {
+        if (timeout.RemapId != _remapId || _awaitingRemap.Count == 0) return;
+        if (timeout.Attempt <= _policy.Retries)
+        {
+            _log.Warning("Device {0}: ports [{1}] have not remapped within {2}; asking again (attempt {3})",
+                _device, string.Join(", ", _awaitingRemap), _policy.Timeout, timeout.Attempt + 1);
+            SendRemapRequests();
+            Timers.StartSingleTimer("remap", new RemapTimedOut(_remapId, timeout.Attempt + 1),
+                _policy.Timeout + _policy.BackoffFor(timeout.Attempt));
+            return;
+        }
+        // Detaching is still right: the device is gone or failing whatever the port does.
+        _log.Error("Device {0}: ports [{1}] never confirmed the remap; detaching anyway", _device, string.Join(", ", _awaitingRemap));
+        _awaitingRemap.Clear();
+        Apply(DeviceSignal.RemapDone, "remap unconfirmed", 0);
+    }
+
+    private void RunBusStep(DeviceStep step)
+    {
+        var generation = _stepGeneration;
+        Func<BusResult> work = step switch
+        {
+            DeviceStep.Probe => () => Prepare(requirePresence: true),
+            DeviceStep.Restore => () => Prepare(requirePresence: true),
+            DeviceStep.Detach => Detach(_state == DeviceState.Draining),
+            _ => () => BusResult.Ok,
+        };
+        var timeout = _policy.Timeout;
+        // Bounded: a sysfs write can block in a driver's probe; the actor must not.
+        Task.Run(work).WaitAsync(timeout).ContinueWith(t => new StepResult(generation, step,
+                t.IsCompletedSuccessfully ? t.Result
+                : t.Exception?.InnerException is TimeoutException ? BusResult.Fail($"timed out after {timeout.TotalMilliseconds:0} ms")
+                : BusResult.Fail(t.Exception?.InnerException?.Message ?? "cancelled")),
+            TaskScheduler.Default).PipeTo(Self);
+    }
+
+    private void OnStepResult(StepResult result)
+    {
+        if (result.Generation != _stepGeneration) return; // superseded by a newer signal
+        if (result.Result.Succeeded)
+        {
+            Apply(result.Step switch
+            {
+                DeviceStep.Probe => DeviceSignal.ProbeSucceeded,
+                DeviceStep.Restore => DeviceSignal.RestoreSucceeded,
+                _ => DeviceSignal.DetachDone,
+            }, $"{result.Step.ToString().ToLowerInvariant()} done", 0);
+            return;
+        }
+
+        _attempt++;
+        if (_attempt <= _policy.Retries)
+        {
+            var delay = _policy.BackoffFor(_attempt);
+            _log.Warning("Device {0}: {1} failed ({2}); retry {3}/{4} in {5} ms", _device, result.Step,
+                result.Result.Error, _attempt, _policy.Retries, delay.TotalMilliseconds);
+            Timers.StartSingleTimer("retry", new RetryStep(_stepGeneration), delay);
+            return;
+        }
+
+        _log.Error("Device {0}: {1} failed after {2} retries: {3}", _device, result.Step, _policy.Retries, result.Result.Error);
+        Apply(result.Step switch
+        {
+            DeviceStep.Probe => DeviceSignal.ProbeFailed,
+            DeviceStep.Restore => DeviceSignal.RestoreFailed,
+            // A detach that cannot complete leaves nothing to wait for: the device is out of service.
+            _ => DeviceSignal.DetachDone,
+        }, $"{result.Step.ToString().ToLowerInvariant()} failed: {result.Result.Error}", 0);
+    }
+
+    private void OnAddInterest(AddInterest interest)
+    {
+        _ports[interest.Port] = interest.Group;
+        if (DeviceLifecycle.IsHealthy(_state)) interest.Group.Tell(new MemberHealthy(_device));
+    }
+
+    /// <summary>Probe and restore: the device must be in sysfs; a managed one gets its driver and configuration.</summary>
+    private BusResult Prepare(bool requirePresence)
+    {
+        switch (_device.Subsystem)
+        {
+            case Subsystems.Net:
+                if (_bus.FindNet(_device.Name) is null)
+                    return requirePresence ? BusResult.Fail($"{_device} is not in sysfs") : BusResult.Ok;
+                return _managed is null ? BusResult.Ok : _bus.ConfigureNet(_device.Name, new NetConfig(_managed.Mtu, _managed.BringUp));
+            case Subsystems.Pci:
+                var pci = _bus.FindPci(_device.Name);
+                if (pci is null) return requirePresence ? BusResult.Fail($"{_device} is not in sysfs") : BusResult.Ok;
+                return _managed?.Driver is { } driver && pci.Driver != driver ? _bus.BindDriver(_device.Name, driver) : BusResult.Ok;
+            default:
+                return BusResult.Ok; // tracked only
+        }
+    }
+
+    private Func<BusResult> Detach(bool planned) => () =>
+    {
+        if (_managed is null) return BusResult.Ok;
+        return _device.Subsystem switch
+        {
+            // A planned drain takes the link down; a faulted one is left to the kernel.
+            Subsystems.Net when planned && _bus.FindNet(_device.Name) is not null
+                => _bus.ConfigureNet(_device.Name, new NetConfig(null, Up: false)),
+            // A PCI function still there (failing, or drained) is released from its driver, as DPDK's detach does.
+            Subsystems.Pci when _bus.FindPci(_device.Name) is not null => _bus.Unbind(_device.Name),
+            _ => BusResult.Ok,
+        };
+    };
+}

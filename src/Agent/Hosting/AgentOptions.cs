@@ -1,0 +1,137 @@
+using Replug.Agent.Devices;
+using Replug.Shared.Devices;
+
+namespace Replug.Agent.Hosting;
+
+/// <summary>The agent's configuration (section "Replug:Agent"), validated at start.</summary>
+public sealed class AgentOptions
+{
+    public const string Section = "Replug:Agent";
+
+    /// <summary>This host's name in the cluster; the machine name by default.</summary>
+    public string Host { get; set; } = Environment.MachineName;
+    public string SysfsRoot { get; set; } = "/sys";
+    /// <summary>Watch and act in this named network namespace (one namespace = one host, for tests and demos).</summary>
+    public string? NetworkNamespace { get; set; }
+    public List<string> Subsystems { get; set; } = [];
+    public int ReceiveBufferBytes { get; set; } = 128 * 1024 * 1024;
+    /// <summary>Read events from this capture (or "-" for stdin) instead of the kernel.</summary>
+    public string? Replay { get; set; }
+    /// <summary>Also write every event received to this file, in the kernel's wire format.</summary>
+    public string? Capture { get; set; }
+    public int HistorySize { get; set; } = 1000;
+    public StepOptions Steps { get; set; } = new();
+    public Dictionary<string, DeviceOptions> Devices { get; set; } = [];
+    public List<PortOptions> Ports { get; set; } = [];
+
+    public sealed class StepOptions
+    {
+        public TimeSpan Timeout { get; set; } = StepPolicy.Default.Timeout;
+        public int Retries { get; set; } = StepPolicy.Default.Retries;
+        public TimeSpan InitialBackoff { get; set; } = StepPolicy.Default.InitialBackoff;
+        public TimeSpan MaxBackoff { get; set; } = StepPolicy.Default.MaxBackoff;
+    }
+
+    public sealed class DeviceOptions
+    {
+        public string? Driver { get; set; }
+        public int? Mtu { get; set; }
+        public bool BringUp { get; set; } = true;
+    }
+
+    public sealed class PortOptions
+    {
+        public string Name { get; set; } = "";
+        /// <summary>Preferred device first, then standbys in order ("net/eth1", "eth2", "pci/0000:03:00.0").</summary>
+        public List<string> Devices { get; set; } = [];
+        public bool Revertive { get; set; } = true;
+        public DataPathOptions DataPath { get; set; } = new();
+    }
+
+    public sealed class DataPathOptions
+    {
+        /// <summary>"bridge" (the active device is enslaved to Bridge) or "command" (runs Command).</summary>
+        public string Kind { get; set; } = "bridge";
+        public string? Bridge { get; set; }
+        /// <summary>For "command": the program and arguments; {port}, {previous}, {next}, {action} are substituted per argument.</summary>
+        public string? Command { get; set; }
+        public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+    }
+
+    public IReadOnlySet<string> EffectiveSubsystems =>
+        Subsystems.Count == 0 ? new HashSet<string> { Shared.Devices.Subsystems.Net, Shared.Devices.Subsystems.Pci } : Subsystems.ToHashSet();
+
+    public StepPolicy StepPolicy => new(Steps.Timeout, Steps.Retries, Steps.InitialBackoff, Steps.MaxBackoff);
+
+    /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string problem) { if (!ok) errors.Add($"{Section}:{key}: {problem}"); }
+
+        Check(!string.IsNullOrWhiteSpace(Host), nameof(Host), "must not be empty");
+        Check(!string.IsNullOrWhiteSpace(SysfsRoot), nameof(SysfsRoot), "must not be empty");
+        Check(Replay is not null || string.IsNullOrWhiteSpace(SysfsRoot) || Directory.Exists(SysfsRoot), nameof(SysfsRoot), $"'{SysfsRoot}' does not exist");
+        Check(NetworkNamespace is null || (DeviceNames.IsSafe(NetworkNamespace) && File.Exists(Path.Combine(Linux.NetworkNamespace.RunDirectory, NetworkNamespace))),
+            nameof(NetworkNamespace), $"'{NetworkNamespace}' is not a network namespace in {Linux.NetworkNamespace.RunDirectory}");
+        for (var i = 0; i < Subsystems.Count; i++)
+            Check(!string.IsNullOrWhiteSpace(Subsystems[i]) && DeviceNames.IsSafe(Subsystems[i]), $"Subsystems:{i}", $"'{Subsystems[i]}' is not a subsystem name");
+        Check(ReceiveBufferBytes >= 4096, nameof(ReceiveBufferBytes), "must be at least 4096");
+        Check(Replay is null || Replay == "-" || File.Exists(Replay), nameof(Replay), $"'{Replay}' does not exist");
+        Check(HistorySize > 0, nameof(HistorySize), "must be positive");
+        Check(Steps.Timeout > TimeSpan.Zero, "Steps:Timeout", "must be positive");
+        Check(Steps.Retries >= 0, "Steps:Retries", "must not be negative");
+        Check(Steps.InitialBackoff > TimeSpan.Zero && Steps.MaxBackoff >= Steps.InitialBackoff, "Steps:InitialBackoff",
+            "must be positive and not above Steps:MaxBackoff");
+
+        foreach (var (key, device) in Devices)
+        {
+            Check(DeviceId.TryParse(key, out _), $"Devices:{key}", "is not a device id (subsystem/name, e.g. net/eth1 or pci/0000:03:00.0)");
+            Check(device.Mtu is null or >= 68 and <= 65535, $"Devices:{key}:Mtu", $"{device.Mtu} is not an MTU (68..65535)");
+            Check(device.Driver is null || DeviceNames.IsSafe(device.Driver), $"Devices:{key}:Driver", $"'{device.Driver}' is not a driver name");
+        }
+
+        var portNames = new HashSet<string>();
+        for (var i = 0; i < Ports.Count; i++)
+        {
+            var port = Ports[i];
+            var key = $"Ports:{i}";
+            Check(!string.IsNullOrWhiteSpace(port.Name) && DeviceNames.IsSafe(port.Name), $"{key}:Name", $"'{port.Name}' is not a port name");
+            Check(portNames.Add(port.Name), $"{key}:Name", $"port '{port.Name}' is defined twice");
+            Check(port.Devices.Count > 0, $"{key}:Devices", "a port needs at least one device");
+            var ids = new HashSet<DeviceId>();
+            for (var j = 0; j < port.Devices.Count; j++)
+            {
+                var ok = DeviceId.TryParse(port.Devices[j], out var id);
+                Check(ok, $"{key}:Devices:{j}", $"'{port.Devices[j]}' is not a device id");
+                Check(!ok || ids.Add(id), $"{key}:Devices:{j}", $"'{port.Devices[j]}' is listed twice");
+            }
+            switch (port.DataPath.Kind)
+            {
+                case "bridge":
+                    Check(!string.IsNullOrWhiteSpace(port.DataPath.Bridge) && DeviceNames.IsSafe(port.DataPath.Bridge!),
+                        $"{key}:DataPath:Bridge", "a bridge data path needs the bridge's interface name");
+                    break;
+                case "command":
+                    Check(!string.IsNullOrWhiteSpace(port.DataPath.Command), $"{key}:DataPath:Command", "a command data path needs a command");
+                    break;
+                default:
+                    Check(false, $"{key}:DataPath:Kind", $"'{port.DataPath.Kind}' is not a data path (bridge, command)");
+                    break;
+            }
+            Check(port.DataPath.Timeout > TimeSpan.Zero, $"{key}:DataPath:Timeout", "must be positive");
+        }
+        return errors;
+    }
+
+    public IReadOnlyDictionary<DeviceId, ManagedDevice> ManagedDevices()
+    {
+        var managed = new Dictionary<DeviceId, ManagedDevice>();
+        foreach (var port in Ports)
+            foreach (var d in port.Devices)
+                if (DeviceId.TryParse(d, out var id)) managed[id] = ManagedDevice.PortMember;
+        foreach (var (key, device) in Devices)
+            if (DeviceId.TryParse(key, out var id)) managed[id] = new ManagedDevice(device.Driver, device.Mtu, device.BringUp);
+        return managed;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Replug.Agent.Devices;
+using Replug.Shared.Devices;
+using static Replug.Agent.Devices.DeviceProtocol;
+
+namespace Replug.Agent.Ports;
+
+/// <summary>
+/// One logical port (the seed's fail-safe driver). Registers with the watcher for each of its
+/// sub-devices, hears their health from their supervisors, asks <see cref="FailSafePort"/>
+/// what to do, and carries it out through <see cref="IDataPath"/>. A supervisor's remap request
+/// is acknowledged only after the switch is done, so a device is never detached while it
+/// still carries the port's traffic.
+/// </summary>
+public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
+{
+    private sealed record ActionDone(PortAction Action, DataPathResult Result, long TriggerTimestamp);
+
+    private readonly FailSafePort _port;
+    private readonly IDataPath _dataPath;
+    private readonly IActorRef _watcher;
+    private readonly TimeSpan _switchTimeout;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<PortAction> _pending = new();
+    private readonly List<(IActorRef To, RemapCompleted Ack)> _acks = [];
+    private string _reason = "";
+    private long _triggerTimestamp;
+
+    public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout)
+    {
+        _port = port;
+        _dataPath = dataPath;
+        _watcher = watcher;
+        _switchTimeout = switchTimeout;
+        Idle();
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout) =>
+        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout));
+
+    protected override void PreStart()
+    {
+        _log.Info("Port {0}: devices [{1}] (preferred {2}), {3}, data path {4}", _port.Port,
+            string.Join(", ", _port.Members), _port.Preferred, _port.Revertive ? "revertive" : "non-revertive", _dataPath.Kind);
+        foreach (var member in _port.Members) _watcher.Tell(new RegisterPortMember(_port.Port, member, Self));
+    }
+
+    private void Idle()
+    {
+        Receive<MemberHealthy>(m => Run(_port.OnHealthy(m.Device), $"{m.Device} is healthy", m.TriggerTimestamp, null));
+        Receive<MemberUnhealthy>(m => Run(_port.OnUnhealthy(m.Device, m.Reason), $"{m.Device}: {m.Reason}", m.TriggerTimestamp,
+            (Sender, new RemapCompleted(m.Device, _port.Port, m.RemapId))));
+        Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
+    }
+
+    private void Busy()
+    {
+        Receive<ActionDone>(OnActionDone);
+        Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private PortStatus Status() => new(_port.Port, _port.Active, _port.Members,
+        [.. _port.Members.Where(_port.IsHealthy)], _port.Revertive, _port.Escalated, _dataPath.Kind);
+
+    private void Run(IReadOnlyList<PortAction> actions, string reason, long triggerTimestamp, (IActorRef, RemapCompleted)? ack)
+    {
+        if (ack is { } a) _acks.Add(a);
+        _reason = reason;
+        _triggerTimestamp = triggerTimestamp;
+        foreach (var action in actions) _pending.Enqueue(action);
+        Continue();
+    }
+
+    /// <summary>Carries out pending actions in order; a data path call that completes at once is handled inline (no mailbox hop on the fail-over path).</summary>
+    private void Continue()
+    {
+        while (_pending.TryDequeue(out var action))
+        {
+            var call = Execute(action);
+            if (call is null) continue;
+            if (call.IsCompleted)
+            {
+                HandleResult(action, Outcome(call));
+                continue;
+            }
+            var trigger = _triggerTimestamp;
+            call.ContinueWith(t => new ActionDone(action, Outcome(t), trigger), TaskScheduler.Default).PipeTo(Self);
+            Become(Busy);
+            return;
+        }
+
+        foreach (var (to, done) in _acks) to.Tell(done);
+        _acks.Clear();
+        Become(Idle);
+        Stash.UnstashAll();
+    }
+
+    private void OnActionDone(ActionDone done)
+    {
+        _triggerTimestamp = done.TriggerTimestamp;
+        HandleResult(done.Action, done.Result);
+        Continue();
+    }
+
+    private Task<DataPathResult>? Execute(PortAction action)
+    {
+        switch (action)
+        {
+            case PortAction.Switch s:
+                var cts = new CancellationTokenSource(_switchTimeout);
+                return _dataPath.SwitchAsync(_port.Port, s.From, s.To, cts.Token);
+            case PortAction.Deactivate d:
+                return _dataPath.DeactivateAsync(_port.Port, d.Device, new CancellationTokenSource(_switchTimeout).Token);
+            case PortAction.Escalate e:
+                _log.Error("Port {0}: escalating to the coordinator: {1}", _port.Port, e.Reason);
+                Publish(new PortEscalated(_port.Port, e.Reason, DateTimeOffset.UtcNow));
+                return null;
+            case PortAction.Recover r:
+                _log.Info("Port {0}: recovered on {1}", _port.Port, r.Active);
+                Publish(new PortRecovered(_port.Port, r.Active, DateTimeOffset.UtcNow));
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private void HandleResult(PortAction action, DataPathResult result)
+    {
+        switch (action)
+        {
+            case PortAction.Switch s when result.Succeeded:
+                var completed = Stopwatch.GetTimestamp();
+                var ev = new PortSwitched(_port.Port, s.From, s.To, _reason, _triggerTimestamp, completed, DateTimeOffset.UtcNow);
+                _log.Info("Port {0}: switched {1} -> {2} ({3}){4}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
+                    ev.Reaction is { } r ? $" in {r.TotalMicroseconds:0} us" : "");
+                Publish(ev);
+                break;
+            case PortAction.Switch s:
+                _log.Error("Port {0}: switch {1} -> {2} failed: {3}", _port.Port, s.From?.ToString() ?? "none", s.To, result.Error);
+                Publish(new PortSwitchFailed(_port.Port, s.From, s.To, result.Error ?? "", DateTimeOffset.UtcNow));
+                foreach (var next in _port.OnSwitchFailed(s.To, result.Error ?? "")) _pending.Enqueue(next);
+                break;
+            case PortAction.Deactivate d when !result.Succeeded:
+                _log.Warning("Port {0}: could not take {1} out of the path: {2}", _port.Port, d.Device, result.Error);
+                break;
+        }
+    }
+
+    private void Publish(IAgentEvent ev) => Context.System.EventStream.Publish(ev);
+
+    private static DataPathResult Outcome(Task<DataPathResult> task) =>
+        task.IsCompletedSuccessfully ? task.Result
+        : task.IsCanceled ? DataPathResult.Fail("timed out")
+        : DataPathResult.Fail(task.Exception?.InnerException?.Message ?? "failed");
+}

@@ -1,0 +1,29 @@
+using Replug.Agent.Devices;
+using Replug.Shared.Devices;
+
+namespace Replug.Agent.Ports;
+
+/// <summary>A port moved its traffic. Timestamps are Stopwatch ticks: trigger = when the causing uevent was received.</summary>
+public sealed record PortSwitched(PortId Port, DeviceId? From, DeviceId To, string Reason,
+    long TriggerTimestamp, long CompletedTimestamp, DateTimeOffset At) : IAgentEvent
+{
+    public TimeSpan? Reaction => TriggerTimestamp == 0 ? null
+        : System.Diagnostics.Stopwatch.GetElapsedTime(TriggerTimestamp, CompletedTimestamp);
+}
+
+/// <summary>The data path could not carry out a switch.</summary>
+public sealed record PortSwitchFailed(PortId Port, DeviceId? From, DeviceId To, string Error, DateTimeOffset At) : IAgentEvent;
+
+/// <summary>A port has no healthy sub-device left: the coordinator must move it to another host.</summary>
+public sealed record PortEscalated(PortId Port, string Reason, DateTimeOffset At) : IAgentEvent;
+
+/// <summary>A port that had escalated carries traffic again.</summary>
+public sealed record PortRecovered(PortId Port, DeviceId Active, DateTimeOffset At) : IAgentEvent;
+
+public sealed record PortStatus(PortId Port, DeviceId? Active, IReadOnlyList<DeviceId> Members,
+    IReadOnlyList<DeviceId> Healthy, bool Revertive, bool Escalated, string DataPath);
+
+public static class PortProtocol
+{
+    public sealed record GetPortStatus;
+}

@@ -1,0 +1,20 @@
+using Akka.Actor;
+using Replug.Shared.Uevents;
+using static Replug.Agent.Devices.DeviceProtocol;
+
+namespace Replug.Agent.Sources;
+
+/// <summary>Hands a source's output to the watcher actor; Tell is thread-safe and never blocks the source.</summary>
+/// <param name="observe">Sees every accepted event first, on the source's thread (a capture writer).</param>
+public sealed class ActorUeventSink(IActorRef watcher, Action<Uevent>? observe = null) : IUeventSink
+{
+    public void OnEvent(Uevent uevent)
+    {
+        observe?.Invoke(uevent);
+        watcher.Tell(uevent);
+    }
+
+    public void OnRejected(UeventRejection reason, string detail) => watcher.Tell(new UeventRejected(reason, detail));
+    public void OnOverflow() => watcher.Tell(new SourceOverflowed());
+    public void OnCompleted(Exception? error) => watcher.Tell(new SourceCompleted(error));
+}

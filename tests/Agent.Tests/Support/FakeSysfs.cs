@@ -1,0 +1,172 @@
+using System.Globalization;
+
+namespace Replug.Agent.Tests.Support;
+
+/// <summary>
+/// A fake sysfs tree in a temporary folder, laid out like the kernel's (relative symlinks
+/// included), for hardware this machine lacks: PCI functions with drivers and SR-IOV links,
+/// net interfaces backed by them. Deleted on Dispose.
+/// <code>
+/// devices/pci0000:00/SLOT/{vendor,device,class,numa_node,driver_override,remove}
+/// devices/pci0000:00/SLOT/driver -> ../../../bus/pci/drivers/NAME
+/// devices/pci0000:00/SLOT/physfn -> ../PF          (VF)   virtfnN -> ../VF   (PF)
+/// devices/pci0000:00/SLOT[/virtioN]/net/IF/{ifindex,address,addr_assign_type,operstate,mtu,flags}
+/// devices/pci0000:00/SLOT[/virtioN]/net/IF/device -> ../../../SLOT (or virtioN)
+/// devices/virtual/net/IF/…                          (no PCI function behind it)
+/// bus/pci/devices/SLOT -> ../../../devices/pci0000:00/SLOT
+/// bus/pci/drivers/NAME/{bind,unbind}  bus/pci/drivers_probe  bus/pci/rescan
+/// class/net/IF -> ../../devices/…/net/IF
+/// </code>
+/// The files are plain files: a write that does not truncate (as sysfs writes must not)
+/// overwrites from offset 0, so files a test expects to be written start empty.
+/// </summary>
+public sealed class FakeSysfs : IDisposable
+{
+    private const string PciParent = "devices/pci0000:00";
+    private int _nextVirtio;
+
+    public FakeSysfs()
+    {
+        Root = Directory.CreateTempSubdirectory("fake-sysfs-").FullName;
+        foreach (var dir in new[] { PciParent, "devices/virtual/net", "bus/pci/devices", "bus/pci/drivers", "class/net" })
+            Directory.CreateDirectory(PathOf(dir));
+        WriteFile("bus/pci/drivers_probe", "");
+        WriteFile("bus/pci/rescan", "");
+    }
+
+    /// <summary>The root to give the bus (what "/sys" is in production).</summary>
+    public string Root { get; }
+
+    /// <summary>The full path of <paramref name="relative"/> under the root.</summary>
+    public string PathOf(string relative) => Path.Combine(Root, relative);
+
+    /// <summary>The directory of PCI function <paramref name="slot"/> (the target of bus/pci/devices/SLOT).</summary>
+    public string PciDirectory(string slot) => PathOf($"{PciParent}/{slot}");
+
+    /// <summary>A file's content as written, exactly (no trimming).</summary>
+    public string Read(string relative) => File.ReadAllText(PathOf(relative));
+
+    /// <summary>
+    /// A readable attribute's value, trimmed as the kernel's reader would see it: a write
+    /// over "0x1003\n" of "0x1002" leaves "0x1002\n" in a plain file.
+    /// </summary>
+    public string ReadValue(string relative) => Read(relative).Trim();
+
+    /// <summary>A driver directory with empty bind/unbind files (bus/pci/drivers/NAME).</summary>
+    public FakeSysfs AddDriver(string name)
+    {
+        Directory.CreateDirectory(PathOf($"bus/pci/drivers/{name}"));
+        WriteFile($"bus/pci/drivers/{name}/bind", "");
+        WriteFile($"bus/pci/drivers/{name}/unbind", "");
+        return this;
+    }
+
+    /// <summary>
+    /// A PCI function. <paramref name="driver"/> links it to that driver (created when missing);
+    /// <paramref name="physFn"/> makes it a virtual function of that (existing) physical function,
+    /// linking VF/physfn and PF/virtfnN as the kernel's SR-IOV code does (drivers/pci/iov.c).
+    /// </summary>
+    public FakeSysfs AddPci(string slot, ushort vendor = 0x8086, ushort device = 0x10fb, uint classCode = 0x020000,
+        int numaNode = -1, string? driver = null, string? physFn = null)
+    {
+        var dir = $"{PciParent}/{slot}";
+        Directory.CreateDirectory(PathOf(dir));
+        WriteFile($"{dir}/vendor", $"0x{vendor:x4}\n");
+        WriteFile($"{dir}/device", $"0x{device:x4}\n");
+        WriteFile($"{dir}/class", $"0x{classCode:x6}\n");
+        WriteFile($"{dir}/numa_node", $"{numaNode.ToString(CultureInfo.InvariantCulture)}\n");
+        WriteFile($"{dir}/driver_override", "");
+        WriteFile($"{dir}/remove", "");
+        Link($"bus/pci/devices/{slot}", $"../../../{dir}");
+
+        if (driver is not null)
+        {
+            if (!Directory.Exists(PathOf($"bus/pci/drivers/{driver}"))) AddDriver(driver);
+            Link($"{dir}/driver", $"../../../bus/pci/drivers/{driver}");
+        }
+        if (physFn is not null)
+        {
+            Link($"{dir}/physfn", $"../{physFn}");
+            var pfDir = PciDirectory(physFn);
+            var index = Directory.EnumerateFileSystemEntries(pfDir, "virtfn*").Count();
+            Link($"{PciParent}/{physFn}/virtfn{index}", $"../{slot}");
+        }
+        return this;
+    }
+
+    /// <summary>
+    /// A net interface; with <paramref name="pciSlot"/> it sits under that PCI function (or
+    /// under a virtioN child of it, as virtio-net does, when <paramref name="viaVirtio"/>),
+    /// else under devices/virtual/net.
+    /// </summary>
+    public FakeSysfs AddNet(string name, int ifIndex, string mac = "52:54:00:12:34:56", int addrAssignType = 0,
+        string operState = "up", int mtu = 1500, uint flags = 0x1003, string? pciSlot = null, bool viaVirtio = false)
+    {
+        string dir;
+        if (pciSlot is null)
+        {
+            dir = $"devices/virtual/net/{name}";
+            Directory.CreateDirectory(PathOf(dir));
+        }
+        else
+        {
+            var parent = $"{PciParent}/{pciSlot}";
+            if (viaVirtio)
+            {
+                parent = $"{parent}/virtio{_nextVirtio++}";
+                Directory.CreateDirectory(PathOf(parent));
+            }
+            dir = $"{parent}/net/{name}";
+            Directory.CreateDirectory(PathOf(dir));
+            Link($"{dir}/device", $"../../../{Path.GetFileName(parent)}");
+        }
+        WriteFile($"{dir}/ifindex", $"{ifIndex}\n");
+        WriteFile($"{dir}/address", $"{mac}\n");
+        WriteFile($"{dir}/addr_assign_type", $"{addrAssignType}\n");
+        WriteFile($"{dir}/operstate", $"{operState}\n");
+        WriteFile($"{dir}/mtu", $"{mtu}\n");
+        WriteFile($"{dir}/flags", $"0x{flags:x}\n");
+        Link($"class/net/{name}", $"../../{dir}");
+        return this;
+    }
+
+    /// <summary>Any symlink, e.g. one that points outside the root (relative targets are relative to the link's folder).</summary>
+    public FakeSysfs Link(string relative, string target)
+    {
+        var path = PathOf(relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.CreateSymbolicLink(path, target);
+        return this;
+    }
+
+    /// <summary>Writes (creates or replaces) a file under the root.</summary>
+    public FakeSysfs WriteFile(string relative, string content)
+    {
+        var path = PathOf(relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, content);
+        return this;
+    }
+
+    /// <summary>
+    /// What a hot-unplug looks like to a reader that listed the device a moment ago: its
+    /// directory is gone, the bus/class link still there (dangling).
+    /// </summary>
+    public void RemovePciDirectory(string slot) => Directory.Delete(PciDirectory(slot), recursive: true);
+
+    /// <summary>Deletes a net interface's directory, leaving class/net/NAME dangling.</summary>
+    public void RemoveNetDirectory(string name)
+    {
+        var link = new FileInfo(PathOf($"class/net/{name}"));
+        var target = Path.GetFullPath(Path.Combine(link.DirectoryName!, link.LinkTarget!));
+        Directory.Delete(target, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        // Directory.Delete removes symlinks without following them, so links that point
+        // outside the root (the escape tests) never take their targets along.
+        try { Directory.Delete(Root, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+}
