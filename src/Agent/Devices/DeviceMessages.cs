@@ -79,4 +79,4 @@ public sealed record DeviceStatus(DeviceId Device, DeviceState State, bool Prese
     IReadOnlyList<DeviceStateChanged> History);
 
 public sealed record WatcherStats(long Received, long Filtered, long Duplicates, long Rejected, long Overflows,
-    long Resyncs, long Synthesised, ulong LastSeqNum, int Devices);
+    long Resyncs, long Synthesised, ulong LastSeqNum, int Devices, int Subscribers);

@@ -82,7 +82,7 @@ public sealed class DeviceWatcher : ReceiveActor
     protected override void PreStart() => StartScan("start");
 
     private WatcherStats Stats() => new(_received, _filtered, _duplicates, _rejected, _overflows, _resyncs, _synthesised,
-        _lastSeqNum, _supervisors.Count);
+        _lastSeqNum, _supervisors.Count, _subscribers.Count);
 
     private void OnUevent(Uevent uevent)
     {

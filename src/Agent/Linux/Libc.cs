@@ -44,6 +44,7 @@ internal static unsafe partial class Libc
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
     public const int EOPNOTSUPP = 95;
+    public const int ETIMEDOUT = 110;
     public const int PATH_MAX = 4096;
 
     public const short POLLIN = 0x001;

@@ -29,6 +29,8 @@ public sealed class FailSafePort
 {
     private readonly DeviceId[] _members;
     private readonly HashSet<DeviceId> _healthy = [];
+    // Devices that were healthy once and then lost: only their return is subject to "non-revertive".
+    private readonly HashSet<DeviceId> _lostOnce = [];
 
     public FailSafePort(PortId port, IReadOnlyList<DeviceId> members, bool revertive)
     {
@@ -50,7 +52,10 @@ public sealed class FailSafePort
     public bool IsHealthy(DeviceId device) => _healthy.Contains(device);
     public IEnumerable<DeviceId> HealthyStandbys => _members.Where(m => m != Active && _healthy.Contains(m));
 
-    /// <summary>A sub-device became usable (probed, restored, recovered).</summary>
+    /// <summary>
+    /// A sub-device became usable (probed, restored, recovered). A revertive port moves to it
+    /// when it is preferred over the active one; a non-revertive one only when it never failed.
+    /// </summary>
     public IReadOnlyList<PortAction> OnHealthy(DeviceId device)
     {
         if (!IsMember(device) || !_healthy.Add(device)) return [];
@@ -62,7 +67,9 @@ public sealed class FailSafePort
             Escalated = false;
             return [new PortAction.Switch(null, best), new PortAction.Recover(best)];
         }
-        if (Revertive && Rank(device) < Rank(Active.Value))
+        // A non-revertive port does not switch back to a device that failed (primary_reselect=failure,
+        // as bonding calls it); a more preferred device that was merely slower to probe still wins.
+        if ((Revertive || !_lostOnce.Contains(device)) && Rank(device) < Rank(Active.Value))
         {
             var from = Active.Value;
             Active = device;
@@ -75,7 +82,7 @@ public sealed class FailSafePort
     public IReadOnlyList<PortAction> OnUnhealthy(DeviceId device, string reason)
     {
         if (!IsMember(device)) return [];
-        _healthy.Remove(device);
+        if (_healthy.Remove(device)) _lostOnce.Add(device);
         if (Active != device) return [];
         var next = MostPreferredHealthy();
         if (next is { } standby)

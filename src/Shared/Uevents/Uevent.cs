@@ -135,6 +135,10 @@ public sealed class Uevent
     public static Uevent Create(UeventAction action, string devPath, string subsystem, ulong seqNum,
         IEnumerable<KeyValuePair<string, string>>? properties = null, UeventOrigin origin = UeventOrigin.Resync)
     {
+        // A NUL in any part, or an '=' in a key, would move the field boundaries of the message
+        // built below, and smuggle in fields nobody passed (devPath "/x\0K=v" parsed as "/x").
+        if (devPath.Contains('\0')) throw new ArgumentException("NUL in the devpath", nameof(devPath));
+        if (subsystem.Contains('\0')) throw new ArgumentException("NUL in the subsystem", nameof(subsystem));
         var sb = new StringBuilder();
         var a = action.ToKernelString();
         sb.Append(a).Append('@').Append(devPath).Append('\0')
@@ -144,6 +148,9 @@ public sealed class Uevent
         foreach (var (k, v) in properties ?? [])
         {
             if (k is "ACTION" or "DEVPATH" or "SUBSYSTEM" or "SEQNUM") continue;
+            if (k.Length == 0 || k.Contains('=') || k.Contains('\0'))
+                throw new ArgumentException($"invalid property key '{k.Replace('\0', '?')}'", nameof(properties));
+            if (v.Contains('\0')) throw new ArgumentException($"NUL in the value of {k}", nameof(properties));
             sb.Append(k).Append('=').Append(v).Append('\0');
         }
         sb.Append("SEQNUM=").Append(seqNum).Append('\0');

@@ -59,11 +59,19 @@ public static class UeventParser
         ReadOnlySpan<char> headerAction = default, headerDevPath = default;
         var sawHeader = false;
         var fieldsStart = -1;
-        foreach (var rawLine in block.EnumerateLines())
+        // Lines end at '\n' only (udevadm writes "\n"; a CRLF copy leaves a '\r'): a value may
+        // hold any other character, U+2028 or U+0085 included, which EnumerateLines would split at.
+        var remaining = block;
+        while (!remaining.IsEmpty)
         {
-            var line = rawLine.TrimEnd('\r');
+            var newline = remaining.IndexOf('\n');
+            var line = (newline < 0 ? remaining : remaining[..newline]).TrimEnd('\r');
+            remaining = newline < 0 ? default : remaining[(newline + 1)..];
             if (line.IsWhiteSpace()) continue;
-            if (!sawHeader && fieldsStart < 0 && !line.Contains('='))
+            if (!sawHeader && fieldsStart < 0 && IsUdevadmPreamble(line)) continue;
+            // The header may hold '=' (in a DEVPATH, e.g. an interface named "a=b"): its
+            // "KERNEL[" start tells it from a field.
+            if (!sawHeader && fieldsStart < 0 && (!line.Contains('=') || line.StartsWith("KERNEL[")))
             {
                 if (line.StartsWith("UDEV"))
                     return UeventParseResult.Reject(UeventRejection.NotKernelEvent, "udev event, not the kernel's");
@@ -82,8 +90,10 @@ public static class UeventParser
         var fields = sb.ToString();
         if (!sawHeader)
         {
-            headerAction = FindValue(fields, "ACTION");
-            headerDevPath = FindValue(fields, "DEVPATH");
+            if (!TryFindValue(fields, "ACTION", out headerAction))
+                return UeventParseResult.Reject(UeventRejection.MissingAction, "no ACTION=");
+            if (headerAction.IsEmpty) return UeventParseResult.Reject(UeventRejection.UnknownAction, "unknown action ''");
+            TryFindValue(fields, "DEVPATH", out headerDevPath);
         }
         var text = string.Concat(string.Concat(headerAction, "@", headerDevPath), "\0", fields);
         return ParseText(text, origin, receivedTimestamp);
@@ -96,7 +106,9 @@ public static class UeventParser
         var headerEnd = span.IndexOf('\0');
         var header = headerEnd < 0 ? span : span[..headerEnd];
         var at = header.IndexOf('@');
-        if (at <= 0 || header.Contains('='))
+        // '=' before the '@' means a field, not a header; a DEVPATH may hold '=' (a net device
+        // may be named "a=b"), and '@' (/devices/platform/soc@0/...).
+        if (at <= 0 || header[..at].Contains('='))
             return UeventParseResult.Reject(UeventRejection.MissingHeader, $"no ACTION@DEVPATH header: '{Clip(header)}'");
         if (headerEnd < 0) return UeventParseResult.Reject(UeventRejection.MissingAction, "header without fields");
 
@@ -222,7 +234,13 @@ public static class UeventParser
         return !devPath.IsEmpty;
     }
 
-    private static ReadOnlySpan<char> FindValue(string fields, string key)
+    /// <summary>The lines <c>udevadm monitor</c> prints once, before the first event.</summary>
+    private static bool IsUdevadmPreamble(ReadOnlySpan<char> line) =>
+        line is "monitor will print the received events for:"
+            or "UDEV - the event which udev sends out after rule processing"
+            or "KERNEL - the kernel uevent";
+
+    private static bool TryFindValue(string fields, string key, out ReadOnlySpan<char> value)
     {
         var span = fields.AsSpan();
         while (!span.IsEmpty)
@@ -230,11 +248,15 @@ public static class UeventParser
             var end = span.IndexOf('\0');
             var token = end < 0 ? span : span[..end];
             if (token.Length > key.Length && token[key.Length] == '=' && token.StartsWith(key))
-                return token[(key.Length + 1)..];
+            {
+                value = token[(key.Length + 1)..];
+                return true;
+            }
             if (end < 0) break;
             span = span[(end + 1)..];
         }
-        return default;
+        value = default;
+        return false;
     }
 
     /// <summary>Keeps rejection details short and printable: they go to logs.</summary>

@@ -439,7 +439,7 @@ public sealed class SysfsDeviceBusOnRealSysfsTests : IDisposable
 
     private TestNetworkNamespace Ns => _ns!;
 
-    // Note "link add name a": a bare "a" is taken by ip as the abbreviation of "address".
+    // Note "name a" and "dev a": a bare "a" is taken by ip as the abbreviation of "address".
     [KernelFact]
     public void Scan_and_find_see_a_new_veth_pair_with_its_real_ifindex_and_mac()
     {
@@ -471,7 +471,7 @@ public sealed class SysfsDeviceBusOnRealSysfsTests : IDisposable
         var bus = new SysfsDeviceBus(Ns.SysfsRoot);
         Assert.True(bus.Exists(DeviceId.Net("a")));
 
-        Ns.Ip("link del a");
+        Ns.Ip("link del dev a");
 
         Assert.False(bus.Exists(DeviceId.Net("a")));
         Assert.False(bus.Exists(DeviceId.Net("b")));

@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+using Replug.Agent.Ports;
+using Replug.Shared.Devices;
+
+namespace Replug.Agent.Tests.Support;
+
+/// <summary>
+/// A data path that records what it was asked to do, into a log it may share with other
+/// observers, so a test can assert the order of switches against device state changes.
+/// The real data paths (bridge, command) have their own tests against the kernel.
+/// </summary>
+public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDataPath
+{
+    private readonly HashSet<DeviceId> _failing = [];
+
+    public ConcurrentQueue<string> Log { get; } = log ?? new ConcurrentQueue<string>();
+    public string Kind => "recording";
+
+    /// <summary>Switches to this device fail from now on.</summary>
+    public void FailSwitchesTo(DeviceId device) { lock (_failing) _failing.Add(device); }
+
+    public Task<DataPathResult> SwitchAsync(PortId port, DeviceId? previous, DeviceId next, CancellationToken cancellationToken)
+    {
+        bool fail;
+        lock (_failing) fail = _failing.Contains(next);
+        Log.Enqueue($"switch {port} {previous?.ToString() ?? "none"} -> {next}{(fail ? " (failed)" : "")}");
+        return Task.FromResult(fail ? DataPathResult.Fail($"{next} refused") : DataPathResult.Ok);
+    }
+
+    public Task<DataPathResult> DeactivateAsync(PortId port, DeviceId device, CancellationToken cancellationToken)
+    {
+        Log.Enqueue($"deactivate {port} {device}");
+        return Task.FromResult(DataPathResult.Ok);
+    }
+}
