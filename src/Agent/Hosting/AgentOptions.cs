@@ -53,8 +53,10 @@ public sealed class AgentOptions
         /// <summary>"bridge" (the active device is enslaved to Bridge) or "command" (runs Command).</summary>
         public string Kind { get; set; } = "bridge";
         public string? Bridge { get; set; }
-        /// <summary>For "command": the program and arguments; {port}, {previous}, {next}, {action} are substituted per argument.</summary>
+        /// <summary>For "command": the program and arguments; {action}, {port}, {previous}, {next}, {device} are substituted per argument (see CommandDataPath).</summary>
         public string? Command { get; set; }
+        /// <summary>For "command": run instead of Command to take the last device out of the path (optional).</summary>
+        public string? DeactivateCommand { get; set; }
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
     }
 

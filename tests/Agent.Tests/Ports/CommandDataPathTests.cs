@@ -160,7 +160,7 @@ public sealed class CommandDataPathTests : IDisposable
     {
         var path = Path.Combine(_dir, name);
         File.WriteAllText(path, $"#!/bin/bash\n{body}\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
 
