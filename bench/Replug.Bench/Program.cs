@@ -1,1 +1,22 @@
-return 0;
+using Replug.Bench;
+
+// Subcommands: adding one is one line here.
+var commands = new Dictionary<string, (string Description, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
+{
+    ["parser"] = ("uevent parser throughput and allocations on real kernel messages", ParserBenchmark.RunAsync),
+};
+
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help" || !commands.TryGetValue(args[0], out var command))
+{
+    var error = args.Length > 0 && args[0] is not ("-h" or "--help" or "help");
+    var writer = error ? Console.Error : Console.Out;
+    if (error) writer.WriteLine($"unknown benchmark '{args[0]}'");
+    writer.WriteLine("usage: dotnet run -c Release --project bench/Replug.Bench -- <benchmark> [options]");
+    writer.WriteLine();
+    writer.WriteLine("benchmarks:");
+    foreach (var (name, (description, _)) in commands.OrderBy(c => c.Key, StringComparer.Ordinal))
+        writer.WriteLine($"  {name,-12} {description}");
+    return error || args.Length == 0 ? 2 : 0;
+}
+
+return await command.Run(args[1..]);

@@ -384,6 +384,18 @@ public sealed class SysfsDeviceBusTests : IDisposable
     }
 
     [Fact]
+    public void A_net_interface_removed_and_added_again_is_found_with_its_new_ifindex()
+    {
+        _sysfs.AddNet("eth0", ifIndex: 2);
+        _sysfs.RemoveNet("eth0");
+        Assert.Null(_bus.FindNet("eth0"));
+
+        _sysfs.AddNet("eth0", ifIndex: 9);
+
+        Assert.Equal(9, _bus.FindNet("eth0")?.IfIndex);
+    }
+
+    [Fact]
     public void A_scan_racing_hot_unplug_and_replug_never_throws()
     {
         for (var i = 0; i < 8; i++) _sysfs.AddPci($"0000:0{i}:00.0").AddNet($"eth{i}", ifIndex: i + 2, pciSlot: $"0000:0{i}:00.0");

@@ -130,11 +130,16 @@ public sealed class FakeSysfs : IDisposable
         return this;
     }
 
-    /// <summary>Any symlink, e.g. one that points outside the root (relative targets are relative to the link's folder).</summary>
+    /// <summary>
+    /// Any symlink, e.g. one that points outside the root (relative targets are relative to the
+    /// link's folder). An existing symlink there is replaced, so a device can be re-added after
+    /// its directory was removed.
+    /// </summary>
     public FakeSysfs Link(string relative, string target)
     {
         var path = PathOf(relative);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (new FileInfo(path).LinkTarget is not null) File.Delete(path);
         File.CreateSymbolicLink(path, target);
         return this;
     }
@@ -160,6 +165,20 @@ public sealed class FakeSysfs : IDisposable
         var link = new FileInfo(PathOf($"class/net/{name}"));
         var target = Path.GetFullPath(Path.Combine(link.DirectoryName!, link.LinkTarget!));
         Directory.Delete(target, recursive: true);
+    }
+
+    /// <summary>A completed removal of a PCI function: its directory and its bus/pci/devices link are gone.</summary>
+    public void RemovePci(string slot)
+    {
+        RemovePciDirectory(slot);
+        File.Delete(PathOf($"bus/pci/devices/{slot}"));
+    }
+
+    /// <summary>A completed removal of a net interface: its directory and its class/net link are gone.</summary>
+    public void RemoveNet(string name)
+    {
+        RemoveNetDirectory(name);
+        File.Delete(PathOf($"class/net/{name}"));
     }
 
     public void Dispose()

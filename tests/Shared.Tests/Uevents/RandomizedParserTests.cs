@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Replug.Shared.Uevents;
 using Xunit.Abstractions;
@@ -62,6 +64,7 @@ public class RandomizedParserTests(ITestOutputHelper output)
     private void Run(int seed)
     {
         var rng = new Random(seed);
+        var clock = Stopwatch.StartNew();
         var corpus = Corpus.Value;
         var reasons = new Dictionary<UeventRejection, int>();
         var accepted = 0;
@@ -109,7 +112,7 @@ public class RandomizedParserTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"seed {seed}: wire {accepted}/{KernelIterations} accepted, text {textAccepted}/{TextIterations} accepted");
+        output.WriteLine($"seed {seed}: wire {accepted}/{KernelIterations} accepted, text {textAccepted}/{TextIterations} accepted, {clock.ElapsedMilliseconds} ms");
         foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value)) output.WriteLine($"  {reason,-22} {count}");
 
         // The mutations must exercise both paths, not just produce garbage.
@@ -229,7 +232,7 @@ public class RandomizedParserTests(ITestOutputHelper output)
                 case 6: // swap NULs (or newlines) and '='
                 {
                     var sep = text ? (byte)'\n' : (byte)0;
-                    var positions = Enumerable.Range(0, m.Count).Where(p => m[p] == sep || m[p] == '=').ToList();
+                    var positions = Positions(m, b => b == sep || b == '=');
                     if (positions.Count == 0) break;
                     var p = positions[rng.Next(positions.Count)];
                     m[p] = m[p] == '=' ? sep : (byte)'=';
@@ -302,7 +305,7 @@ public class RandomizedParserTests(ITestOutputHelper output)
                 }
                 case 15 when text: // line-ending games
                 {
-                    var positions = Enumerable.Range(0, m.Count).Where(p => m[p] == '\n').ToList();
+                    var positions = Positions(m, b => b == '\n');
                     if (positions.Count == 0) break;
                     var p = positions[rng.Next(positions.Count)];
                     switch (rng.Next(3))
@@ -332,22 +335,41 @@ public class RandomizedParserTests(ITestOutputHelper output)
     private static List<(int Start, int Length)> Tokens(List<byte> m, bool text)
     {
         var sep = text ? (byte)'\n' : (byte)0;
+        var span = CollectionsMarshal.AsSpan(m);
         var tokens = new List<(int, int)>();
         var start = 0;
-        for (var i = 0; i <= m.Count; i++)
+        while (start <= span.Length)
         {
-            if (i == m.Count || m[i] == sep)
-            {
-                if (i > start) tokens.Add((start, i - start));
-                start = i + 1;
-            }
+            var end = span[start..].IndexOf(sep);
+            var length = end < 0 ? span.Length - start : end;
+            if (length > 0) tokens.Add((start, length));
+            start += length + 1;
         }
         return tokens;
     }
 
+    private static List<int> Positions(List<byte> m, Func<byte, bool> match)
+    {
+        var span = CollectionsMarshal.AsSpan(m);
+        var positions = new List<int>();
+        for (var i = 0; i < span.Length; i++)
+            if (match(span[i])) positions.Add(i);
+        return positions;
+    }
+
     /// <summary>Where "/de..." starts: the devpaths in header and field.</summary>
-    private static List<int> DevPathStarts(List<byte> m) =>
-        Enumerable.Range(0, Math.Max(0, m.Count - 2)).Where(p => m[p] == '/' && m[p + 1] == 'd' && m[p + 2] == 'e').ToList();
+    private static List<int> DevPathStarts(List<byte> m)
+    {
+        var span = CollectionsMarshal.AsSpan(m);
+        var positions = new List<int>();
+        for (var i = span.IndexOf("/de"u8); i >= 0;)
+        {
+            positions.Add(i);
+            var next = span[(i + 1)..].IndexOf("/de"u8);
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+        return positions;
+    }
 
     private static int FieldStart(Random rng, List<byte> m, bool text)
     {
@@ -381,7 +403,7 @@ public class RandomizedParserTests(ITestOutputHelper output)
         var keyBytes = Encoding.UTF8.GetBytes(key + "=");
         foreach (var (start, length) in Tokens(m, text))
         {
-            if (length < keyBytes.Length || !m.GetRange(start, keyBytes.Length).SequenceEqual(keyBytes)) continue;
+            if (length < keyBytes.Length || !CollectionsMarshal.AsSpan(m).Slice(start, keyBytes.Length).SequenceEqual(keyBytes)) continue;
             if (start > 0 && m[start - 1] != sep) continue;
             m.RemoveRange(start + keyBytes.Length, length - keyBytes.Length);
             m.InsertRange(start + keyBytes.Length, Encoding.UTF8.GetBytes(value));
