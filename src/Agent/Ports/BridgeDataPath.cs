@@ -17,7 +17,16 @@ namespace Replug.Agent.Ports;
 /// </para>
 /// <para>
 /// The work is a few syscalls, so the tasks returned are already completed. A device that
-/// is gone (ENODEV) counts as released: a removed device is in no bridge.
+/// is gone (ENODEV) counts as released: a removed device is in no bridge. Releasing does not
+/// check which bridge the previous device is in: a sub-device belongs to one port.
+/// </para>
+/// <para>
+/// Cost, measured here (kernel 6.18, veths in a namespace): one rtnetlink round trip is
+/// ~4 µs; the kernel's own work dominates: enslaving ~80 µs (br_add_if builds the brport
+/// sysfs entries and links), releasing ~120 µs with millisecond tails, because br_del_if
+/// ends in netdev_rx_handler_unregister, which waits for an RCU grace period
+/// (synchronize_net, net/core/dev.c). Traffic moves when the enslave returns; the release
+/// comes after.
 /// </para>
 /// </summary>
 public sealed class BridgeDataPath : IDataPath, IDisposable

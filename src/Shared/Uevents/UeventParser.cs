@@ -265,7 +265,17 @@ public static class UeventParser
         const int max = 80;
         var clipped = text.Length > max ? text[..max] : text;
         var sb = new StringBuilder(clipped.Length + 3);
-        foreach (var c in clipped) sb.Append(char.IsControl(c) ? '?' : c);
+        // Besides control characters, line and paragraph separators (U+2028, U+2029) and format
+        // characters (bidi overrides such as U+202E) would break or disguise a log line. A
+        // surrogate half left by clipping comes out as U+FFFD.
+        foreach (var rune in clipped.EnumerateRunes())
+        {
+            if (Rune.IsControl(rune) || Rune.GetUnicodeCategory(rune)
+                    is UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator or UnicodeCategory.Format)
+                sb.Append('?');
+            else
+                sb.Append(rune);
+        }
         if (text.Length > max) sb.Append("...");
         return sb.ToString();
     }

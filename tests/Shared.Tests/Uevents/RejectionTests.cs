@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Replug.Shared.Uevents;
 
@@ -105,6 +106,10 @@ public class RejectionTests
 
         ["unknown action"] = new(UeventRejection.UnknownAction, () => Kernel(Wire.Event(action: "explode"))),
         ["upper-case action"] = new(UeventRejection.UnknownAction, () => Kernel(Wire.Event(action: "ADD"))),
+        ["action with a line separator and a bidi override"] = new(UeventRejection.UnknownAction, () =>
+            Kernel(Wire.Event(action: "add\u2028\u202eevomer\u2029"))),
+        ["long action with an emoji cut at the clip length"] = new(UeventRejection.UnknownAction, () =>
+            Kernel(Wire.Event(action: new string('a', 79) + "\U0001F600" + new string('b', 10)))),
         ["udevadm block without header with an empty ACTION"] = new(UeventRejection.UnknownAction, () =>
             Text($"ACTION=\nDEVPATH={Dev}\nSUBSYSTEM=net\nSEQNUM=1\n")),
 
@@ -191,7 +196,12 @@ public class RejectionTests
     {
         var detail = Cases[name].Parse().Detail!;
         Assert.True(detail.Length <= 200, detail);
-        Assert.DoesNotContain(detail, char.IsControl);
+        foreach (var rune in detail.EnumerateRunes())
+        {
+            Assert.False(Rune.IsControl(rune), $"control character U+{rune.Value:X4} in '{detail}'");
+            Assert.DoesNotContain(Rune.GetUnicodeCategory(rune),
+                new[] { UnicodeCategory.LineSeparator, UnicodeCategory.ParagraphSeparator, UnicodeCategory.Format, UnicodeCategory.Surrogate });
+        }
     }
 
     [Fact]
