@@ -229,13 +229,13 @@ internal static class BenchFormat
 
     public static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):0.0} MiB";
 
-    public static void Row(string name, string value) => Console.WriteLine($"  {name,-44} {value}");
+    public static void Row(string name, string value) => Console.WriteLine($"  {name,-52} {value}");
 
     public static void Header(string title)
     {
         Console.WriteLine();
         Console.WriteLine(title);
-        Console.WriteLine(new string('-', Math.Max(title.Length, 60)));
+        Console.WriteLine(new string('-', Math.Max(title.Length, 72)));
     }
 
     public static int IntOption(string[] args, string name, int fallback)

@@ -4,6 +4,8 @@ using Replug.Bench;
 var commands = new Dictionary<string, (string Description, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["parser"] = ("uevent parser throughput and allocations on real kernel messages", ParserBenchmark.RunAsync),
+    ["failover"] = ("local fail-over latency on the real kernel (veths on a bridge in a fresh netns)", FailoverBenchmark.RunAsync),
+    ["storm"] = ("uevent storm: thousands of veths created and deleted; overflows, resync, memory", StormBenchmark.RunAsync),
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help" || !commands.TryGetValue(args[0], out var command))

@@ -235,7 +235,10 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
             case Subsystems.Pci:
                 var pci = _bus.FindPci(_device.Name);
                 if (pci is null) return requirePresence ? BusResult.Fail($"{_device} is not in sysfs") : BusResult.Ok;
-                return _managed?.Driver is { } driver && pci.Driver != driver ? _bus.BindDriver(_device.Name, driver) : BusResult.Ok;
+                if (_managed?.Driver is not { } driver || pci.Driver == driver) return BusResult.Ok;
+                // drivers_probe leaves a device that has a driver alone: release it from the wrong one first.
+                if (pci.Driver is not null && _bus.Unbind(_device.Name) is { Succeeded: false } unbound) return unbound;
+                return _bus.BindDriver(_device.Name, driver);
             default:
                 return BusResult.Ok; // tracked only
         }

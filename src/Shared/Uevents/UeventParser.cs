@@ -70,8 +70,8 @@ public static class UeventParser
             if (line.IsWhiteSpace()) continue;
             if (!sawHeader && fieldsStart < 0 && IsUdevadmPreamble(line)) continue;
             // The header may hold '=' (in a DEVPATH, e.g. an interface named "a=b"): its
-            // "KERNEL[" start tells it from a field.
-            if (!sawHeader && fieldsStart < 0 && (!line.Contains('=') || line.StartsWith("KERNEL[")))
+            // "KERNEL[" or "UDEV  [" start tells it from a field.
+            if (!sawHeader && fieldsStart < 0 && (!line.Contains('=') || IsUdevadmEventLine(line)))
             {
                 if (line.StartsWith("UDEV"))
                     return UeventParseResult.Reject(UeventRejection.NotKernelEvent, "udev event, not the kernel's");
@@ -233,6 +233,10 @@ public static class UeventParser
         devPath = paren < 0 ? rest.TrimEnd(' ') : rest[..paren];
         return !devPath.IsEmpty;
     }
+
+    /// <summary>The first line of an event as <c>udevadm monitor</c> prints it: "KERNEL[" or "UDEV  [".</summary>
+    private static bool IsUdevadmEventLine(ReadOnlySpan<char> line) =>
+        line.StartsWith("KERNEL[") || (line.StartsWith("UDEV") && line[4..].TrimStart(' ').StartsWith('['));
 
     /// <summary>The lines <c>udevadm monitor</c> prints once, before the first event.</summary>
     private static bool IsUdevadmPreamble(ReadOnlySpan<char> line) =>

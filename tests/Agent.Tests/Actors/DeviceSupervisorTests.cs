@@ -23,6 +23,17 @@ public sealed class DeviceSupervisorTests : AgentActorTestBase
     }
 
     [Fact]
+    public void A_managed_pci_device_bound_to_another_driver_is_unbound_before_binding()
+    {
+        Sysfs.AddDriver("vfio-pci").AddPci(Slot, driver: "ixgbe");
+        StartWatcher(new Dictionary<DeviceId, ManagedDevice> { [Pci] = new("vfio-pci") });
+        AwaitState(Pci, DeviceState.Active);
+        Assert.Equal("vfio-pci", Sysfs.ReadValue($"bus/pci/devices/{Slot}/driver_override"));
+        Assert.Equal(Slot, Sysfs.ReadValue("bus/pci/drivers/ixgbe/unbind"));
+        Assert.Equal(Slot, Sysfs.ReadValue("bus/pci/drivers_probe"));
+    }
+
+    [Fact]
     public void Draining_a_managed_pci_device_unbinds_it_from_its_driver()
     {
         Sysfs.AddPci(Slot, driver: "ixgbe");

@@ -196,6 +196,7 @@ public class RejectionTests
     {
         var detail = Cases[name].Parse().Detail!;
         Assert.True(detail.Length <= 200, detail);
+        _ = new UTF8Encoding(false, throwOnInvalidBytes: true).GetByteCount(detail); // no surrogate half
         foreach (var rune in detail.EnumerateRunes())
         {
             Assert.False(Rune.IsControl(rune), $"control character U+{rune.Value:X4} in '{detail}'");

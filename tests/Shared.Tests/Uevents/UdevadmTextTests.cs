@@ -69,6 +69,13 @@ public class UdevadmTextTests
     }
 
     [Fact]
+    public void A_udev_block_whose_devpath_holds_an_equals_sign_is_not_a_kernel_event()
+    {
+        var udev = Block.Replace("KERNEL[", "UDEV  [").Replace("net/veth0", "net/rp=eq");
+        UeventAssert.Rejected(UeventRejection.NotKernelEvent, UeventParser.ParseUdevadmBlock(udev));
+    }
+
+    [Fact]
     public void A_udev_block_after_the_preamble_is_not_a_kernel_event()
     {
         UeventAssert.Rejected(UeventRejection.NotKernelEvent,
