@@ -147,12 +147,20 @@ public sealed class ReplayUeventSource : IUeventSource
         while (!_stopRequested && reader.TryReadToken((byte)'\0', out var token))
         {
             if (token.IsEmpty) continue; // "\0\0": nothing between two terminators
-            // A token with '@' and no '=' is an "ACTION@DEVPATH" header: a new message starts.
-            if (!message.IsEmpty && token.Contains((byte)'@') && !token.Contains((byte)'='))
+            // A token whose '@' comes before any '=' is an "ACTION@DEVPATH" header (a DEVPATH may
+            // hold '=', as in an interface named "a=b"; a field's '=' always comes first): a new message starts.
+            if (!message.IsEmpty && IsHeader(token))
                 DeliverKernelMessage(message, sink);
             message.Append(token, (byte)'\0');
         }
         if (!message.IsEmpty && !_stopRequested) DeliverKernelMessage(message, sink);
+    }
+
+    private static bool IsHeader(ReadOnlySpan<byte> token)
+    {
+        var at = token.IndexOf((byte)'@');
+        var eq = token.IndexOf((byte)'=');
+        return at > 0 && (eq < 0 || at < eq);
     }
 
     private void DeliverKernelMessage(MessageBuffer message, IUeventSink sink)

@@ -31,6 +31,18 @@ public sealed class ReplayUeventSourceTests
     }
 
     [Fact]
+    public void AWireHeaderWhoseDevpathHoldsAnEqualsSignStartsANewMessage()
+    {
+        var first = Uevent.Create(UeventAction.Add, "/devices/virtual/net/rp=eq", "net", 7,
+            [new("INTERFACE", "rp=eq"), new("IFINDEX", "4")], UeventOrigin.Kernel);
+        var second = Uevent.Create(UeventAction.Remove, "/devices/virtual/net/rp=eq", "net", 8,
+            [new("INTERFACE", "rp=eq"), new("IFINDEX", "4")], UeventOrigin.Kernel);
+        var (events, _, _) = Replay([.. first.ToWireFormat(), .. second.ToWireFormat()]);
+        Assert.Equal([(UeventAction.Add, 7UL), (UeventAction.Remove, 8UL)], events.Select(e => (e.Action, e.SeqNum)));
+        Assert.All(events, e => Assert.Equal("rp=eq", e.Interface));
+    }
+
+    [Fact]
     public void BothFixtureFormatsYieldTheSameEvents()
     {
         var (text, textSink, textSource) = Replay(Fixtures.Bytes(Fixtures.UdevadmVeth));
