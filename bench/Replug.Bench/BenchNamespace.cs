@@ -37,8 +37,9 @@ internal sealed class BenchNamespace : IDisposable
     /// <summary>Runs `ip -n NAME ARGS…` and throws with its stderr on failure.</summary>
     public string Ip(params string[] args) => BenchShell.Run("ip", ["-n", Name, .. args]);
 
-    /// <summary>Runs `ip -n NAME -batch FILE` (stops at the first error).</summary>
-    public string IpBatch(string file) => BenchShell.Run("ip", ["-n", Name, "-batch", file], TimeSpan.FromMinutes(10));
+    /// <summary>Runs `ip -n NAME -batch FILE` (stops at the first error); killed when <paramref name="cancellation"/> fires.</summary>
+    public string IpBatch(string file, CancellationToken cancellation) =>
+        BenchShell.Run("ip", ["-n", Name, "-batch", file], TimeSpan.FromMinutes(10), cancellation);
 
     /// <summary>A sysfs mounted from inside this namespace (its class/net lists this namespace's devices).</summary>
     public string SysfsRoot
@@ -133,9 +134,9 @@ internal static class BenchShell
 {
     public static string Run(string file, params string[] args) => Run(file, args, TimeSpan.FromSeconds(60));
 
-    public static string Run(string file, string[] args, TimeSpan timeout)
+    public static string Run(string file, string[] args, TimeSpan timeout, CancellationToken cancellation = default)
     {
-        if (!TryRun(out var output, file, args, timeout))
+        if (!TryRun(out var output, file, args, timeout, cancellation))
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {output.Trim()}");
         return output;
     }
@@ -143,14 +144,21 @@ internal static class BenchShell
     public static bool TryRun(out string output, string file, params string[] args) =>
         TryRun(out output, file, args, TimeSpan.FromSeconds(60));
 
-    public static bool TryRun(out string output, string file, string[] args, TimeSpan timeout)
+    public static bool TryRun(out string output, string file, string[] args, TimeSpan timeout, CancellationToken cancellation = default)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
+        var exited = false;
+        try { exited = p.WaitForExitAsync(cancellation).Wait(timeout); }
+        catch (AggregateException e) when (e.InnerException is OperationCanceledException)
+        {
+            try { p.Kill(true); } catch (InvalidOperationException) { }
+            throw new OperationCanceledException(cancellation);
+        }
+        if (!exited)
         {
             try { p.Kill(true); } catch (InvalidOperationException) { }
             output = "timed out";

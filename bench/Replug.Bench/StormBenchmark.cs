@@ -143,7 +143,7 @@ public static class StormBenchmark
             // Adds.
             result.SeqBefore = ReadSeqNum();
             var addStart = Stopwatch.GetTimestamp();
-            ns.IpBatch(addFile);
+            ns.IpBatch(addFile, cancellation);
             var addEnd = Stopwatch.GetTimestamp();
             result.SeqAfterAdds = ReadSeqNum();
             result.AddBatch = Stopwatch.GetElapsedTime(addStart, addEnd);
@@ -156,7 +156,7 @@ public static class StormBenchmark
 
             // Deletes (one side of a pair takes the other with it).
             var delStart = Stopwatch.GetTimestamp();
-            ns.IpBatch(delFile);
+            ns.IpBatch(delFile, cancellation);
             var delEnd = Stopwatch.GetTimestamp();
             result.SeqAfterDeletes = ReadSeqNum();
             result.DeleteBatch = Stopwatch.GetElapsedTime(delStart, delEnd);
