@@ -1,0 +1,77 @@
+using Replug.Shared.Devices;
+
+namespace Replug.Shared.Protocol;
+
+/// <summary>Marker for every message between an agent and the coordinator: bound to <c>HostProtocolSerializer</c>.</summary>
+public interface IHostMessage;
+
+/// <summary>A command's identity: the coordinator retries with the same id, the agent applies it once.</summary>
+public readonly record struct CommandId(Guid Value)
+{
+    public static CommandId New() => new(Guid.NewGuid());
+    public override string ToString() => Value.ToString("N")[..12];
+}
+
+/// <summary>A NIC as an agent reports it.</summary>
+public sealed record NicReport(DeviceId Device, NicIdentity Identity, string? PciSlot, bool Healthy);
+
+/// <summary>
+/// What the coordinator needs to place a port on another host: restart priority (higher tiers
+/// placed first) and an anti-affinity group (two ports of one group never share a host).
+/// </summary>
+public sealed record PortSpec(PortId Port, int Priority = 0, string? AntiAffinityGroup = null);
+
+/// <summary>A logical port as an agent reports it.</summary>
+public sealed record PortReport(PortSpec Spec, IReadOnlyList<DeviceId> Members, DeviceId? Active, bool Escalated)
+{
+    public PortId Port => Spec.Port;
+}
+
+/// <summary>
+/// A host's whole inventory. Capacity is how many ports the host can carry in all; Load how
+/// many it carries now; Reserved marks a host kept free for fail-over (used first).
+/// </summary>
+public sealed record HostInventory(IReadOnlyList<NicReport> Nics, IReadOnlyList<PortReport> Ports, int Capacity, int Load, bool Reserved = false)
+{
+    public static readonly HostInventory Empty = new([], [], 0, 0);
+}
+
+/// <summary>agent &lt;-&gt; coordinator, grouped by conversation.</summary>
+public static class HostProtocol
+{
+    // Registration: an agent announces itself (again after every restart: Incarnation grows).
+    public sealed record RegisterHost(HostId Host, string Address, long Incarnation, HostInventory Inventory) : IHostMessage;
+    public sealed record HostRegistered(HostId Host, long Epoch) : IHostMessage;
+
+    // Reports: every change after registration. Idempotent: a duplicate changes nothing.
+    public sealed record NicAdded(HostId Host, NicReport Nic) : IHostMessage;
+    public sealed record NicRemoved(HostId Host, DeviceId Device, NicIdentity Identity) : IHostMessage;
+    public sealed record PortChanged(HostId Host, PortReport Port) : IHostMessage;
+    /// <summary>The port has no healthy device on this host: the coordinator must move it.</summary>
+    public sealed record PortEscalated(HostId Host, PortId Port, string Reason) : IHostMessage;
+
+    // Commands: carry an id and the plan's epoch; an agent refuses an epoch older than the newest it has seen.
+    public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port) : IHostMessage;
+    public sealed record DetachPort(CommandId Id, long Epoch, PortId Port) : IHostMessage;
+    public sealed record CommandAcknowledged(CommandId Id, HostId Host, long Epoch) : IHostMessage;
+    public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch) : IHostMessage;
+}
+
+/// <summary>Orchestrators announce live migrations ahead: an announced NIC move never triggers a fail-over.</summary>
+public enum MigrationPhase
+{
+    Start,
+    Complete,
+    Abort,
+}
+
+/// <summary>Marker for operators' requests to the coordinator (through its HTTP API).</summary>
+public interface IOperatorMessage;
+
+public static class OperatorProtocol
+{
+    public sealed record MigrationNotice(NicIdentity Nic, HostId From, HostId To, MigrationPhase Phase) : IOperatorMessage;
+    public sealed record DrainHost(HostId Host) : IOperatorMessage;
+    public sealed record UndrainHost(HostId Host) : IOperatorMessage;
+    public sealed record OperatorAck(bool Accepted, string? Error = null) : IOperatorMessage;
+}
