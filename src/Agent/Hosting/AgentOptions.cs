@@ -24,6 +24,15 @@ public sealed class AgentOptions
     public Dictionary<string, DeviceOptions> Devices { get; set; } = [];
     public List<PortOptions> Ports { get; set; } = [];
 
+    /// <summary>In a cluster: devices kept free for ports the coordinator fails over to this host (one port each).</summary>
+    public List<string> FailoverDevices { get; set; } = [];
+    /// <summary>The data path of such a port; "{port}" in Bridge or Command is replaced by the port's name.</summary>
+    public DataPathOptions FailoverDataPath { get; set; } = new() { Bridge = "br-{port}" };
+    /// <summary>Ports this host can carry in all (default: its own ports plus its fail-over devices).</summary>
+    public int? Capacity { get; set; }
+    /// <summary>A host kept free for fail-over: the coordinator places ports here first.</summary>
+    public bool Reserved { get; set; }
+
     public sealed class StepOptions
     {
         public TimeSpan Timeout { get; set; } = StepPolicy.Default.Timeout;
@@ -46,6 +55,10 @@ public sealed class AgentOptions
         public List<string> Devices { get; set; } = [];
         public bool Revertive { get; set; } = true;
         public DataPathOptions DataPath { get; set; } = new();
+        /// <summary>Restart priority across hosts: higher tiers are placed first.</summary>
+        public int Priority { get; set; }
+        /// <summary>Ports of one group are never placed on the same host.</summary>
+        public string? AntiAffinityGroup { get; set; }
     }
 
     public sealed class DataPathOptions
@@ -93,6 +106,11 @@ public sealed class AgentOptions
             Check(device.Driver is null || DeviceNames.IsSafe(device.Driver), $"Devices:{key}:Driver", $"'{device.Driver}' is not a driver name");
         }
 
+        for (var i = 0; i < FailoverDevices.Count; i++)
+            Check(DeviceId.TryParse(FailoverDevices[i], out _), $"FailoverDevices:{i}", $"'{FailoverDevices[i]}' is not a device id");
+        Check(Capacity is null or >= 0, nameof(Capacity), "must not be negative");
+        Check(FailoverDataPath.Kind is "bridge" or "command", "FailoverDataPath:Kind", $"'{FailoverDataPath.Kind}' is not a data path (bridge, command)");
+
         var portNames = new HashSet<string>();
         for (var i = 0; i < Ports.Count; i++)
         {
@@ -126,9 +144,13 @@ public sealed class AgentOptions
         return errors;
     }
 
+    public int EffectiveCapacity => Capacity ?? Ports.Count + FailoverDevices.Count;
+
     public IReadOnlyDictionary<DeviceId, ManagedDevice> ManagedDevices()
     {
         var managed = new Dictionary<DeviceId, ManagedDevice>();
+        foreach (var d in FailoverDevices)
+            if (DeviceId.TryParse(d, out var id)) managed[id] = ManagedDevice.PortMember;
         foreach (var port in Ports)
             foreach (var d in port.Devices)
                 if (DeviceId.TryParse(d, out var id)) managed[id] = ManagedDevice.PortMember;

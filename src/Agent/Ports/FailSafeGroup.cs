@@ -27,9 +27,16 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private readonly List<(IActorRef To, RemapCompleted Ack)> _acks = [];
     private string _reason = "";
     private long _triggerTimestamp;
+    // While fenced the port still follows its devices' health, but puts nothing in the path.
+    private bool _fenced;
 
-    public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout)
+    /// <param name="startFenced">
+    /// In a cluster a port starts fenced and carries traffic only once the coordinator confirms
+    /// it is this host's: a restarted agent must not revive a port that was failed over meanwhile.
+    /// </param>
+    public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false)
     {
+        _fenced = startFenced;
         _port = port;
         _dataPath = dataPath;
         _watcher = watcher;
@@ -39,8 +46,15 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout) =>
-        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout));
+    public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false) =>
+        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout, startFenced));
+
+    /// <summary>A port that is stopped (detached from this host, or the agent leaving) takes its traffic down.</summary>
+    protected override void PostStop()
+    {
+        if (!_fenced && _port.Active is { } active)
+            _dataPath.DeactivateAsync(_port.Port, active, new CancellationTokenSource(_switchTimeout).Token).Wait(_switchTimeout);
+    }
 
     protected override void PreStart()
     {
@@ -55,6 +69,29 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         Receive<MemberUnhealthy>(m => Run(_port.OnUnhealthy(m.Device, m.Reason), $"{m.Device}: {m.Reason}", m.TriggerTimestamp,
             (Sender, new RemapCompleted(m.Device, _port.Port, m.RemapId))));
         Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
+        Receive<PortProtocol.Fence>(OnFence);
+        Receive<PortProtocol.Unfence>(OnUnfence);
+    }
+
+    private void OnFence(PortProtocol.Fence fence)
+    {
+        Sender.Tell(new PortProtocol.FenceAck(_port.Port, true));
+        if (_fenced) return;
+        _fenced = true;
+        _log.Warning("Port {0}: fenced ({1}); traffic taken down", _port.Port, fence.Reason);
+        Publish(new PortFenced(_port.Port, true, fence.Reason, DateTimeOffset.UtcNow));
+        // Synchronous on purpose when the data path allows it: a fence must not wait behind the mailbox.
+        if (_port.Active is { } active) Run([new PortAction.Deactivate(active)], fence.Reason, 0, null, force: true);
+    }
+
+    private void OnUnfence(PortProtocol.Unfence unfence)
+    {
+        Sender.Tell(new PortProtocol.FenceAck(_port.Port, false));
+        if (!_fenced) return;
+        _fenced = false;
+        _log.Info("Port {0}: unfenced ({1})", _port.Port, unfence.Reason);
+        Publish(new PortFenced(_port.Port, false, unfence.Reason, DateTimeOffset.UtcNow));
+        if (_port.Active is { } active) Run([new PortAction.Switch(null, active)], unfence.Reason, 0, null);
     }
 
     private void Busy()
@@ -65,14 +102,16 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     }
 
     private PortStatus Status() => new(_port.Port, _port.Active, _port.Members,
-        [.. _port.Members.Where(_port.IsHealthy)], _port.Revertive, _port.Escalated, _dataPath.Kind);
+        [.. _port.Members.Where(_port.IsHealthy)], _port.Revertive, _port.Escalated, _dataPath.Kind, _fenced);
 
-    private void Run(IReadOnlyList<PortAction> actions, string reason, long triggerTimestamp, (IActorRef, RemapCompleted)? ack)
+    private void Run(IReadOnlyList<PortAction> actions, string reason, long triggerTimestamp, (IActorRef, RemapCompleted)? ack, bool force = false)
     {
         if (ack is { } a) _acks.Add(a);
         _reason = reason;
         _triggerTimestamp = triggerTimestamp;
-        foreach (var action in actions) _pending.Enqueue(action);
+        // Fenced: decisions are kept (the port knows its active device) but nothing enters the path.
+        foreach (var action in actions)
+            if (force || !_fenced || action is PortAction.Escalate or PortAction.Recover) _pending.Enqueue(action);
         Continue();
     }
 

@@ -21,9 +21,19 @@ public sealed record PortEscalated(PortId Port, string Reason, DateTimeOffset At
 public sealed record PortRecovered(PortId Port, DeviceId Active, DateTimeOffset At) : IAgentEvent;
 
 public sealed record PortStatus(PortId Port, DeviceId? Active, IReadOnlyList<DeviceId> Members,
-    IReadOnlyList<DeviceId> Healthy, bool Revertive, bool Escalated, string DataPath);
+    IReadOnlyList<DeviceId> Healthy, bool Revertive, bool Escalated, string DataPath, bool Fenced = false);
+
+/// <summary>A port was fenced (its traffic taken down) or unfenced.</summary>
+public sealed record PortFenced(PortId Port, bool Fenced, string Reason, DateTimeOffset At) : IAgentEvent;
 
 public static class PortProtocol
 {
     public sealed record GetPortStatus;
+
+    /// <summary>Take the port's traffic down at once and keep it down (self-fencing, detach); health is still tracked.</summary>
+    public sealed record Fence(string Reason);
+
+    /// <summary>Carry traffic again on the device the port would choose now.</summary>
+    public sealed record Unfence(string Reason);
+    public sealed record FenceAck(PortId Port, bool Fenced);
 }

@@ -41,7 +41,11 @@ public static class HostProtocol
 {
     // Registration: an agent announces itself (again after every restart: Incarnation grows).
     public sealed record RegisterHost(HostId Host, string Address, long Incarnation, HostInventory Inventory) : IHostMessage;
-    public sealed record HostRegistered(HostId Host, long Epoch) : IHostMessage;
+    /// <param name="OwnedPorts">
+    /// The ports this host may carry: a host that returns after a partition re-activates only
+    /// these and lets the others go (they were failed over while it was away).
+    /// </param>
+    public sealed record HostRegistered(HostId Host, long Epoch, IReadOnlyList<PortId> OwnedPorts) : IHostMessage;
 
     // Reports: every change after registration. Idempotent: a duplicate changes nothing.
     public sealed record NicAdded(HostId Host, NicReport Nic) : IHostMessage;
@@ -74,4 +78,14 @@ public static class OperatorProtocol
     public sealed record DrainHost(HostId Host) : IOperatorMessage;
     public sealed record UndrainHost(HostId Host) : IOperatorMessage;
     public sealed record OperatorAck(bool Accepted, string? Error = null) : IOperatorMessage;
+}
+
+/// <summary>Where each node's host agent and the coordinator's proxy live, so either side can reach the other from an address alone.</summary>
+public static class ActorNames
+{
+    public const string HostAgent = "host-agent";
+    public const string Coordinator = "coordinator";
+    public const string CoordinatorProxy = "coordinator-proxy";
+
+    public static string HostAgentAt(string nodeAddress) => $"{nodeAddress}/user/{HostAgent}";
 }

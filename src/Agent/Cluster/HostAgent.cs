@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Replug.Agent.Devices;
+using Replug.Agent.Ports;
+using Replug.Shared.Devices;
+using Replug.Shared.Protocol;
+using Replug.Shared.Uevents;
+using static Replug.Shared.Protocol.HostProtocol;
+
+namespace Replug.Agent.Cluster;
+
+/// <summary>How this host's agent takes part in the cluster.</summary>
+public sealed record HostAgentSettings(
+    HostId Host,
+    TimeSpan Lease,
+    int Capacity,
+    bool Reserved,
+    IReadOnlyDictionary<PortId, PortSpec> PortSpecs,
+    TimeSpan RegisterRetry,
+    TimeSpan LeaseCheckInterval)
+{
+    public static HostAgentSettings For(HostId host, TimeSpan lease) =>
+        new(host, lease, 0, false, new Dictionary<PortId, PortSpec>(), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
+}
+
+/// <summary>
+/// Makes a port on this host when the coordinator fails one over here: its fail-safe group over
+/// the devices this host keeps for fail-over. Null when none is free.
+/// </summary>
+public delegate IActorRef? PortFactory(IActorContext context, PortSpec spec);
+
+/// <summary>
+/// The host's voice in the cluster: registers with the coordinator (through the singleton proxy)
+/// and reports every NIC and port change after that; carries out the coordinator's commands
+/// idempotently and refuses those of an older epoch; and fences its ports itself when it has
+/// not seen a majority of the cluster for longer than its lease.
+/// </summary>
+public sealed class HostAgent : ReceiveActor, IWithTimers
+{
+    private sealed record TryRegister;
+    private sealed record CheckLease;
+
+    private readonly HostAgentSettings _settings;
+    private readonly IActorRef _watcher;
+    private readonly IActorRef _coordinator;
+    private readonly IDeviceBus _bus;
+    private readonly PortFactory? _portFactory;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<PortId, IActorRef> _ports;
+    private readonly Dictionary<DeviceId, NicReport> _nics = [];
+    private readonly HashSet<CommandId> _applied = [];
+    private readonly Queue<CommandId> _appliedOrder = new();
+    private readonly MembershipLease _lease;
+    private readonly long _incarnation = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private long _newestEpoch;
+    private bool _registered;
+
+    public HostAgent(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
+        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory)
+    {
+        _settings = settings;
+        _watcher = watcher;
+        _coordinator = coordinator;
+        _bus = bus;
+        _portFactory = portFactory;
+        _ports = new Dictionary<PortId, IActorRef>(ports);
+        _lease = new MembershipLease(settings.Lease);
+
+        Receive<TryRegister>(_ => Register());
+        Receive<HostRegistered>(OnRegistered);
+        Receive<DeviceEvent>(OnDeviceEvent);
+        Receive<DeviceProtocol.SubscriptionAck>(_ => { });
+        Receive<Ports.PortEscalated>(e => _coordinator.Tell(new HostProtocol.PortEscalated(_settings.Host, e.Port, e.Reason)));
+        Receive<PortRecovered>(e => ReportPort(e.Port));
+        Receive<PortSwitched>(e => ReportPort(e.Port));
+        Receive<PortStatus>(s => _coordinator.Tell(new PortChanged(_settings.Host, Report(s))));
+        Receive<AttachPort>(OnAttachPort);
+        Receive<DetachPort>(OnDetachPort);
+        Receive<CheckLease>(_ => OnCheckLease());
+        Receive<PortProtocol.FenceAck>(_ => { });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
+        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory = null) =>
+        Akka.Actor.Props.Create(() => new HostAgent(settings, watcher, ports, coordinator, bus, portFactory));
+
+    protected override void PreStart()
+    {
+        _watcher.Tell(new DeviceProtocol.Subscribe(Self, DeviceEventFilter.ForSubsystem(Subsystems.Net)));
+        Context.System.EventStream.Subscribe(Self, typeof(Ports.PortEscalated));
+        Context.System.EventStream.Subscribe(Self, typeof(PortRecovered));
+        Context.System.EventStream.Subscribe(Self, typeof(PortSwitched));
+        foreach (var nic in _bus.Scan().Net) Remember(nic);
+        Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
+        Timers.StartPeriodicTimer("lease", new CheckLease(), _settings.LeaseCheckInterval);
+    }
+
+    protected override void PostStop()
+    {
+        // Leaving or downed: the coordinator moves our ports once we are gone; they must be down
+        // here first. Stopping a port takes its traffic down (FailSafeGroup.PostStop).
+        Context.System.EventStream.Unsubscribe(Self);
+        _log.Info("Host agent {0} stopping: its ports are taken down", _settings.Host);
+    }
+
+    // ---- registration and reports ------------------------------------------------------------
+
+    private void Register()
+    {
+        var address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+        var ports = _ports.Keys.Select(p => new PortReport(SpecOf(p), [], null, false)).ToList();
+        var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, _ports.Count, _settings.Reserved);
+        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory));
+        // Then the ports' real state, one report each.
+        foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
+    }
+
+    private void OnRegistered(HostRegistered registered)
+    {
+        _newestEpoch = Math.Max(_newestEpoch, registered.Epoch);
+        if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
+        _registered = true;
+        Timers.Cancel("register");
+        if (_lease.Fenced) return;
+        // Ports the coordinator moved elsewhere while we were away go; the rest carry traffic.
+        var owned = registered.OwnedPorts.ToHashSet();
+        foreach (var (port, group) in _ports.ToList())
+        {
+            if (owned.Contains(port))
+            {
+                group.Tell(new PortProtocol.Unfence($"the coordinator confirmed it is ours (epoch {registered.Epoch})"));
+                continue;
+            }
+            _log.Warning("Port {0} was moved to another host while this one was away: detaching it here", port);
+            RemovePort(port);
+        }
+    }
+
+    private void OnDeviceEvent(DeviceEvent ev)
+    {
+        switch (ev.Uevent.Action)
+        {
+            case UeventAction.Add:
+            case UeventAction.Move:
+                if (_bus.FindNet(ev.Device.Name) is { } nic && Remember(nic) is { } report)
+                    _coordinator.Tell(new HostProtocol.NicAdded(_settings.Host, report));
+                if (ev.Uevent.DevPathOld is { } old && _nics.Remove(DeviceId.Net(DevPaths.KernelName(old).ToString()), out var renamed))
+                    _coordinator.Tell(new HostProtocol.NicRemoved(_settings.Host, renamed.Device, renamed.Identity));
+                break;
+            case UeventAction.Remove when _nics.Remove(ev.Device, out var gone):
+                _coordinator.Tell(new HostProtocol.NicRemoved(_settings.Host, gone.Device, gone.Identity));
+                break;
+        }
+    }
+
+    /// <summary>The NIC's identity must be read while it exists: at removal there is nothing left to read.</summary>
+    private NicReport? Remember(NetInterfaceInfo nic)
+    {
+        var backing = nic.PciSlot is { } slot ? _bus.FindPci(slot) : null;
+        if (NicIdentity.For(nic, backing) is not { } identity) return null;
+        var report = new NicReport(nic.Id, identity, nic.PciSlot, nic.OperState is not "down");
+        _nics[nic.Id] = report;
+        return report;
+    }
+
+    private void ReportPort(PortId port)
+    {
+        if (_ports.TryGetValue(port, out var group)) group.Tell(new PortProtocol.GetPortStatus());
+    }
+
+    private PortReport Report(PortStatus status) => new(SpecOf(status.Port), status.Members, status.Active, status.Escalated);
+
+    private PortSpec SpecOf(PortId port) => _settings.PortSpecs.GetValueOrDefault(port) ?? new PortSpec(port);
+
+    // ---- commands ----------------------------------------------------------------------------
+
+    private bool Admit(CommandId id, long epoch)
+    {
+        if (epoch < _newestEpoch)
+        {
+            _log.Warning("Refusing command {0}: epoch {1} is older than {2} (a coordinator that lost its role)", id, epoch, _newestEpoch);
+            Sender.Tell(new CommandRefused(id, _settings.Host, $"epoch {epoch} is older than {_newestEpoch}", _newestEpoch));
+            return false;
+        }
+        _newestEpoch = epoch;
+        if (_applied.Contains(id))
+        {
+            Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
+            return false;
+        }
+        return true;
+    }
+
+    private void Applied(CommandId id, long epoch)
+    {
+        _applied.Add(id);
+        _appliedOrder.Enqueue(id);
+        while (_appliedOrder.Count > 10_000) _applied.Remove(_appliedOrder.Dequeue());
+        Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch));
+    }
+
+    private void OnAttachPort(AttachPort attach)
+    {
+        if (!Admit(attach.Id, attach.Epoch)) return;
+        if (_lease.Fenced)
+        {
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _newestEpoch));
+            return;
+        }
+        if (_ports.TryGetValue(attach.Port.Port, out var existing))
+        {
+            existing.Tell(new PortProtocol.Unfence($"attached by the coordinator (command {attach.Id})"));
+        }
+        else if (_portFactory?.Invoke(Context, attach.Port) is { } created)
+        {
+            _ports[attach.Port.Port] = created;
+            _log.Info("Port {0} attached on {1} by the coordinator (command {2}, epoch {3})", attach.Port.Port, _settings.Host, attach.Id, attach.Epoch);
+        }
+        else
+        {
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _newestEpoch));
+            return;
+        }
+        Applied(attach.Id, attach.Epoch);
+    }
+
+    private void OnDetachPort(DetachPort detach)
+    {
+        if (!Admit(detach.Id, detach.Epoch)) return;
+        RemovePort(detach.Port);
+        Applied(detach.Id, detach.Epoch);
+    }
+
+    private void RemovePort(PortId port)
+    {
+        if (!_ports.Remove(port, out var group)) return;
+        group.Tell(new PortProtocol.Fence("detached from this host"));
+        Context.Stop(group);
+    }
+
+    // ---- fencing -----------------------------------------------------------------------------
+
+    private void OnCheckLease()
+    {
+        var state = Akka.Cluster.Cluster.Get(Context.System).State;
+        var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address).ToList();
+        var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
+        switch (_lease.Observe(members, unreachable, _clock.Elapsed))
+        {
+            case LeaseVerdict.Fence:
+                _log.Error("Host {0} has not seen a majority of the cluster for {1}: fencing {2} port(s)",
+                    _settings.Host, _settings.Lease, _ports.Count);
+                foreach (var group in _ports.Values) group.Tell(new PortProtocol.Fence($"no majority for {_settings.Lease}"));
+                break;
+            case LeaseVerdict.MajorityRegained:
+                // Ports come back only when the coordinator says which are still ours.
+                _log.Warning("Host {0} sees a majority again: re-registering before any port comes back", _settings.Host);
+                _registered = false;
+                Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
+                break;
+        }
+    }
+}

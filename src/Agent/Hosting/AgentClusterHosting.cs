@@ -1,0 +1,69 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Replug.Agent.Cluster;
+using Replug.Agent.Devices;
+using Replug.Agent.Ports;
+using Replug.Shared.Devices;
+using Replug.Shared.Hosting;
+using Replug.Shared.Protocol;
+
+namespace Replug.Agent.Hosting;
+
+/// <summary>Marker for the coordinator's singleton proxy in Akka.Hosting's registry.</summary>
+public sealed class CoordinatorProxyKey;
+
+/// <summary>Marker for the host agent in Akka.Hosting's registry.</summary>
+public sealed class HostAgentKey;
+
+public static class AgentClusterHosting
+{
+    /// <summary>
+    /// An agent as a cluster member: the local actors (ports start fenced), the coordinator's
+    /// singleton proxy, and the host agent that registers, reports and carries out commands.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithAgentNode(this AkkaConfigurationBuilder builder, AgentOptions options,
+        ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null)
+    {
+        builder.WithSingletonProxy<CoordinatorProxyKey>(ActorNames.Coordinator,
+            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole });
+        builder.WithActors((system, registry, _) =>
+        {
+            var actors = AgentActors.Start(system, options, bus, dataPathFor, startFenced: true);
+            registry.Register<DeviceWatcherKey>(actors.Watcher);
+            registry.Register<HistoryKeeper>(actors.History);
+            var settings = new HostAgentSettings(new HostId(options.Host), cluster.Lease, options.EffectiveCapacity, options.Reserved,
+                options.Ports.ToDictionary(p => new PortId(p.Name), p => new PortSpec(new PortId(p.Name), p.Priority, p.AntiAffinityGroup)),
+                TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
+            var proxy = registry.Get<CoordinatorProxyKey>();
+            var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
+                FailoverPorts(options, actors.Watcher, dataPathFor)), ActorNames.HostAgent);
+            registry.Register<HostAgentKey>(agent);
+        });
+        return builder;
+    }
+
+    /// <summary>Ports the coordinator fails over here: each takes the next free fail-over device.</summary>
+    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor)
+    {
+        var free = new Queue<string>(options.FailoverDevices);
+        dataPathFor ??= port => DataPaths.Create(port, options.NetworkNamespace);
+        return (context, spec) =>
+        {
+            if (!free.TryDequeue(out var device)) return null;
+            var template = options.FailoverDataPath;
+            var port = new AgentOptions.PortOptions
+            {
+                Name = spec.Port.Value, Devices = [device], Revertive = true, Priority = spec.Priority, AntiAffinityGroup = spec.AntiAffinityGroup,
+                DataPath = new AgentOptions.DataPathOptions
+                {
+                    Kind = template.Kind, Bridge = template.Bridge?.Replace("{port}", spec.Port.Value),
+                    Command = template.Command, DeactivateCommand = template.DeactivateCommand, Timeout = template.Timeout,
+                },
+            };
+            var members = port.Devices.Select(d => DeviceId.TryParse(d, out var id) ? id : throw new ArgumentException(d)).ToList();
+            return context.ActorOf(FailSafeGroup.Props(new FailSafePort(spec.Port, members, true), dataPathFor(port), watcher,
+                port.DataPath.Timeout), "port-" + Uri.EscapeDataString(spec.Port.Value));
+        };
+    }
+}

@@ -1,0 +1,87 @@
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+
+namespace Replug.Shared.Hosting;
+
+/// <summary>Cluster membership settings (section "Replug:Cluster"), shared by agents and coordinators.</summary>
+public sealed class ClusterNodeOptions
+{
+    public const string Section = "Replug:Cluster";
+    public const string SystemName = "replug";
+    public const string AgentRole = "agent";
+    public const string CoordinatorRole = "coordinator";
+
+    /// <summary>Where this node listens; loopback by default.</summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+    /// <summary>0 picks a free port (tests); a real node needs a fixed one for the others' seed lists.</summary>
+    public int Port { get; set; } = 4053;
+    /// <summary>The address the other nodes use, when it differs from Hostname (NAT, containers).</summary>
+    public string? PublicHostname { get; set; }
+    /// <summary>"akka.tcp://replug@host:port" of the first nodes; empty: this node founds the cluster.</summary>
+    public List<string> SeedNodes { get; set; } = [];
+
+    /// <summary>How long an agent without a majority keeps its ports before it fences itself.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>What the coordinator adds to the lease before moving an unreachable host's ports (detection skew, scheduling).</summary>
+    public TimeSpan LeaseMargin { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Failure detector: a node missing heartbeats for this long is unreachable (Akka's default is 3 s).</summary>
+    public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(1.5);
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>The split brain resolver acts once membership has been stable this long (Akka's default is 20 s).</summary>
+    public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(7);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string problem) { if (!ok) errors.Add($"{Section}:{key}: {problem}"); }
+        Check(!string.IsNullOrWhiteSpace(Hostname), nameof(Hostname), "must not be empty");
+        Check(Port is >= 0 and <= 65535, nameof(Port), $"{Port} is not a TCP port");
+        for (var i = 0; i < SeedNodes.Count; i++)
+            Check(Akka.Actor.Address.TryParse(SeedNodes[i], out var a) && a.System == SystemName, $"SeedNodes:{i}",
+                $"'{SeedNodes[i]}' is not an address like akka.tcp://{SystemName}@host:port");
+        Check(Lease > TimeSpan.Zero, nameof(Lease), "must be positive");
+        Check(LeaseMargin >= TimeSpan.Zero, nameof(LeaseMargin), "must not be negative");
+        Check(HeartbeatInterval > TimeSpan.Zero && AcceptableHeartbeatPause > HeartbeatInterval, nameof(AcceptableHeartbeatPause),
+            "must be positive and above HeartbeatInterval");
+        // Fencing is safe only if the agent's lease runs out before the split brain resolver
+        // downs it; otherwise the coordinator could act on a Down while ports are still up.
+        Check(StableAfter > Lease, nameof(StableAfter), "must be longer than the Lease");
+        return errors;
+    }
+}
+
+public static class ClusterHosting
+{
+    /// <summary>Remoting over TCP and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
+    public static AkkaConfigurationBuilder WithReplugCluster(this AkkaConfigurationBuilder builder, ClusterNodeOptions options,
+        params string[] roles)
+    {
+        var remote = new RemoteOptions { HostName = options.Hostname, Port = options.Port };
+        if (options.PublicHostname is { } publicHost) remote.PublicHostName = publicHost;
+        builder.WithRemoting(remote);
+        builder.WithClustering(new ClusterOptions
+        {
+            Roles = roles,
+            SeedNodes = [.. options.SeedNodes],
+            SplitBrainResolver = new KeepMajorityOption(),
+        });
+        builder.AddHocon($$"""
+            akka.cluster {
+              failure-detector {
+                heartbeat-interval = {{(int)options.HeartbeatInterval.TotalMilliseconds}}ms
+                acceptable-heartbeat-pause = {{(int)options.AcceptableHeartbeatPause.TotalMilliseconds}}ms
+              }
+              split-brain-resolver {
+                active-strategy = keep-majority
+                stable-after = {{(int)options.StableAfter.TotalMilliseconds}}ms
+                down-all-when-unstable = on
+              }
+              run-coordinated-shutdown-when-down = on
+            }
+            """, HoconAddMode.Prepend);
+        return builder;
+    }
+}
