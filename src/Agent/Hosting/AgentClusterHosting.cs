@@ -10,23 +10,19 @@ using Replug.Shared.Protocol;
 
 namespace Replug.Agent.Hosting;
 
-/// <summary>Marker for the coordinator's singleton proxy in Akka.Hosting's registry.</summary>
-public sealed class CoordinatorProxyKey;
-
 /// <summary>Marker for the host agent in Akka.Hosting's registry.</summary>
 public sealed class HostAgentKey;
 
 public static class AgentClusterHosting
 {
     /// <summary>
-    /// An agent as a cluster member: the local actors (ports start fenced), the coordinator's
-    /// singleton proxy, and the host agent that registers, reports and carries out commands.
+    /// An agent as a cluster member: the local actors (ports start fenced) and the host agent that
+    /// registers, reports and carries out commands through the node's coordinator proxy
+    /// (<see cref="ClusterHosting.WithCoordinatorProxy"/>, added once per node by the caller).
     /// </summary>
     public static AkkaConfigurationBuilder WithAgentNode(this AkkaConfigurationBuilder builder, AgentOptions options,
         ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null)
     {
-        builder.WithSingletonProxy<CoordinatorProxyKey>(ActorNames.Coordinator,
-            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole });
         builder.WithActors((system, registry, _) =>
         {
             var actors = AgentActors.Start(system, options, bus, dataPathFor, startFenced: true);

@@ -97,6 +97,28 @@ public sealed class NicTracker
     }
 
     /// <summary>The earliest time at which <see cref="Expire"/> has something to do (for the actor's timer); null if nothing is pending.</summary>
+    /// <summary>
+    /// Whether <paramref name="device"/> on <paramref name="host"/> still waits for a verdict: it
+    /// departed and may yet turn up elsewhere, or an announced migration covers it. A port that
+    /// escalates because of such a device may be about to follow it rather than fail over.
+    /// O(pending items).
+    /// </summary>
+    public bool IsAwaitingVerdict(HostId host, DeviceId device)
+    {
+        foreach (var timed in _timeline)
+        {
+            switch (timed)
+            {
+                case Placement { State: NicPlacementState.Departing } p when p.Host == host && p.Device == device:
+                    return true;
+                case Announcement a when a.From == host && (a.FromDevice is null || a.FromDevice == device)
+                                         && _entries.TryGetValue(a.Nic, out var entry) && entry.On(host) is { Device: var d } && d == device:
+                    return true;
+            }
+        }
+        return false;
+    }
+
     public DateTimeOffset? NextDeadline => _timeline.Count == 0 ? null : _timeline.Min!.Deadline;
 
     /// <summary>A host reports that the NIC <paramref name="nic"/> appeared as <paramref name="device"/>.</summary>

@@ -53,8 +53,16 @@ public sealed class ClusterNodeOptions
     }
 }
 
+/// <summary>Marker for the coordinator singleton's proxy in Akka.Hosting's registry: one per node.</summary>
+public sealed class CoordinatorProxyKey;
+
 public static class ClusterHosting
 {
+    /// <summary>The node's one proxy to the coordinator singleton (agents report through it; the HTTP API asks through it).</summary>
+    public static AkkaConfigurationBuilder WithCoordinatorProxy(this AkkaConfigurationBuilder builder) =>
+        builder.WithSingletonProxy<CoordinatorProxyKey>(Protocol.ActorNames.Coordinator,
+            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole });
+
     /// <summary>Remoting over TCP and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
     public static AkkaConfigurationBuilder WithReplugCluster(this AkkaConfigurationBuilder builder, ClusterNodeOptions options,
         params string[] roles)

@@ -1,0 +1,32 @@
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Replug.Coordinator.Singleton;
+using Replug.Shared.Hosting;
+using Replug.Shared.Protocol;
+using Replug.Shared.Serialization;
+
+namespace Replug.Coordinator.Hosting;
+
+/// <summary>Marker for the coordinator singleton's manager in Akka.Hosting's registry.</summary>
+public sealed class CoordinatorKey;
+
+public static class CoordinatorNode
+{
+    /// <summary>
+    /// A coordinator node: the persistent coordinator as a cluster singleton on the
+    /// "coordinator" role (any number of such nodes, one instance). The node's proxy to it comes
+    /// from <see cref="ClusterHosting.WithCoordinatorProxy"/>.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithCoordinatorNode(this AkkaConfigurationBuilder builder, CoordinatorOptions options,
+        ClusterNodeOptions cluster)
+    {
+        builder.WithReplugPersistence(options.Persistence);
+        builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator, CoordinatorActor.Props(options.Settings(cluster)),
+            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole }, createProxyToo: false);
+        return builder;
+    }
+
+    /// <summary>The serializers a node needs: the shared protocols, plus the coordinator's events where it may host the singleton.</summary>
+    public static AkkaConfigurationBuilder WithNodeSerializers(this AkkaConfigurationBuilder builder, bool coordinator) =>
+        coordinator ? builder.WithReplugSerializers(CoordinatorEventSerializer.Binding) : builder.WithReplugSerializers();
+}

@@ -1,0 +1,33 @@
+using Replug.Coordinator.Singleton;
+
+namespace Replug.Coordinator.Hosting;
+
+/// <summary>The coordinator's configuration (section "Replug:Coordinator").</summary>
+public sealed class CoordinatorOptions
+{
+    public const string Section = "Replug:Coordinator";
+
+    /// <summary>A NIC removed on one host and added on another within this window is a migration, not a fault.</summary>
+    public TimeSpan MigrationWindow { get; set; } = CoordinatorSettings.Default.MigrationWindow;
+    public TimeSpan CommandRetryInterval { get; set; } = CoordinatorSettings.Default.CommandRetryInterval;
+    public int CommandAttempts { get; set; } = CoordinatorSettings.Default.CommandAttempts;
+    /// <summary>The operators' HTTP API; loopback by default.</summary>
+    public string ApiUrls { get; set; } = "http://127.0.0.1:8080";
+    public PersistenceOptions Persistence { get; set; } = new();
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string problem) { if (!ok) errors.Add($"{Section}:{key}: {problem}"); }
+        Check(MigrationWindow > TimeSpan.Zero, nameof(MigrationWindow), "must be positive");
+        Check(CommandRetryInterval > TimeSpan.Zero, nameof(CommandRetryInterval), "must be positive");
+        Check(CommandAttempts >= 1, nameof(CommandAttempts), "must be at least 1");
+        foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries))
+            Check(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", nameof(ApiUrls), $"'{url}' is not an http(s) URL");
+        errors.AddRange(Persistence.Validate());
+        return errors;
+    }
+
+    public CoordinatorSettings Settings(Shared.Hosting.ClusterNodeOptions cluster) => new(MigrationWindow, cluster.Lease, cluster.LeaseMargin,
+        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery);
+}

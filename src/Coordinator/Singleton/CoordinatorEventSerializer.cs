@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Akka.Actor;
+using Replug.Shared.Serialization;
+using static Replug.Coordinator.Singleton.CoordinatorEvents;
+
+namespace Replug.Coordinator.Singleton;
+
+/// <summary>
+/// The coordinator's persisted events and its snapshot (id 7103). Every event carries its
+/// version in its manifest; when an event's shape changes, its version goes up and an upcaster
+/// from the previous one is registered here, with a stored payload of the old version as a
+/// test fixture (tests/Coordinator.Tests/Singleton/Fixtures).
+/// </summary>
+public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : VersionedJsonSerializer(system, Manifests, Json)
+{
+    public static readonly ManifestRegistry Manifests = ManifestRegistry.Create()
+        .Add<EpochStarted>("coordinator.epoch-started")
+        .Add<HostRegistered>("coordinator.host-registered")
+        .Add<HostStatusChanged>("coordinator.host-status-changed")
+        .Add<HostDrainChanged>("coordinator.host-drain-changed")
+        .Add<NicAdded>("coordinator.nic-added")
+        .Add<NicRemoved>("coordinator.nic-removed")
+        .Add<NicMigrated>("coordinator.nic-migrated")
+        .Add<NicFaulted>("coordinator.nic-faulted")
+        .Add<MigrationAnnounced>("coordinator.migration-announced")
+        .Add<PortReported>("coordinator.port-reported")
+        .Add<PortMoved>("coordinator.port-moved")
+        .Add<FailoverStarted>("coordinator.failover-started")
+        .Add<FailoverPlaced>("coordinator.failover-placed")
+        .Add<FailoverUnplaced>("coordinator.failover-unplaced")
+        .Add<FailoverCommandFailed>("coordinator.failover-command-failed")
+        .Add<FailoverCompleted>("coordinator.failover-completed")
+        .Add<FailoverCancelled>("coordinator.failover-cancelled")
+        .Add<CoordinatorSnapshot>("coordinator.snapshot")
+        .Add<CoordinatorQueries.GetHosts>("coordinator.query.get-hosts")
+        .Add<CoordinatorQueries.GetPorts>("coordinator.query.get-ports")
+        .Add<CoordinatorQueries.GetFailovers>("coordinator.query.get-failovers")
+        .Add<CoordinatorQueries.GetNics>("coordinator.query.get-nics")
+        .Add<CoordinatorQueries.GetRecentEvents>("coordinator.query.get-recent-events")
+        .Add<CoordinatorQueries.GetReadiness>("coordinator.query.get-readiness")
+        .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts")
+        .Add<CoordinatorQueries.PortsView>("coordinator.query.ports")
+        .Add<CoordinatorQueries.FailoversView>("coordinator.query.failovers")
+        .Add<CoordinatorQueries.NicsView>("coordinator.query.nics")
+        .Add<CoordinatorQueries.EventsView>("coordinator.query.events")
+        .Add<CoordinatorQueries.Readiness>("coordinator.query.readiness")
+        .Build();
+
+    private static readonly JsonSerializerOptions Json =
+        ReplugJson.CreateOptions(new GuidIdConverter<FailoverId>(g => new FailoverId(g), id => id.Value));
+
+    /// <summary>For <c>builder.WithReplugSerializers(CoordinatorEventSerializer.Binding)</c>.</summary>
+    public static readonly SerializerBinding Binding =
+        new("replug-coordinator-events", [typeof(ICoordinatorEvent), typeof(CoordinatorSnapshot), typeof(ICoordinatorQuery)],
+            s => new CoordinatorEventSerializer(s));
+
+    public override int Identifier => ReplugSerializers.CoordinatorEventsId;
+}

@@ -1,0 +1,51 @@
+using Replug.Coordinator.Planning;
+using Replug.Shared.Devices;
+using Replug.Shared.Protocol;
+
+namespace Replug.Coordinator.Singleton;
+
+/// <summary>
+/// Marker for the coordinator's persisted events. They live apart from the wire messages, have
+/// their own serializer and a version in their manifest (CoordinatorEventSerializer): an
+/// event written by an earlier Replug is upcast when read.
+/// </summary>
+public interface ICoordinatorEvent
+{
+    DateTimeOffset At { get; }
+}
+
+/// <summary>A fail-over's identity: a port's move from one host, with every step recorded under it.</summary>
+public readonly record struct FailoverId(Guid Value)
+{
+    public static FailoverId New() => new(Guid.NewGuid());
+    public override string ToString() => Value.ToString("N")[..12];
+}
+
+public static class CoordinatorEvents
+{
+    /// <summary>A new singleton took over: its commands carry this epoch, and agents refuse older ones.</summary>
+    public sealed record EpochStarted(long Epoch, string Node, DateTimeOffset At) : ICoordinatorEvent;
+
+    public sealed record HostRegistered(HostId Host, string Address, long Incarnation, HostInventory Inventory, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record HostStatusChanged(HostId Host, HostStatus Status, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record HostDrainChanged(HostId Host, bool Drained, DateTimeOffset At) : ICoordinatorEvent;
+
+    public sealed record NicAdded(HostId Host, NicReport Nic, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record NicRemoved(HostId Host, DeviceId Device, NicIdentity Identity, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>A NIC removed on one host was added on another within the window (or as announced): a live migration.</summary>
+    public sealed record NicMigrated(NicIdentity Nic, HostId From, HostId To, DeviceId Device, bool Announced, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record NicFaulted(NicIdentity Nic, HostId Host, DeviceId Device, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record MigrationAnnounced(NicIdentity Nic, HostId From, HostId To, MigrationPhase Phase, DateTimeOffset At) : ICoordinatorEvent;
+
+    public sealed record PortReported(HostId Host, PortReport Port, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>A port's location changed without a fail-over (it followed its NIC through a migration).</summary>
+    public sealed record PortMoved(PortId Port, HostId From, HostId To, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+
+    public sealed record FailoverStarted(FailoverId Id, PortSpec Port, HostId? From, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record FailoverPlaced(FailoverId Id, HostId To, CommandId Command, long Epoch, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record FailoverUnplaced(FailoverId Id, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record FailoverCommandFailed(FailoverId Id, HostId To, CommandId Command, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    public sealed record FailoverCompleted(FailoverId Id, HostId To, CommandId Command, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>The fail-over is no longer needed (the port recovered where it was, or followed a migration).</summary>
+    public sealed record FailoverCancelled(FailoverId Id, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+}

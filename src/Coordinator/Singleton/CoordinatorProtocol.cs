@@ -1,0 +1,46 @@
+using Replug.Shared.Devices;
+
+namespace Replug.Coordinator.Singleton;
+
+/// <summary>
+/// Marker for the queries the HTTP API asks the singleton and their answers. They cross the
+/// network (the API runs on every coordinator node, the singleton on one), so they are bound to
+/// <see cref="CoordinatorEventSerializer"/> like the events.
+/// </summary>
+public interface ICoordinatorQuery;
+
+public static class CoordinatorQueries
+{
+    public sealed record GetHosts : ICoordinatorQuery;
+    public sealed record GetPorts : ICoordinatorQuery;
+    public sealed record GetFailovers : ICoordinatorQuery;
+    public sealed record GetNics : ICoordinatorQuery;
+    public sealed record GetRecentEvents(int Max) : ICoordinatorQuery;
+    public sealed record GetReadiness : ICoordinatorQuery;
+
+    public sealed record HostsView(IReadOnlyList<HostRecord> Hosts) : ICoordinatorQuery;
+    public sealed record PortsView(IReadOnlyList<PortRecord> Ports) : ICoordinatorQuery;
+    public sealed record FailoversView(IReadOnlyList<FailoverRecord> Failovers) : ICoordinatorQuery;
+    public sealed record NicsView(IReadOnlyList<Tracking.NicLocation> Nics) : ICoordinatorQuery;
+    /// <summary>One recent event as an operator reads it.</summary>
+    public sealed record EventRecord(string Type, DateTimeOffset At, string Summary);
+    public sealed record EventsView(IReadOnlyList<EventRecord> Events) : ICoordinatorQuery;
+    public sealed record Readiness(bool Recovered, long Epoch, int Hosts) : ICoordinatorQuery;
+}
+
+public sealed record CoordinatorSettings(
+    TimeSpan MigrationWindow,
+    TimeSpan Lease,
+    TimeSpan LeaseMargin,
+    TimeSpan CommandRetryInterval,
+    int CommandAttempts,
+    int SnapshotEvery,
+    int RecentEventsKept = 1000)
+{
+    public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2),
+        TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 6, 100);
+
+    /// <summary>How long a host must stay unreachable before its ports may move: its own lease has then surely run out.</summary>
+    public TimeSpan FailOverAfter => Lease + LeaseMargin;
+}
+
