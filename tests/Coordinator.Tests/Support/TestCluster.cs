@@ -1,0 +1,165 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Replug.Agent.Devices;
+using Replug.Agent.Hosting;
+using Replug.Agent.Ports;
+using Replug.Agent.Tests.Support;
+using Replug.Coordinator.Hosting;
+using Replug.Coordinator.Singleton;
+using Replug.Shared.Hosting;
+
+namespace Replug.Coordinator.Tests.Support;
+
+/// <summary>
+/// One cluster node in this process: a generic host with Akka.Hosting, composed by the same
+/// steps as the executables, remoting over TCP on loopback (a free port).
+/// </summary>
+public sealed class TestNode : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private bool _stopped;
+
+    private TestNode(string name, IHost host)
+    {
+        Name = name;
+        _host = host;
+        System = host.Services.GetRequiredService<ActorSystem>();
+    }
+
+    public string Name { get; }
+    public ActorSystem System { get; }
+    public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
+    public Address Address => Cluster.SelfAddress;
+    public IActorRef CoordinatorProxy => _host.Services.GetRequiredService<ActorRegistry>().Get<CoordinatorProxyKey>();
+
+    /// <summary>Fast failure detection and a short lease, so tests see fail-over in seconds.</summary>
+    public static ClusterNodeOptions FastCluster() => new()
+    {
+        Port = 0,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+        AcceptableHeartbeatPause = TimeSpan.FromSeconds(1),
+        Lease = TimeSpan.FromSeconds(1),
+        LeaseMargin = TimeSpan.FromMilliseconds(500),
+        StableAfter = TimeSpan.FromSeconds(2),
+    };
+
+    public static CoordinatorOptions Coordinator(string dataDirectory) => new()
+    {
+        MigrationWindow = TimeSpan.FromSeconds(2),
+        CommandRetryInterval = TimeSpan.FromMilliseconds(300),
+        CommandAttempts = 5,
+        Persistence = new PersistenceOptions { DataDirectory = dataDirectory, SnapshotEvery = 20 },
+    };
+
+    public static Task<TestNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions? cluster = null) =>
+        Start(name, cluster ?? FastCluster(), true, b => b.WithCoordinatorNode(options, cluster ?? FastCluster()));
+
+    public static Task<TestNode> StartAgent(string name, AgentOptions options, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath> dataPaths,
+        ClusterNodeOptions? cluster = null) =>
+        Start(name, cluster ?? FastCluster(), false, b => b.WithAgentNode(options, cluster ?? FastCluster(), bus, dataPaths));
+
+    private static async Task<TestNode> Start(string name, ClusterNodeOptions cluster, bool coordinator, Action<AkkaConfigurationBuilder> compose)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
+        {
+            akka.ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.InfoLevel);
+            akka.WithReplugCluster(cluster, coordinator ? ClusterNodeOptions.CoordinatorRole : ClusterNodeOptions.AgentRole);
+            akka.WithNodeSerializers(coordinator);
+            akka.WithCoordinatorProxy();
+            compose(akka);
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return new TestNode(name, host);
+    }
+
+    /// <summary>Joins <paramref name="seed"/>'s cluster (itself when null) and waits until this node is Up.</summary>
+    public async Task Join(TestNode? seed)
+    {
+        Cluster.Join(seed?.Address ?? Address);
+        await Wait.Until(() => Cluster.SelfMember.Status == MemberStatus.Up, $"{Name} to be Up");
+    }
+
+    public async Task<T> Ask<T>(object query) => await CoordinatorProxy.Ask<T>(query, TimeSpan.FromSeconds(5));
+
+    /// <summary>A hard stop: the ActorSystem ends without leaving the cluster, as a crashed host does.</summary>
+    public async Task Crash()
+    {
+        _stopped = true;
+        await System.Terminate();
+        _host.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        try { await _host.StopAsync(TimeSpan.FromSeconds(10)); } catch (OperationCanceledException) { }
+        _host.Dispose();
+    }
+}
+
+public static class Wait
+{
+    /// <summary>Polls until <paramref name="condition"/> holds; fails naming <paramref name="what"/> after a generous bound.</summary>
+    public static async Task Until(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    public static async Task Until(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            try { if (await condition()) return; }
+            catch (Exception e) when (e is AskTimeoutException or TimeoutException) { }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
+            await Task.Delay(100);
+        }
+    }
+}
+
+/// <summary>An agent host without hardware: a fake sysfs with its NICs, and a data path that records what it did.</summary>
+public sealed class FakeHost : IDisposable
+{
+    public FakeHost(string name, int firstIfIndex, IEnumerable<string> nics)
+    {
+        Name = name;
+        var i = firstIfIndex;
+        foreach (var nic in nics) Sysfs.AddNet(nic, i, mac: $"52:54:00:00:{i / 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
+    }
+
+    public string Name { get; }
+    public FakeSysfs Sysfs { get; } = new();
+    public RecordingDataPath Path { get; } = new();
+    public IDeviceBus Bus => new SysfsDeviceBus(Sysfs.Root);
+
+    public AgentOptions Options(IEnumerable<AgentOptions.PortOptions> ports, IEnumerable<string> failoverDevices, bool reserved = false) => new()
+    {
+        Host = Name,
+        SysfsRoot = Sysfs.Root,
+        Subsystems = ["net"],
+        Ports = [.. ports],
+        FailoverDevices = [.. failoverDevices],
+        Reserved = reserved,
+    };
+
+    public static AgentOptions.PortOptions Port(string name, params string[] devices) => new()
+    {
+        Name = name, Devices = [.. devices], DataPath = new AgentOptions.DataPathOptions { Kind = "bridge", Bridge = "br-" + name },
+    };
+
+    public void Dispose() => Sysfs.Dispose();
+}
