@@ -70,4 +70,38 @@ public sealed class FailoverClusterTests : IAsyncLifetime
         var hostAState = (await Hosts(c)).Hosts.Single(h => h.Host == new HostId("host-a"));
         Assert.Equal(HostStatus.Down, hostAState.Status);
     }
+
+    [Fact]
+    public async Task After_a_hard_stop_of_the_singletons_node_a_new_instance_recovers_from_sql_and_finishes_the_plan_in_flight()
+    {
+        var c1 = await Coordinator("c1", null);
+        var c2 = await Coordinator("c2", c1);
+        var (a, _) = await Agent("host-a", c1, 10, ["v1"], new(FakeHost.Port("p1", "net/v1")), []);
+        await Agent("witness", c1, 30, ["w1"], new(), []); // a third vote, so losing c1 leaves a majority
+        await UntilRegistered(c2, 2);
+        var epochBefore = (await c2.Ask<Readiness>(new GetReadiness())).Epoch;
+
+        // host-a is lost and nobody has room: the fail-over is recorded as unplaced, in flight.
+        c1.Cluster.Down(a.Address);
+        await Wait.Until(async () => (await c2.Ask<FailoversView>(new GetFailovers())).Failovers
+            .Any(f => f.Port.Port == new PortId("p1") && f.Status == FailoverStatus.Unplaced), "p1's fail-over unplaced");
+
+        await c1.Crash();
+        // The singleton moves to c2 once the split brain resolver downs c1, and recovers from SQLite.
+        await Wait.Until(async () => (await c2.Ask<Readiness>(new GetReadiness())).Epoch > epochBefore, "a new coordinator epoch",
+            TimeSpan.FromSeconds(60));
+        var recovered = (await c2.Ask<FailoversView>(new GetFailovers())).Failovers.Single(f => f.Port.Port == new PortId("p1"));
+        Assert.Equal(FailoverStatus.Unplaced, recovered.Status);
+
+        // Capacity appears: the new instance finishes the old instance's plan, once.
+        var (_, hostB) = await Agent("host-b", c2, 20, ["f1"], new(), ["net/f1"]);
+        await Wait.Until(async () => (await c2.Ask<FailoversView>(new GetFailovers())).Failovers
+            .Any(f => f.Id == recovered.Id && f.Status == FailoverStatus.Completed), "the recovered fail-over completed", TimeSpan.FromSeconds(60));
+        var done = (await c2.Ask<FailoversView>(new GetFailovers())).Failovers.Single(f => f.Id == recovered.Id);
+        Assert.Equal(new HostId("host-b"), done.Target);
+        Assert.True(done.Epoch > epochBefore, $"placed in epoch {done.Epoch}, before the hand-over it was {epochBefore}");
+        Assert.Single(done.Steps, s => s.What.StartsWith("attached on", StringComparison.Ordinal));
+        Assert.Single(done.Steps, s => s.What.StartsWith("started", StringComparison.Ordinal));
+        Assert.Single(hostB.Path.Log, l => l == "switch p1 none -> net/f1");
+    }
 }

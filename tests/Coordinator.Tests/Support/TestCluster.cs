@@ -69,6 +69,9 @@ public sealed class TestNode : IAsyncDisposable
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.InfoLevel);
+            // Crash() terminates without leaving, as a dead process does; a normal stop still leaves
+            // through the host's coordinated shutdown.
+            akka.AddHocon("akka.coordinated-shutdown.run-by-actor-system-terminate = off", HoconAddMode.Prepend);
             akka.WithReplugCluster(cluster, coordinator ? ClusterNodeOptions.CoordinatorRole : ClusterNodeOptions.AgentRole);
             akka.WithNodeSerializers(coordinator);
             akka.WithCoordinatorProxy();
