@@ -29,7 +29,7 @@ public sealed record HostAgentSettings(
 /// Makes a port on this host when the coordinator fails one over here: its fail-safe group over
 /// the devices this host keeps for fail-over. Null when none is free.
 /// </summary>
-public delegate IActorRef? PortFactory(IActorContext context, PortSpec spec);
+public delegate IActorRef? PortFactory(IActorContext context, PortSpec spec, IReadOnlyList<DeviceId>? devices);
 
 /// <summary>
 /// The host's voice in the cluster: registers with the coordinator (through the singleton proxy)
@@ -216,7 +216,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         {
             existing.Tell(new PortProtocol.Unfence($"attached by the coordinator (command {attach.Id})"));
         }
-        else if (_portFactory?.Invoke(Context, attach.Port) is { } created)
+        else if (_portFactory?.Invoke(Context, attach.Port, attach.Devices) is { } created)
         {
             _ports[attach.Port.Port] = created;
             _log.Info("Port {0} attached on {1} by the coordinator (command {2}, epoch {3})", attach.Port.Port, _settings.Host, attach.Id, attach.Epoch);

@@ -44,13 +44,17 @@ public static class AgentClusterHosting
     {
         var free = new Queue<string>(options.FailoverDevices);
         dataPathFor ??= port => DataPaths.Create(port, options.NetworkNamespace);
-        return (context, spec) =>
+        return (context, spec, devices) =>
         {
-            if (!free.TryDequeue(out var device)) return null;
+            // A port that followed its NIC runs over that NIC; one failed over takes a free fail-over device.
+            string[] chosen;
+            if (devices is { Count: > 0 }) chosen = [.. devices.Select(d => d.ToString())];
+            else if (free.TryDequeue(out var device)) chosen = [device];
+            else return null;
             var template = options.FailoverDataPath;
             var port = new AgentOptions.PortOptions
             {
-                Name = spec.Port.Value, Devices = [device], Revertive = true, Priority = spec.Priority, AntiAffinityGroup = spec.AntiAffinityGroup,
+                Name = spec.Port.Value, Devices = [.. chosen], Revertive = true, Priority = spec.Priority, AntiAffinityGroup = spec.AntiAffinityGroup,
                 DataPath = new AgentOptions.DataPathOptions
                 {
                     Kind = template.Kind, Bridge = template.Bridge?.Replace("{port}", spec.Port.Value),

@@ -190,7 +190,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
                 Record(new NicMigrated(m.Nic, m.From, m.To, m.NewDevice, m.Announced, Now), _ =>
                 {
                     _log.Info("NIC {0} migrated {1} -> {2} ({3}){4}", m.Nic, m.From, m.To, m.NewDevice, m.Announced ? " as announced" : "");
-                    FollowMigration(m.From, m.To, m.Nic);
+                    FollowMigration(m.From, m.To, m.Nic, m.NewDevice);
                 });
                 break;
             case NicVerdict.Faulted f:
@@ -204,16 +204,21 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>The ports that used a migrated NIC follow it: their location moves and the new host attaches them; no fail-over.</summary>
-    private void FollowMigration(HostId from, HostId to, NicIdentity nic)
+    private void FollowMigration(HostId from, HostId to, NicIdentity nic, DeviceId newDevice)
     {
-        var device = _state.Hosts.GetValueOrDefault(from)?.Inventory.Nics.FirstOrDefault(n => n.Identity == nic)?.Device;
+        var device = _state.LastDeviceOf(from, nic);
         foreach (var port in _state.Ports.Values.Where(p => p.Host == from && p.LastReport is not null).ToList())
         {
             var usesNic = port.LastReport!.Members.Any(m => m == device) || _deferredEscalations.ContainsKey((from, port.Spec.Port));
             if (!usesNic) continue;
             _deferredEscalations.Remove((from, port.Spec.Port));
             Record(new PortMoved(port.Spec.Port, from, to, $"followed NIC {nic}", Now),
-                _ => SendCommand(to, new AttachPort(CommandId.New(), _state.Epoch, port.Spec), null));
+                _ =>
+                {
+                    _log.Info("Port {0} follows NIC {1} from {2} to {3} (no fail-over)", port.Spec.Port, nic, from, to);
+                    SendCommand(to, new AttachPort(CommandId.New(), _state.Epoch, port.Spec, [newDevice]), null);
+                    SendCommand(from, new DetachPort(CommandId.New(), _state.Epoch, port.Spec.Port), null);
+                });
         }
     }
 

@@ -52,6 +52,9 @@ public sealed class CoordinatorState
     private readonly Dictionary<PortId, PortRecord> _ports = [];
     private readonly Dictionary<FailoverId, FailoverRecord> _failovers = [];
     private readonly Queue<FailoverId> _finished = new();
+    // The device each NIC was last seen as on each host: a migration is judged after the removal
+    // has already taken the NIC out of the old host's inventory.
+    private readonly Dictionary<(HostId, NicIdentity), DeviceId> _lastDevice = [];
     private NicTracker _nics;
     private readonly TimeSpan _migrationWindow;
 
@@ -71,6 +74,8 @@ public sealed class CoordinatorState
     public NicVerdict? LastNicVerdict { get; private set; }
 
     public IEnumerable<FailoverRecord> OpenFailovers => _failovers.Values.Where(f => f.IsOpen);
+
+    public DeviceId? LastDeviceOf(HostId host, NicIdentity nic) => _lastDevice.TryGetValue((host, nic), out var d) ? d : null;
 
     public HostRecord? HostAt(string address) => _hosts.Values.FirstOrDefault(h => h.Address == address);
 
@@ -95,10 +100,12 @@ public sealed class CoordinatorState
                 break;
             case CoordinatorEvents.NicAdded a:
                 LastNicVerdict = _nics.OnAdded(a.Host, a.Nic.Device, a.Nic.Identity, a.At);
+                _lastDevice[(a.Host, a.Nic.Identity)] = a.Nic.Device;
                 UpdateInventory(a.Host, inv => inv with { Nics = [.. inv.Nics.Where(n => n.Device != a.Nic.Device), a.Nic] });
                 break;
             case CoordinatorEvents.NicRemoved r:
                 LastNicVerdict = _nics.OnRemoved(r.Host, r.Device, r.Identity, r.At);
+                _lastDevice[(r.Host, r.Identity)] = r.Device;
                 UpdateInventory(r.Host, inv => inv with { Nics = [.. inv.Nics.Where(n => n.Device != r.Device)] });
                 break;
             case NicFaulted f:

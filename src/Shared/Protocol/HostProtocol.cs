@@ -55,7 +55,8 @@ public static class HostProtocol
     public sealed record PortEscalated(HostId Host, PortId Port, string Reason) : IHostMessage;
 
     // Commands: carry an id and the plan's epoch; an agent refuses an epoch older than the newest it has seen.
-    public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port) : IHostMessage;
+    /// <param name="Devices">The devices to run the port over (it followed them in a migration); null: the host's fail-over devices.</param>
+    public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port, IReadOnlyList<DeviceId>? Devices = null) : IHostMessage;
     public sealed record DetachPort(CommandId Id, long Epoch, PortId Port) : IHostMessage;
     public sealed record CommandAcknowledged(CommandId Id, HostId Host, long Epoch) : IHostMessage;
     public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch) : IHostMessage;
