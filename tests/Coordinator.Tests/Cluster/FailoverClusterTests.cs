@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Replug.Coordinator.Planning;
 using Replug.Coordinator.Singleton;
 using Replug.Coordinator.Tests.Support;
@@ -22,9 +23,11 @@ public sealed class FailoverClusterTests : IAsyncLifetime
         _data.Dispose();
     }
 
-    private async Task<TestNode> Coordinator(string name, TestNode? seed)
+    private async Task<TestNode> Coordinator(string name, TestNode? seed, Hosting.PersistenceOptions? persistence = null)
     {
-        var node = await TestNode.StartCoordinator(name, TestNode.Coordinator(_data.Path));
+        var options = TestNode.Coordinator(_data.Path);
+        if (persistence is not null) options.Persistence = persistence;
+        var node = await TestNode.StartCoordinator(name, options);
         _nodes.Add(node);
         await node.Join(seed);
         return node;
@@ -103,5 +106,85 @@ public sealed class FailoverClusterTests : IAsyncLifetime
         Assert.Single(done.Steps, s => s.What.StartsWith("attached on", StringComparison.Ordinal));
         Assert.Single(done.Steps, s => s.What.StartsWith("started", StringComparison.Ordinal));
         Assert.Single(hostB.Path.Log, l => l == "switch p1 none -> net/f1");
+    }
+
+    private static ulong _seq = 1_000_000;
+
+    private static Shared.Uevents.Uevent NetEvent(Shared.Uevents.UeventAction action, string name, int ifIndex) =>
+        Shared.Uevents.Uevent.Create(action, $"/devices/virtual/net/{name}", "net", Interlocked.Increment(ref _seq),
+            [new("INTERFACE", name), new("IFINDEX", ifIndex.ToString())], Shared.Uevents.UeventOrigin.Kernel);
+
+    [Fact]
+    public async Task A_NIC_removed_on_one_host_and_added_on_another_is_a_migration_and_its_port_follows_without_a_fail_over()
+    {
+        var c = await Coordinator("c1", null);
+        var (a, hostA) = await Agent("host-a", c, 10, ["v1"], new(FakeHost.Port("p1", "net/v1")), []);
+        var (b, hostB) = await Agent("host-b", c, 20, ["w1"], new(), []);
+        await UntilRegistered(c, 2);
+        await Wait.Until(() => hostA.Path.Log.Contains("switch p1 none -> net/v1"), "p1 active on host-a");
+        var mac = File.ReadAllText(hostA.Sysfs.PathOf("class/net/v1/address")).Trim();
+
+        // The VM moves: its NIC leaves host-a and appears on host-b under another name, same MAC.
+        hostA.Sysfs.RemoveNet("v1");
+        a.Watcher.Tell(NetEvent(Shared.Uevents.UeventAction.Remove, "v1", 10));
+        hostB.Sysfs.AddNet("m7", 77, mac: mac);
+        b.Watcher.Tell(NetEvent(Shared.Uevents.UeventAction.Add, "m7", 77));
+
+        await Wait.Until(async () => (await c.Ask<NicsView>(new GetNics())).Nics
+            .Any(n => n.Host == new HostId("host-b") && n.Device == DeviceId.Net("m7")), "the NIC located on host-b");
+        await Wait.Until(async () => (await c.Ask<PortsView>(new GetPorts())).Ports
+            .Any(p => p.Spec.Port == new PortId("p1") && p.Host == new HostId("host-b")), "p1 located on host-b");
+        await Wait.Until(() => hostB.Path.Log.Contains("switch p1 none -> net/m7"), "p1 attached on host-b over its NIC");
+        // Past the migration window, still no fail-over: the removal was explained by the add.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Empty((await c.Ask<FailoversView>(new GetFailovers())).Failovers);
+        var events = (await c.Ask<EventsView>(new GetRecentEvents(500))).Events;
+        Assert.Contains(events, e => e.Type == "NicMigrated");
+        Assert.DoesNotContain(events, e => e.Type == "NicFaulted");
+    }
+
+    [Fact]
+    public async Task A_NIC_removed_with_no_add_elsewhere_is_a_fault_and_its_escalated_port_fails_over()
+    {
+        var c = await Coordinator("c1", null);
+        var (a, hostA) = await Agent("host-a", c, 10, ["v1"], new(FakeHost.Port("p1", "net/v1")), []);
+        var (_, hostB) = await Agent("host-b", c, 20, ["f1"], new(), ["net/f1"]);
+        await UntilRegistered(c, 2);
+        await Wait.Until(() => hostA.Path.Log.Contains("switch p1 none -> net/v1"), "p1 active on host-a");
+
+        hostA.Sysfs.RemoveNet("v1");
+        a.Watcher.Tell(NetEvent(Shared.Uevents.UeventAction.Remove, "v1", 10));
+
+        await Wait.Until(async () => (await c.Ask<FailoversView>(new GetFailovers())).Failovers
+            .Any(f => f.Port.Port == new PortId("p1") && f.Status == FailoverStatus.Completed), "p1 failed over once the window passed");
+        Assert.Contains("switch p1 none -> net/f1", hostB.Path.Log);
+        Assert.Contains((await c.Ask<EventsView>(new GetRecentEvents(500))).Events, e => e.Type == "NicFaulted");
+    }
+
+    [PostgresFact]
+    public async Task The_coordinator_recovers_its_fail_overs_from_PostgreSQL_and_finishes_them()
+    {
+        await using var schema = await PostgresFixture.CreateSchemaAsync();
+        var persistence = new Hosting.PersistenceOptions
+        {
+            Provider = Hosting.PersistenceOptions.PostgreSql, ConnectionString = schema.ConnectionString, Schema = schema.Name, SnapshotEvery = 5,
+        };
+        var c1 = await Coordinator("c1", null, persistence);
+        var c2 = await Coordinator("c2", c1, persistence);
+        var (a, _) = await Agent("host-a", c1, 10, ["v1"], new(FakeHost.Port("p1", "net/v1")), []);
+        await Agent("witness", c1, 30, ["w1"], new(), []);
+        await UntilRegistered(c2, 2);
+        var epochBefore = (await c2.Ask<Readiness>(new GetReadiness())).Epoch;
+        c1.Cluster.Down(a.Address);
+        await Wait.Until(async () => (await c2.Ask<FailoversView>(new GetFailovers())).Failovers
+            .Any(f => f.Status == FailoverStatus.Unplaced), "p1's fail-over unplaced");
+
+        await c1.Crash();
+        await Wait.Until(async () => (await c2.Ask<Readiness>(new GetReadiness())).Epoch > epochBefore, "a new epoch", TimeSpan.FromSeconds(60));
+        var (_, hostB) = await Agent("host-b", c2, 20, ["f1"], new(), ["net/f1"]);
+        await Wait.Until(async () => (await c2.Ask<FailoversView>(new GetFailovers())).Failovers
+            .Any(f => f.Port.Port == new PortId("p1") && f.Status == FailoverStatus.Completed), "the recovered fail-over completed", TimeSpan.FromSeconds(60));
+        Assert.Single(hostB.Path.Log, l => l == "switch p1 none -> net/f1");
+        Assert.True(await schema.CountAsync("journal") > 0);
     }
 }

@@ -34,7 +34,10 @@ public sealed class TestNode : IAsyncDisposable
     public ActorSystem System { get; }
     public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
     public Address Address => Cluster.SelfAddress;
-    public IActorRef CoordinatorProxy => _host.Services.GetRequiredService<ActorRegistry>().Get<CoordinatorProxyKey>();
+    public ActorRegistry Registry => _host.Services.GetRequiredService<ActorRegistry>();
+    public IActorRef CoordinatorProxy => Registry.Get<CoordinatorProxyKey>();
+    /// <summary>An agent node's device watcher: tests hand it the uevents a kernel would send.</summary>
+    public IActorRef Watcher => Registry.Get<DeviceWatcherKey>();
 
     /// <summary>Fast failure detection and a short lease, so tests see fail-over in seconds.</summary>
     public static ClusterNodeOptions FastCluster() => new()
