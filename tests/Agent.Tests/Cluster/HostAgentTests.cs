@@ -1,0 +1,88 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Replug.Agent.Cluster;
+using Replug.Agent.Devices;
+using Replug.Agent.Tests.Support;
+using Replug.Shared.Devices;
+using Replug.Shared.Protocol;
+using static Replug.Shared.Protocol.HostProtocol;
+
+namespace Replug.Agent.Tests.Cluster;
+
+/// <summary>The host agent against a probe standing in for the coordinator, in a one-node cluster.</summary>
+public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config ClusterConfig = ConfigurationFactory.ParseString("""
+        akka.actor.provider = cluster
+        akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+        akka.loglevel = INFO
+        """);
+
+    private readonly FakeSysfs _sysfs = new();
+    private readonly TestProbe _coordinator;
+    private int _portsMade;
+
+    public HostAgentTests() : base(ClusterConfig)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Sys);
+        cluster.Join(cluster.SelfAddress);
+        AwaitCondition(() => cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up, TimeSpan.FromSeconds(10));
+        _coordinator = CreateTestProbe();
+    }
+
+    private IActorRef StartAgent(long epoch)
+    {
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(1));
+        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
+            new SysfsDeviceBus(_sysfs.Root), (context, spec, _) =>
+            {
+                _portsMade++;
+                return context.ActorOf(Props.Empty, "port-" + spec.Port.Value);
+            }));
+        var register = _coordinator.ExpectMsg<RegisterHost>(TimeSpan.FromSeconds(5));
+        Assert.Equal(new HostId("h1"), register.Host);
+        _coordinator.Reply(new HostRegistered(register.Host, epoch, []));
+        return agent;
+    }
+
+    [Fact]
+    public void A_command_of_an_older_epoch_is_refused()
+    {
+        var agent = StartAgent(epoch: 5);
+        agent.Tell(new AttachPort(CommandId.New(), 4, new PortSpec(new PortId("p1"))), _coordinator.Ref);
+        var refused = _coordinator.FishForMessage<CommandRefused>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal(5, refused.NewestEpoch);
+        Assert.Contains("older", refused.Reason);
+        Assert.Equal(0, _portsMade);
+    }
+
+    [Fact]
+    public void A_retried_command_is_applied_once_and_acknowledged_each_time()
+    {
+        var agent = StartAgent(epoch: 5);
+        var attach = new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")));
+        agent.Tell(attach, _coordinator.Ref);
+        agent.Tell(attach, _coordinator.Ref);
+        Assert.Equal(attach.Id, _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5)).Id);
+        Assert.Equal(attach.Id, _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5)).Id);
+        Assert.Equal(1, _portsMade);
+    }
+
+    [Fact]
+    public void A_newer_epoch_becomes_the_bar_for_later_commands()
+    {
+        var agent = StartAgent(epoch: 5);
+        agent.Tell(new AttachPort(CommandId.New(), 7, new PortSpec(new PortId("p1"))), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+        agent.Tell(new DetachPort(CommandId.New(), 6, new PortId("p1")), _coordinator.Ref);
+        Assert.Equal(7, _coordinator.FishForMessage<CommandRefused>(_ => true, TimeSpan.FromSeconds(5)).NewestEpoch);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _sysfs.Dispose();
+    }
+}
