@@ -58,6 +58,9 @@ public sealed class TestNode : IAsyncDisposable
         Persistence = new PersistenceOptions { DataDirectory = dataDirectory, SnapshotEvery = 20 },
     };
 
+    /// <summary>Nodes started after this is set load Akka.Remote's throttler, so a test can cut links (<see cref="Isolate"/>).</summary>
+    public static bool Partitionable { get; set; }
+
     public static Task<TestNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions? cluster = null) =>
         Start(name, cluster ?? FastCluster(), true, b => b.WithCoordinatorNode(options, cluster ?? FastCluster()));
 
@@ -65,8 +68,18 @@ public sealed class TestNode : IAsyncDisposable
         ClusterNodeOptions? cluster = null) =>
         Start(name, cluster ?? FastCluster(), false, b => b.WithAgentNode(options, cluster ?? FastCluster(), bus, dataPaths));
 
+    /// <summary>Drops every message between this node and <paramref name="others"/>, both ways: a network partition.</summary>
+    public async Task Isolate(IEnumerable<TestNode> others)
+    {
+        var transport = ((Akka.Remote.RemoteActorRefProvider)((ExtendedActorSystem)System).Provider).Transport;
+        foreach (var other in others)
+            await transport.ManagementCommand(new Akka.Remote.Transport.SetThrottle(other.Address,
+                Akka.Remote.Transport.ThrottleTransportAdapter.Direction.Both, Akka.Remote.Transport.Blackhole.Instance));
+    }
+
     private static async Task<TestNode> Start(string name, ClusterNodeOptions cluster, bool coordinator, Action<AkkaConfigurationBuilder> compose)
     {
+        var partitionable = Partitionable;
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
@@ -75,6 +88,7 @@ public sealed class TestNode : IAsyncDisposable
             // Crash() terminates without leaving, as a dead process does; a normal stop still leaves
             // through the host's coordinated shutdown.
             akka.AddHocon("akka.coordinated-shutdown.run-by-actor-system-terminate = off", HoconAddMode.Prepend);
+            if (partitionable) akka.AddHocon("akka.remote.dot-netty.tcp.applied-adapters = [trttl]", HoconAddMode.Prepend);
             akka.WithReplugCluster(cluster, coordinator ? ClusterNodeOptions.CoordinatorRole : ClusterNodeOptions.AgentRole);
             akka.WithNodeSerializers(coordinator);
             akka.WithCoordinatorProxy();
@@ -140,16 +154,18 @@ public static class Wait
 /// <summary>An agent host without hardware: a fake sysfs with its NICs, and a data path that records what it did.</summary>
 public sealed class FakeHost : IDisposable
 {
-    public FakeHost(string name, int firstIfIndex, IEnumerable<string> nics)
+    public FakeHost(string name, int firstIfIndex, IEnumerable<string> nics, System.Collections.Concurrent.ConcurrentQueue<string>? sharedLog = null)
     {
         Name = name;
+        Path = new RecordingDataPath(sharedLog);
         var i = firstIfIndex;
         foreach (var nic in nics) Sysfs.AddNet(nic, i, mac: $"52:54:00:00:{i / 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
     }
 
     public string Name { get; }
     public FakeSysfs Sysfs { get; } = new();
-    public RecordingDataPath Path { get; } = new();
+    /// <summary>What the host's data path did; several hosts may share one log to show the order across hosts.</summary>
+    public RecordingDataPath Path { get; }
     public IDeviceBus Bus => new SysfsDeviceBus(Sysfs.Root);
 
     public AgentOptions Options(IEnumerable<AgentOptions.PortOptions> ports, IEnumerable<string> failoverDevices, bool reserved = false) => new()
