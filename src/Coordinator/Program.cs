@@ -1,8 +1,7 @@
-using Akka.Hosting;
-using Microsoft.Extensions.Hosting;
+using Replug.Coordinator.Hosting;
 
-// The coordinator's logic comes with the cluster (next issue); for now it is a host that
-// starts an ActorSystem and stops cleanly on Ctrl-C / SIGTERM.
-var builder = Host.CreateApplicationBuilder(args);
-builder.Services.AddAkka("replug", (_, _) => { });
-await builder.Build().RunAsync();
+// replug-coordinator: a coordinator node of a Replug cluster, with the operators' HTTP API.
+//   dotnet run --project src/Coordinator                     a coordinator node (founds the cluster without seed nodes)
+//   dotnet run --project src/Coordinator -- --standalone     this machine alone: agent and coordinator in one process
+// Any setting can be given as --Replug:Section:KEY=VALUE or REPLUG__SECTION__KEY=VALUE; a bad one stops it with exit code 2.
+return await CoordinatorHost.RunAsync(args);

@@ -1,25 +1,213 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Replug.Agent.Tests.Support;
+using Replug.Coordinator.Hosting;
+using Replug.Coordinator.Tests.Api;
+using Replug.Coordinator.Tests.Support;
 
 namespace Replug.Coordinator.Tests;
 
-public sealed class CoordinatorHostTests
+/// <summary>The coordinator executable as an operator runs it: its modes, its configuration errors, its shutdown.</summary>
+[Collection(RealNodes.Name)]
+public sealed partial class CoordinatorHostTests : IDisposable
 {
+    private readonly TempDirectory _data = new();
+
+    /// <summary>Free ports for remoting and the API, SQLite in a temporary folder: tests never clash with each other or a running Replug.</summary>
+    private string[] Isolated() =>
+    [
+        "--Replug:Cluster:Port=0",
+        "--Replug:Coordinator:ApiUrls=http://127.0.0.1:0",
+        $"--Replug:Coordinator:Persistence:DataDirectory={_data.Path}",
+    ];
+
+    private sealed class RunningProgram(Process process) : IDisposable
+    {
+        public Process Process { get; } = process;
+        public ConcurrentQueue<string> Output { get; } = new();
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Uri> Listening { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<string> Remoting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Task<string> Stderr { get; set; } = Task.FromResult("");
+
+        public async Task<int> Terminate()
+        {
+            using (var kill = System.Diagnostics.Process.Start("kill", $"-TERM {Process.Id}")) await kill.WaitForExitAsync();
+            Assert.True(Process.WaitForExit(30_000), "the program did not stop on SIGTERM");
+            Process.WaitForExit(); // flushes the redirected output
+            return Process.ExitCode;
+        }
+
+        public void Dispose()
+        {
+            if (!Process.HasExited) Process.Kill(entireProcessTree: true);
+            Process.Dispose();
+        }
+    }
+
+    private static RunningProgram Start(params string[] args) => StartProgram([Path.Combine(AppContext.BaseDirectory, "replug-coordinator.dll"), .. args]);
+
+    /// <summary>
+    /// The agent executable as built next to the coordinator: run with the coordinator's runtime
+    /// configuration, because here its Microsoft.Extensions.* come from the ASP.NET Core shared
+    /// framework (the agent's own runtimeconfig names only Microsoft.NETCore.App).
+    /// </summary>
+    private static RunningProgram StartAgent(params string[] args) => StartProgram(
+    [
+        "exec",
+        "--runtimeconfig", Path.Combine(AppContext.BaseDirectory, "replug-coordinator.runtimeconfig.json"),
+        "--depsfile", Path.Combine(AppContext.BaseDirectory, "replug-coordinator.deps.json"),
+        Path.Combine(AppContext.BaseDirectory, "replug-agent.dll"),
+        .. args,
+    ]);
+
+    private static RunningProgram StartProgram(string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        var running = new RunningProgram(Process.Start(psi)!);
+        running.Process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            running.Output.Enqueue(e.Data);
+            if (e.Data.Contains("Application started")) running.Started.TrySetResult();
+            if (ListeningOn().Match(e.Data) is { Success: true } m) running.Listening.TrySetResult(new Uri(m.Groups[1].Value));
+            if (RemotingOn().Match(e.Data) is { Success: true } r) running.Remoting.TrySetResult(r.Groups[1].Value);
+        };
+        running.Process.BeginOutputReadLine();
+        running.Stderr = running.Process.StandardError.ReadToEndAsync();
+        return running;
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://\S+)")]
+    private static partial Regex ListeningOn();
+
+    [GeneratedRegex(@"Remoting now listens on addresses: \[(akka\.tcp://replug@[^\]]+)\]")]
+    private static partial Regex RemotingOn();
+
     [Fact]
     public async Task The_coordinator_host_starts_and_stops_cleanly_on_SIGTERM()
     {
         if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "replug-coordinator.dll"));
-        using var host = Process.Start(psi)!;
-        var started = new TaskCompletionSource();
-        host.OutputDataReceived += (_, e) => { if (e.Data?.Contains("Application started") == true) started.TrySetResult(); };
-        host.BeginOutputReadLine();
-        var stderr = host.StandardError.ReadToEndAsync();
+        using var host = Start(Isolated());
 
-        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        using (var kill = Process.Start("kill", $"-TERM {host.Id}")) await kill.WaitForExitAsync();
-        Assert.True(host.WaitForExit(30_000), "the coordinator did not stop on SIGTERM");
-        Assert.Equal(0, host.ExitCode);
-        Assert.DoesNotContain("Exception", await stderr);
+        await host.Started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(0, await host.Terminate());
+        Assert.DoesNotContain("Exception", await host.Stderr);
     }
+
+    [Fact]
+    public async Task An_agent_executable_given_the_coordinator_as_seed_joins_and_is_listed_with_its_NICs()
+    {
+        if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
+        using var sysfs = new FakeSysfs();
+        sysfs.AddNet("v1", 7, mac: "52:54:00:aa:00:07");
+        var nothing = Path.Combine(_data.Path, "no-events.txt");
+        File.WriteAllText(nothing, "");
+        using var coordinator = Start(Isolated());
+        var seed = await coordinator.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var api = await coordinator.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+        using var agent = StartAgent("--replay", nothing, "--sysfs", sysfs.Root, "--host", "exe-host",
+            "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", "--Replug:Cluster:Port=0");
+        using var http = new HttpClient { BaseAddress = api };
+        JsonElement? listed = null;
+        await Wait.Until(async () =>
+        {
+            using var response = await http.GetAsync("/hosts/exe-host");
+            if (response.StatusCode != HttpStatusCode.OK) return false;
+            listed = await response.Content.ReadFromJsonAsync<JsonElement>();
+            return true;
+        }, "exe-host in /hosts", TimeSpan.FromSeconds(60));
+
+        Assert.Equal("Up", listed!.Value.GetProperty("status").GetString());
+        var nic = Assert.Single(listed.Value.GetProperty("inventory").GetProperty("nics").EnumerateArray());
+        Assert.Equal("net/v1", nic.GetProperty("device").GetString());
+        Assert.Equal("PermanentMac:52:54:00:aa:00:07", nic.GetProperty("identity").GetString());
+        Assert.Equal(0, await agent.Terminate());
+        Assert.Equal(0, await coordinator.Terminate());
+        Assert.DoesNotContain("Exception", await agent.Stderr);
+        Assert.DoesNotContain("Exception", await coordinator.Stderr);
+    }
+
+    [Fact]
+    public async Task Bad_configuration_fails_at_start_with_every_key_named_and_exit_code_2()
+    {
+        using var host = Start([.. Isolated(), "--Replug:Cluster:Port=70000", "--Replug:Coordinator:CommandAttempts=0"]);
+
+        var stderr = await host.Stderr;
+        Assert.True(host.Process.WaitForExit(60_000), "the coordinator did not exit");
+        Assert.Equal(2, host.Process.ExitCode);
+        Assert.Contains("replug-coordinator: bad configuration: Replug:Cluster:Port: 70000 is not a TCP port", stderr);
+        Assert.Contains("Replug:Coordinator:CommandAttempts", stderr);
+    }
+
+    [Theory]
+    [InlineData("--Replug:Cluster:Lease=soon", "Replug:Cluster:Lease")]
+    [InlineData("--Replug:Cluster:SeedNode:0=akka.tcp://replug@127.0.0.1:4053", "SeedNode")]
+    [InlineData("--Replug:Coordinator:Persistence:Provider=oracle", "Replug:Coordinator:Persistence:Provider: 'oracle' is not a provider")]
+    [InlineData("--Replug:Coordinator:Persistence:Provdier=sqlite", "Provdier")]
+    [InlineData("--Replug:Coordinator:ApiUrls=ftp://127.0.0.1", "Replug:Coordinator:ApiUrls: 'ftp://127.0.0.1' is not an http(s) URL")]
+    [InlineData("--Replug:Coordinater:ApiUrls=http://127.0.0.1:8081", "Replug:Coordinater: not a section this program reads")]
+    [InlineData("--standalon", "'--standalon' is not an option")]
+    [InlineData("--replay=/tmp/capture", "--replay configures the agent: it needs --standalone")]
+    public void A_bad_setting_or_option_is_named_before_anything_starts(string arg, string problem)
+    {
+        Assert.False(CoordinatorHost.TryBuild([.. Isolated(), arg], out _, out var errors));
+        Assert.Contains(errors, e => e.Contains(problem));
+    }
+
+    [Fact]
+    public void In_standalone_mode_the_agents_section_is_checked_too()
+    {
+        Assert.False(CoordinatorHost.TryBuild([.. Isolated(), "--standalone", "--Replug:Agent:Steps:Retries=-1"], out _, out var errors));
+        Assert.Contains(errors, e => e.StartsWith("Replug:Agent:Steps:Retries"));
+    }
+
+    [Theory]
+    [InlineData("--Replug:Cluster:Port", "4054")]
+    [InlineData("--replay", "-")]
+    [InlineData("--sysfs", "/sys", "--host", "h1")]
+    public void Settings_and_the_agents_switches_take_their_value_from_the_next_argument(params string[] args) =>
+        Assert.Empty(CoordinatorHost.CheckArguments(args, standalone: true));
+
+    [KernelFact]
+    public async Task Standalone_mode_watches_this_machine_shows_it_through_the_API_and_stops_cleanly_on_SIGTERM()
+    {
+        using var host = Start(["--standalone", .. Isolated(), "--Replug:Agent:Host=replug-standalone-test"]);
+        var api = await host.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        using var http = new HttpClient { BaseAddress = api };
+
+        await Wait.Until(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "/health/ready to be 200", TimeSpan.FromSeconds(60));
+        JsonElement? self = null;
+        await Wait.Until(async () =>
+        {
+            var hosts = await http.GetFromJsonAsync<JsonElement>("/hosts");
+            self = hosts.GetProperty("hosts").EnumerateArray().FirstOrDefault(h => h.GetProperty("host").GetString() == "replug-standalone-test");
+            return self.Value.ValueKind == JsonValueKind.Object;
+        }, "this machine's host in /hosts", TimeSpan.FromSeconds(30));
+
+        Assert.Equal("Up", self!.Value.GetProperty("status").GetString());
+        // Which NICs a machine has varies (lo has no identity and is never listed); every one listed is a real interface here.
+        foreach (var nic in self.Value.GetProperty("inventory").GetProperty("nics").EnumerateArray())
+        {
+            var device = nic.GetProperty("device").GetString()!;
+            Assert.StartsWith("net/", device);
+            Assert.True(Directory.Exists(Path.Combine("/sys/class/net", device["net/".Length..])), $"{device} is not an interface of this machine");
+        }
+        var log = string.Join("\n", host.Output);
+        Assert.Contains("listening: netlink", log);
+
+        Assert.Equal(0, await host.Terminate());
+        Assert.DoesNotContain("Exception", await host.Stderr);
+        Assert.Contains("Uevent source counters", string.Join("\n", host.Output));
+    }
+
+    public void Dispose() => _data.Dispose();
 }

@@ -1,4 +1,3 @@
-using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,6 +5,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Replug.Agent.Devices;
 using Replug.Agent.Sources;
+using Replug.Shared.Hosting;
+using Replug.Shared.Serialization;
 using AkkaLogLevel = Akka.Event.LogLevel;
 
 namespace Replug.Agent.Hosting;
@@ -25,6 +26,11 @@ public static class AgentHost
         ["--host"] = $"{AgentOptions.Section}:Host",
     };
 
+    /// <summary>
+    /// Agent-only (no seed nodes, as before the cluster): the host's devices and ports alone. With
+    /// <c>Replug:Cluster:SeedNodes</c> the agent joins that cluster (role "agent") and reports to
+    /// the coordinator through the singleton proxy; its ports then wait for the coordinator's word.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -34,49 +40,139 @@ public static class AgentHost
         });
         builder.Configuration.AddCommandLine(args, Switches);
 
-        if (!TryLoadOptions(builder.Configuration, out var options, out var errors))
+        var errors = new List<string>(ConfigurationSections.Unknown(builder.Configuration, AgentOptions.Section, ClusterNodeOptions.Section));
+        TryLoadOptions(builder.Configuration, out var options, out var agentErrors);
+        ConfigurationSections.TryBind<ClusterNodeOptions>(builder.Configuration, ClusterNodeOptions.Section, o => o.Validate(),
+            out var cluster, out var clusterErrors);
+        errors.AddRange(agentErrors);
+        errors.AddRange(clusterErrors);
+        if (errors.Count > 0)
         {
             foreach (var error in errors) Console.Error.WriteLine($"replug-agent: bad configuration: {error}");
             return 2;
         }
 
+        var clustered = cluster.SeedNodes.Count > 0;
+        var bus = new SysfsDeviceBus(options.SysfsRoot);
         builder.Services.AddSystemd();
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<IDeviceBus>(new SysfsDeviceBus(options.SysfsRoot));
-        builder.Services.AddAkka("replug", (akka, services) => akka
-            .ConfigureLoggers(logging =>
+        builder.Services.AddSingleton<IDeviceBus>(bus);
+        builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
+        {
+            akka.WithReplugLogging();
+            if (clustered) akka.WithAgentClusterMember(options, cluster, bus);
+            else akka.WithActors((system, registry, _) =>
             {
-                logging.LogLevel = AkkaLogLevel.InfoLevel;
-                logging.ClearLoggers();
-                logging.AddLoggerFactory();
-            })
-            .WithActors((system, registry, _) =>
-            {
-                var actors = AgentActors.Start(system, options, services.GetRequiredService<IDeviceBus>());
+                var actors = AgentActors.Start(system, options, bus);
                 registry.Register<DeviceWatcherKey>(actors.Watcher);
                 registry.Register<HistoryKeeper>(actors.History);
-            }));
+            });
+        });
         builder.Services.AddHostedService<UeventSourceService>();
 
-        await builder.Build().RunAsync();
-        return 0;
+        return await RunUntilStopped(builder.Build(), "replug-agent", $"{ClusterNodeOptions.Section}:Port");
     }
 
-    /// <summary>Binds and validates "Replug:Agent"; a misspelt key is an error too, not silently ignored.</summary>
-    public static bool TryLoadOptions(IConfiguration configuration, out AgentOptions options, out IReadOnlyList<string> errors)
+    /// <summary>
+    /// Runs the host until Ctrl-C / SIGTERM (0). A port that another process holds is an
+    /// operator's problem, not a crash: it is named with the setting that moves it (1).
+    /// </summary>
+    public static async Task<int> RunUntilStopped(IHost host, string program, string portSettings)
     {
-        options = new AgentOptions();
+        using (host)
+        {
+            try
+            {
+                await host.RunAsync();
+                return 0;
+            }
+            catch (Exception e) when (AddressInUse(e) is { } problem)
+            {
+                Console.Error.WriteLine($"{program}: {problem}: address already in use (another Replug running? set {portSettings})");
+                return 1;
+            }
+        }
+    }
+
+    /// <summary>What failed to bind (Akka remoting's or Kestrel's message), when <paramref name="e"/> is an address already in use.</summary>
+    public static string? AddressInUse(Exception e)
+    {
+        var chain = new List<Exception>();
+        void Walk(Exception x)
+        {
+            chain.Add(x);
+            if (x is AggregateException aggregate) foreach (var inner in aggregate.InnerExceptions) Walk(inner);
+            else if (x.InnerException is { } inner) Walk(inner);
+        }
+        Walk(e);
+        if (!chain.Any(x => x is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
+                || x.GetType().Name == "AddressInUseException"))
+            return null;
+        // The outermost exception that says what it tried to bind ("Failed to bind to [127.0.0.1:4053]", "Failed to bind to address http://...").
+        var what = chain.FirstOrDefault(x => x is not AggregateException && x.Message.StartsWith("Failed to bind", StringComparison.Ordinal))?.Message
+            ?? "failed to bind";
+        var cut = what.IndexOf(". See InnerException", StringComparison.Ordinal);
+        return (cut > 0 ? what[..cut] : what).TrimEnd('.').Replace(": address already in use", "");
+    }
+
+    /// <summary>Akka logs through the host's ILoggerFactory (console, journald), at Info.</summary>
+    public static AkkaConfigurationBuilder WithReplugLogging(this AkkaConfigurationBuilder builder) =>
+        builder.ConfigureLoggers(logging =>
+        {
+            logging.LogLevel = AkkaLogLevel.InfoLevel;
+            logging.ClearLoggers();
+            logging.AddLoggerFactory();
+        });
+
+    /// <summary>The agent executable in a cluster: role "agent", the shared protocols' serializers, the coordinator proxy, the host agent.</summary>
+    public static AkkaConfigurationBuilder WithAgentClusterMember(this AkkaConfigurationBuilder builder, AgentOptions options,
+        ClusterNodeOptions cluster, IDeviceBus bus) => builder
+        .WithReplugCluster(cluster, ClusterNodeOptions.AgentRole)
+        .WithReplugSerializers()
+        .WithCoordinatorProxy()
+        .WithAgentNode(options, cluster, bus);
+
+    /// <summary>Binds and validates "Replug:Agent"; a misspelt key is an error too, not silently ignored.</summary>
+    public static bool TryLoadOptions(IConfiguration configuration, out AgentOptions options, out IReadOnlyList<string> errors) =>
+        ConfigurationSections.TryBind(configuration, AgentOptions.Section, o => o.Validate(), out options, out errors);
+}
+
+/// <summary>
+/// Typed options from configuration, checked at start: every executable's sections go through
+/// here, so a misspelt key or a bad value stops the process with the key named instead of being
+/// silently ignored or defaulted.
+/// </summary>
+public static class ConfigurationSections
+{
+    /// <summary>Binds <paramref name="section"/> (unknown keys are errors) and validates the result.</summary>
+    public static bool TryBind<T>(IConfiguration configuration, string section, Func<T, IReadOnlyList<string>> validate,
+        out T options, out IReadOnlyList<string> errors) where T : new()
+    {
+        options = new T();
         try
         {
-            configuration.GetSection(AgentOptions.Section).Bind(options, b => b.ErrorOnUnknownConfiguration = true);
+            configuration.GetSection(section).Bind(options, b => b.ErrorOnUnknownConfiguration = true);
         }
         catch (InvalidOperationException e)
         {
             errors = [e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}"];
             return false;
         }
-        errors = options.Validate();
+        errors = validate(options);
         return errors.Count == 0;
+    }
+
+    /// <summary>
+    /// Sections under "Replug" that this executable does not read ("Replug:Clustre", or the
+    /// coordinator's section given to an agent): the binder never sees them, so they are named here.
+    /// </summary>
+    public static IReadOnlyList<string> Unknown(IConfiguration configuration, params string[] known)
+    {
+        const string root = "Replug";
+        var names = known.Select(k => k[(root.Length + 1)..]).ToList();
+        return [.. configuration.GetSection(root).GetChildren()
+            .Where(c => !names.Contains(c.Key, StringComparer.OrdinalIgnoreCase))
+            .Select(c => $"{c.Path}: not a section this program reads ({string.Join(", ", known)})")];
     }
 }
 

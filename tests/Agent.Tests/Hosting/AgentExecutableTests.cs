@@ -1,9 +1,10 @@
 using System.Diagnostics;
+using Replug.Agent.Hosting;
 using Replug.Agent.Tests.Support;
 
 namespace Replug.Agent.Tests.Hosting;
 
-/// <summary>The agent executable as an operator runs it: configuration errors, replay, clean shutdown.</summary>
+/// <summary>The agent executable as an operator runs it: configuration errors, replay, cluster mode, clean shutdown.</summary>
 public sealed class AgentExecutableTests : IDisposable
 {
     private readonly FakeSysfs _sysfs = new();
@@ -56,6 +57,81 @@ public sealed class AgentExecutableTests : IDisposable
         Assert.Contains("Device net/", log);
         Assert.Contains("Replay counters", log);
         Assert.DoesNotContain("Exception", await stderr);
+    }
+
+    [Theory]
+    [InlineData("--Replug:Cluster:SeedNodes:0=127.0.0.1:4053", "Replug:Cluster:SeedNodes:0: '127.0.0.1:4053' is not an address like akka.tcp://replug@host:port")]
+    [InlineData("--Replug:Cluster:Port=-1", "Replug:Cluster:Port: -1 is not a TCP port")]
+    [InlineData("--Replug:Clustr:Port=4054", "Replug:Clustr: not a section this program reads")]
+    [InlineData("--Replug:Cluster:SeedNode:0=akka.tcp://replug@127.0.0.1:4053", "SeedNode")]
+    public async Task A_bad_cluster_setting_fails_at_start_with_the_key_named_and_exit_code_2(string setting, string problem)
+    {
+        using var agent = Start("--sysfs", _sysfs.Root, setting);
+        var stderr = await agent.StandardError.ReadToEndAsync();
+        Assert.True(agent.WaitForExit(60_000), "the agent did not exit");
+        Assert.Equal(2, agent.ExitCode);
+        Assert.Contains(problem, stderr);
+    }
+
+    [Fact]
+    public async Task With_seed_nodes_the_agent_runs_as_a_cluster_member_and_SIGTERM_stops_it_cleanly()
+    {
+        if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
+        _sysfs.AddNet("vb0", 5);
+        var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
+        // A seed nobody listens on: the agent keeps trying to join, and still hears its devices (its ports stay fenced).
+        using var agent = Start("--replay", capture, "--sysfs", _sysfs.Root, "--Replug:Agent:Subsystems:0=net",
+            "--Replug:Cluster:SeedNodes:0=akka.tcp://replug@127.0.0.1:9", "--Replug:Cluster:Port=0");
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var replayDone = new TaskCompletionSource();
+        agent.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            output.Enqueue(e.Data);
+            if (e.Data.Contains("no more events")) replayDone.TrySetResult();
+        };
+        agent.BeginOutputReadLine();
+        var stderr = agent.StandardError.ReadToEndAsync();
+
+        await replayDone.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Shell.Run("kill", $"-TERM {agent.Id}");
+        Assert.True(agent.WaitForExit(30_000), "the agent did not stop on SIGTERM");
+        agent.WaitForExit();
+
+        Assert.Equal(0, agent.ExitCode);
+        var log = string.Join("\n", output);
+        Assert.Contains("Cluster Node [akka.tcp://replug@127.0.0.1:", log);
+        Assert.Contains("Device net/", log);
+        Assert.Contains("Host agent", log);
+        Assert.DoesNotContain("Exception", await stderr);
+    }
+
+    [Fact]
+    public async Task A_cluster_port_already_taken_stops_the_agent_with_the_setting_named_and_exit_code_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
+
+        using var agent = Start("--replay", capture, "--sysfs", _sysfs.Root,
+            "--Replug:Cluster:SeedNodes:0=akka.tcp://replug@127.0.0.1:9", $"--Replug:Cluster:Port={port}");
+        var stderr = await agent.StandardError.ReadToEndAsync();
+        Assert.True(agent.WaitForExit(60_000), "the agent did not exit");
+
+        Assert.Equal(1, agent.ExitCode);
+        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port)", stderr);
+    }
+
+    [Fact]
+    public void An_address_in_use_is_found_inside_the_hosts_nested_exceptions()
+    {
+        var bind = new Exception("Failed to bind to [127.0.0.1:4053]. See InnerException for details.",
+            new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.AddressAlreadyInUse));
+        var nested = new AggregateException(new AggregateException(bind));
+
+        Assert.Equal("Failed to bind to [127.0.0.1:4053]", AgentHost.AddressInUse(nested));
+        Assert.Null(AgentHost.AddressInUse(new AggregateException(new InvalidOperationException("Failed to bind: no reason"))));
     }
 
     public void Dispose() => _sysfs.Dispose();

@@ -159,7 +159,11 @@ public sealed class FakeHost : IDisposable
         Name = name;
         Path = new RecordingDataPath(sharedLog);
         var i = firstIfIndex;
-        foreach (var nic in nics) Sysfs.AddNet(nic, i, mac: $"52:54:00:00:{i / 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
+        foreach (var nic in nics)
+        {
+            Sysfs.AddNet(nic, i, mac: $"52:54:00:00:{i / 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
+            i++;
+        }
     }
 
     public string Name { get; }

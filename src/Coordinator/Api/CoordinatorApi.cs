@@ -1,0 +1,192 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Replug.Coordinator.Singleton;
+using Replug.Shared.Devices;
+using Replug.Shared.Hosting;
+using Replug.Shared.Protocol;
+using Replug.Shared.Serialization;
+using static Replug.Coordinator.Singleton.CoordinatorQueries;
+
+namespace Replug.Coordinator.Api;
+
+/// <summary>Every error the API answers: <c>{ "error": "..." }</c>.</summary>
+public sealed record ApiError(string Error);
+
+/// <summary>One NIC of one host, as <c>GET /devices</c> lists it.</summary>
+public sealed record DeviceView(HostId Host, DeviceId Device, NicIdentity Identity, string? PciSlot, bool Healthy);
+public sealed record DevicesView(IReadOnlyList<DeviceView> Devices);
+public sealed record DrainView(HostId Host, bool Drained);
+public sealed record LiveView(string Status);
+
+/// <summary>
+/// The operators' HTTP API. It runs on every coordinator node and asks the coordinator singleton
+/// (wherever it runs) through the node's <see cref="CoordinatorProxyKey"/> proxy; an answer that
+/// does not come within the timeout is a 503, never a hung request.
+/// </summary>
+public static class CoordinatorApi
+{
+    public static readonly TimeSpan DefaultAskTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Replug's JSON (ids as strings, enums by name, records by their constructor) plus the
+    /// coordinator's <see cref="FailoverId"/>, indented for people reading curl output. Quotes and
+    /// '+' stay as they are (the default encoder escapes them for HTML pages; this is only ever JSON).
+    /// </summary>
+    public static readonly JsonSerializerOptions Json = new(ReplugJson.CreateOptions(
+        new GuidIdConverter<FailoverId>(g => new FailoverId(g), id => id.Value)))
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static IEndpointRouteBuilder MapReplugApi(this IEndpointRouteBuilder endpoints, TimeSpan? askTimeout = null)
+    {
+        // Resolved at the first request: resolving it here would create the ActorSystem while the host is still being built.
+        var coordinator = new CoordinatorAsker(new Lazy<IRequiredActor<CoordinatorProxyKey>>(
+            () => endpoints.ServiceProvider.GetRequiredService<IRequiredActor<CoordinatorProxyKey>>()), askTimeout ?? DefaultAskTimeout);
+
+        endpoints.MapGet("/health/live", () => Ok(new LiveView("live")));
+        endpoints.MapGet("/health/ready", (CancellationToken ct) => coordinator.Ask<Readiness>(new GetReadiness(), ct, r => r.Recovered
+            ? Ok(r)
+            : Error(StatusCodes.Status503ServiceUnavailable, "the coordinator is recovering its state")));
+
+        endpoints.MapGet("/hosts", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, Ok));
+        endpoints.MapGet("/hosts/{id}", (string id, CancellationToken ct) =>
+        {
+            var host = ApiRequests.Host(id);
+            if (!host.Ok) return Task.FromResult(BadRequest(host.Error!));
+            return coordinator.Ask<HostsView>(new GetHosts(), ct, view => view.Hosts.FirstOrDefault(h => h.Host == host.Value) is { } found
+                ? Ok(found)
+                : Error(StatusCodes.Status404NotFound, $"unknown host {host.Value}"));
+        });
+        endpoints.MapGet("/devices", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, view => Ok(new DevicesView(
+            [.. view.Hosts.SelectMany(h => h.Inventory.Nics.Select(n => new DeviceView(h.Host, n.Device, n.Identity, n.PciSlot, n.Healthy)))]))));
+        endpoints.MapGet("/nics", (CancellationToken ct) => coordinator.Ask<NicsView>(new GetNics(), ct, Ok));
+        endpoints.MapGet("/ports", (CancellationToken ct) => coordinator.Ask<PortsView>(new GetPorts(), ct, Ok));
+        endpoints.MapGet("/failovers", (CancellationToken ct) => coordinator.Ask<FailoversView>(new GetFailovers(), ct, Ok));
+        endpoints.MapGet("/failovers/{id}", (string id, CancellationToken ct) =>
+        {
+            var prefix = ApiRequests.FailoverIdPrefix(id);
+            if (!prefix.Ok) return Task.FromResult(BadRequest(prefix.Error!));
+            return coordinator.Ask<FailoversView>(new GetFailovers(), ct, view =>
+                view.Failovers.Where(f => f.Id.Value.ToString("N").StartsWith(prefix.Value, StringComparison.Ordinal)).Take(2).ToList() switch
+                {
+                    [var one] => Ok(one),
+                    [] => Error(StatusCodes.Status404NotFound, $"unknown fail-over {id}"),
+                    _ => BadRequest($"'{id}' names more than one fail-over: give more of its id"),
+                });
+        });
+        endpoints.MapGet("/events", (HttpRequest request, CancellationToken ct) =>
+        {
+            // One "max", not several: ?max=1&max=2 is a mistake, not a choice.
+            var values = request.Query["max"];
+            if (values.Count > 1) return Task.FromResult(BadRequest("max: given more than once"));
+            var max = ApiRequests.Max(values.Count == 0 ? null : values[0]);
+            if (!max.Ok) return Task.FromResult(BadRequest(max.Error!));
+            return coordinator.Ask<EventsView>(new GetRecentEvents(max.Value), ct, Ok);
+        });
+
+        endpoints.MapPost("/hosts/{id}/drain", (string id, CancellationToken ct) => ChangeDrain(coordinator, id, true, ct));
+        endpoints.MapPost("/hosts/{id}/undrain", (string id, CancellationToken ct) => ChangeDrain(coordinator, id, false, ct));
+
+        endpoints.MapPost("/migrations", async (HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+            if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+            var notice = ApiRequests.Migration(body);
+            if (!notice.Ok) return BadRequest(notice.Error!);
+            return await coordinator.Ask<OperatorProtocol.OperatorAck>(notice.Value, ct, ack => ack.Accepted
+                ? Results.Json(notice.Value, Json, statusCode: StatusCodes.Status202Accepted)
+                : BadRequest(ack.Error ?? "refused by the coordinator"));
+        });
+        return endpoints;
+    }
+
+    /// <summary>
+    /// Every error as <c>{ "error": "..." }</c>: an unknown path or method (answered by routing
+    /// with an empty body) and an unexpected exception (logged by the middleware) included.
+    /// </summary>
+    public static IApplicationBuilder UseReplugApiErrors(this IApplicationBuilder app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            ExceptionHandler = context => WriteError(context.Response, StatusCodes.Status500InternalServerError,
+                "internal error (see the coordinator's log)"),
+        });
+        app.UseStatusCodePages(context =>
+        {
+            var request = context.HttpContext.Request;
+            var response = context.HttpContext.Response;
+            return WriteError(response, response.StatusCode, response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"no such resource: {request.Path}",
+                StatusCodes.Status405MethodNotAllowed => $"{request.Method} is not allowed on {request.Path}",
+                var code => ReasonPhrases.GetReasonPhrase(code),
+            });
+        });
+        return app;
+    }
+
+    private static Task<IResult> ChangeDrain(CoordinatorAsker coordinator, string id, bool drained, CancellationToken ct)
+    {
+        var host = ApiRequests.Host(id);
+        if (!host.Ok) return Task.FromResult(BadRequest(host.Error!));
+        object request = drained ? new OperatorProtocol.DrainHost(host.Value) : new OperatorProtocol.UndrainHost(host.Value);
+        // The coordinator refuses only a host it does not know.
+        return coordinator.Ask<OperatorProtocol.OperatorAck>(request, ct, ack => ack.Accepted
+            ? Ok(new DrainView(host.Value, drained))
+            : Error(StatusCodes.Status404NotFound, ack.Error ?? $"unknown host {host.Value}"));
+    }
+
+    /// <summary>The body, or null when it is larger than <paramref name="limit"/> (read no further than that).</summary>
+    private static async Task<byte[]?> ReadBody(HttpRequest request, int limit, CancellationToken ct)
+    {
+        if (request.ContentLength > limit) return null;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > limit) return null;
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    private static IResult Ok<T>(T value) => Results.Json(value, Json);
+    private static IResult BadRequest(string reason) => Error(StatusCodes.Status400BadRequest, reason);
+    private static IResult Error(int status, string reason) => Results.Json(new ApiError(reason), Json, statusCode: status);
+
+    private static Task WriteError(HttpResponse response, int status, string reason)
+    {
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        return JsonSerializer.SerializeAsync(response.Body, new ApiError(reason), Json);
+    }
+
+    /// <summary>Asks the singleton through the node's proxy; no answer in time is a 503 with the reason.</summary>
+    private sealed class CoordinatorAsker(Lazy<IRequiredActor<CoordinatorProxyKey>> proxy, TimeSpan timeout)
+    {
+        public async Task<IResult> Ask<T>(object query, CancellationToken ct, Func<T, IResult> answer)
+        {
+            var target = await proxy.Value.GetAsync(ct);
+            try
+            {
+                return answer(await target.Ask<T>(query, timeout, ct));
+            }
+            catch (AskTimeoutException)
+            {
+                return Error(StatusCodes.Status503ServiceUnavailable,
+                    $"the coordinator did not answer within {timeout.TotalSeconds:0.#} s: no coordinator node is up yet, or it is still recovering");
+            }
+        }
+    }
+}

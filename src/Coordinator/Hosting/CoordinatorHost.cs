@@ -1,0 +1,136 @@
+using System.Diagnostics.CodeAnalysis;
+using Akka.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Replug.Agent.Devices;
+using Replug.Agent.Hosting;
+using Replug.Coordinator.Api;
+using Replug.Shared.Hosting;
+
+namespace Replug.Coordinator.Hosting;
+
+/// <summary>
+/// The coordinator executable's composition. A coordinator node: the cluster ("Replug:Cluster"),
+/// the serializers with the coordinator's events, the proxy, the singleton ("Replug:Coordinator")
+/// and the HTTP API on <see cref="CoordinatorOptions.ApiUrls"/>. With <see cref="StandaloneFlag"/>
+/// the same process is also this machine's agent ("Replug:Agent", the real kernel and /sys): a
+/// one-node cluster with both roles.
+/// </summary>
+public static class CoordinatorHost
+{
+    public const string ProgramName = "replug-coordinator";
+    public const string StandaloneFlag = "--standalone";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (!TryBuild(args, out var app, out var errors))
+        {
+            foreach (var error in errors) Console.Error.WriteLine($"{ProgramName}: bad configuration: {error}");
+            return 2;
+        }
+        return await AgentHost.RunUntilStopped(app, ProgramName, $"{ClusterNodeOptions.Section}:Port, {CoordinatorOptions.Section}:ApiUrls");
+    }
+
+    /// <summary>
+    /// Reads and checks the configuration (appsettings.json next to the program, then
+    /// REPLUG__… environment variables, then the command line) and composes the host; every
+    /// problem is named in <paramref name="errors"/>, and nothing is started.
+    /// </summary>
+    public static bool TryBuild(string[] args, [NotNullWhen(true)] out WebApplication? app, out IReadOnlyList<string> errors)
+    {
+        app = null;
+        var standalone = args.Contains(StandaloneFlag);
+        var settings = args.Where(a => a != StandaloneFlag).ToArray();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settings, ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddCommandLine(settings, AgentHost.Switches);
+
+        var problems = new List<string>(CheckArguments(settings, standalone));
+        problems.AddRange(ConfigurationSections.Unknown(builder.Configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
+        ConfigurationSections.TryBind<ClusterNodeOptions>(builder.Configuration, ClusterNodeOptions.Section, o => o.Validate(), out var cluster, out var clusterErrors);
+        problems.AddRange(clusterErrors);
+        ConfigurationSections.TryBind<CoordinatorOptions>(builder.Configuration, CoordinatorOptions.Section, o => o.Validate(), out var coordinator, out var coordinatorErrors);
+        problems.AddRange(coordinatorErrors);
+        AgentOptions? agent = null;
+        if (standalone)
+        {
+            AgentHost.TryLoadOptions(builder.Configuration, out var agentOptions, out var agentErrors);
+            problems.AddRange(agentErrors);
+            agent = agentOptions;
+        }
+        errors = problems;
+        if (problems.Count > 0) return false;
+
+        builder.Services.AddSystemd();
+        builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
+        IDeviceBus? bus = null;
+        if (agent is not null)
+        {
+            bus = new SysfsDeviceBus(agent.SysfsRoot);
+            builder.Services.AddSingleton(agent);
+            builder.Services.AddSingleton(bus);
+        }
+        builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
+        {
+            akka.WithReplugLogging()
+                .WithReplugCluster(cluster, agent is null ? [ClusterNodeOptions.CoordinatorRole] : [ClusterNodeOptions.AgentRole, ClusterNodeOptions.CoordinatorRole])
+                .WithNodeSerializers(coordinator: true)
+                .WithCoordinatorProxy()
+                .WithCoordinatorNode(coordinator, cluster);
+            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!);
+            akka.WithFoundingJoin(cluster);
+        });
+        // After Akka: it opens the kernel's uevent socket once the watcher runs, and closes it first on the way down.
+        if (agent is not null) builder.Services.AddHostedService<UeventSourceService>();
+
+        app = builder.Build();
+        app.UseReplugApiErrors();
+        app.MapReplugApi();
+        return true;
+    }
+
+    /// <summary>
+    /// With no seed nodes this node founds the cluster: it joins itself (Akka would otherwise wait
+    /// for a Join forever). Every other node lists it, or all coordinator nodes, as seeds.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithFoundingJoin(this AkkaConfigurationBuilder builder, ClusterNodeOptions cluster)
+    {
+        if (cluster.SeedNodes.Count > 0) return builder;
+        return builder.WithActors((system, _) =>
+        {
+            var self = Akka.Cluster.Cluster.Get(system);
+            self.Join(self.SelfAddress);
+        });
+    }
+
+    /// <summary>
+    /// The command line is settings (<c>--Section:Key=value</c> or <c>--Section:Key value</c>),
+    /// <see cref="StandaloneFlag"/>, and, with it, the agent's short switches. Anything else would
+    /// be read as a setting nobody reads ("--standalon"), so it is refused.
+    /// </summary>
+    public static IReadOnlyList<string> CheckArguments(IReadOnlyList<string> args, bool standalone)
+    {
+        var errors = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            var equals = arg.IndexOf('=');
+            var key = equals < 0 ? arg : arg[..equals];
+            var takesNext = equals < 0;
+            if (AgentHost.Switches.ContainsKey(key))
+            {
+                if (!standalone) errors.Add($"{key} configures the agent: it needs {StandaloneFlag}");
+            }
+            else if (!(key.StartsWith("--", StringComparison.Ordinal) && key.Contains(':')))
+            {
+                errors.Add($"'{arg}' is not an option ({StandaloneFlag}, {string.Join(", ", AgentHost.Switches.Keys)}) " +
+                    "nor a setting (--Replug:Section:Key=value)");
+                takesNext = false;
+            }
+            if (takesNext) i++; // the value
+        }
+        return errors;
+    }
+}
