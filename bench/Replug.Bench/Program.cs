@@ -6,6 +6,9 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["parser"] = ("uevent parser throughput and allocations on real kernel messages", ParserBenchmark.RunAsync),
     ["failover"] = ("local fail-over latency on the real kernel (veths on a bridge in a fresh netns)", FailoverBenchmark.RunAsync),
     ["storm"] = ("uevent storm: thousands of veths created and deleted; overflows, resync, memory", StormBenchmark.RunAsync),
+    ["crosshost"] = ("cross-host fail-over: lost host -> ports attached elsewhere (in-process cluster, SQLite)", CrossHostBenchmark.RunAsync),
+    ["handover"] = ("coordinator singleton hand-over: hard stop -> new instance recovered from SQLite", HandoverBenchmark.RunAsync),
+    ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help" || !commands.TryGetValue(args[0], out var command))
