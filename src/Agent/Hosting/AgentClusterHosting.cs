@@ -43,6 +43,7 @@ public static class AgentClusterHosting
     public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor)
     {
         var free = new Queue<string>(options.FailoverDevices);
+        var made = 0;
         dataPathFor ??= port => DataPaths.Create(port, options.NetworkNamespace);
         return (context, spec, devices) =>
         {
@@ -63,7 +64,9 @@ public static class AgentClusterHosting
             };
             var members = port.Devices.Select(d => DeviceId.TryParse(d, out var id) ? id : throw new ArgumentException(d)).ToList();
             return context.ActorOf(FailSafeGroup.Props(new FailSafePort(spec.Port, members, true), dataPathFor(port), watcher,
-                port.DataPath.Timeout), "port-" + Uri.EscapeDataString(spec.Port.Value));
+                // A name of its own each time: a port detached and attached again must not collide
+                // with its predecessor, whose stop is asynchronous.
+                port.DataPath.Timeout), $"port-{Uri.EscapeDataString(spec.Port.Value)}-{++made}");
         };
     }
 }

@@ -8,6 +8,7 @@ using static Replug.Coordinator.Singleton.CoordinatorQueries;
 namespace Replug.Coordinator.Tests.Cluster;
 
 /// <summary>Clusters of ActorSystems in this process over real TCP remoting, with real SQLite files.</summary>
+[Collection(Api.RealNodes.Name)]
 public sealed class FailoverClusterTests : IAsyncLifetime
 {
     private readonly TempDirectory _data = new();

@@ -11,6 +11,7 @@ namespace Replug.Coordinator.Tests.Cluster;
 /// Fencing across a real partition (Akka.Remote's throttler drops every message on the cut
 /// links): a port must never be active on two hosts at once.
 /// </summary>
+[Collection(Api.RealNodes.Name)]
 public sealed class FencingClusterTests : IAsyncLifetime
 {
     private readonly TempDirectory _data = new();

@@ -13,6 +13,7 @@ namespace Replug.Coordinator.Tests.Cluster;
 /// own agent through its own netlink socket; `ip link set DEV netns OTHER` moves a NIC between
 /// them exactly as a migration does (a remove on one, an add on the other).
 /// </summary>
+[Collection(Api.RealNodes.Name)]
 public sealed class KernelMigrationTests : IAsyncLifetime
 {
     private readonly TempDirectory _data = new();

@@ -14,6 +14,7 @@ namespace Replug.Coordinator.Tests.Singleton;
 /// fixture of the current version, set REPLUG_WRITE_JOURNAL_FIXTURE to a folder and run
 /// <see cref="Write_a_journal_fixture_of_the_current_version"/>.
 /// </summary>
+[Collection(Api.RealNodes.Name)]
 public sealed class StoredJournalTests : IAsyncLifetime
 {
     private readonly TempDirectory _data = new();
