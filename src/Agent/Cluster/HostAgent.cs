@@ -73,6 +73,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         Receive<HostRegistered>(OnRegistered);
         Receive<DeviceEvent>(OnDeviceEvent);
         Receive<DeviceProtocol.SubscriptionAck>(_ => { });
+        // Health changes reach the coordinator through the ports' reports; the device states themselves stay local.
+        Receive<DeviceStateChanged>(_ => { });
         Receive<Ports.PortEscalated>(e => _coordinator.Tell(new HostProtocol.PortEscalated(_settings.Host, e.Port, e.Reason)));
         Receive<PortRecovered>(e => ReportPort(e.Port));
         Receive<PortSwitched>(e => ReportPort(e.Port));

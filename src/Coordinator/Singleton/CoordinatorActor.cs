@@ -119,10 +119,15 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private void OnRegisterHost(RegisterHost register)
     {
         var known = _state.Hosts.GetValueOrDefault(register.Host);
+        if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
+        {
+            // A retry of a registration already recorded (the agent re-sends until it hears back).
+            Sender.Tell(new HostProtocol.HostRegistered(register.Host, _state.Epoch, _state.OwnedPorts(register.Host)));
+            return;
+        }
         Record(new CoordinatorEvents.HostRegistered(register.Host, register.Address, register.Incarnation, register.Inventory, Now), _ =>
         {
-            Sender.Tell(new HostProtocol.HostRegistered(register.Host, _state.Epoch,
-                [.. _state.Ports.Values.Where(p => p.Host == register.Host && p.State == PortState.Active).Select(p => p.Spec.Port)]));
+            Sender.Tell(new HostProtocol.HostRegistered(register.Host, _state.Epoch, _state.OwnedPorts(register.Host)));
             _log.Info($"Host {register.Host} registered from {register.Address} (incarnation {register.Incarnation}): " +
                 $"{register.Inventory.Nics.Count} NICs, {register.Inventory.Ports.Count} ports, capacity {register.Inventory.Capacity}" +
                 (known is null ? "" : $", was {known.Status}"));

@@ -173,6 +173,10 @@ public sealed class CoordinatorState
         })];
     }
 
+    /// <summary>The ports a host may carry now: a returning host re-activates these and lets the others go.</summary>
+    public IReadOnlyList<PortId> OwnedPorts(HostId host) =>
+        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port)];
+
     /// <summary>The ports a lost host carried that are not already being failed over.</summary>
     public IReadOnlyList<PortRecord> PortsToFailOver(HostId host) =>
         [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active)];
