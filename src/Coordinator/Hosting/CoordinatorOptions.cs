@@ -11,6 +11,8 @@ public sealed class CoordinatorOptions
     public TimeSpan MigrationWindow { get; set; } = CoordinatorSettings.Default.MigrationWindow;
     public TimeSpan CommandRetryInterval { get; set; } = CoordinatorSettings.Default.CommandRetryInterval;
     public int CommandAttempts { get; set; } = CoordinatorSettings.Default.CommandAttempts;
+    /// <summary>Hosts agents mark Reserved: used first (PreferReserved), only (ReservedOnly), or like any other (Ignore).</summary>
+    public Planning.ReservedHostPolicy ReservedHosts { get; set; } = Planning.ReservedHostPolicy.PreferReserved;
     /// <summary>The operators' HTTP API; loopback by default.</summary>
     public string ApiUrls { get; set; } = "http://127.0.0.1:8080";
     public PersistenceOptions Persistence { get; set; } = new();
@@ -29,5 +31,5 @@ public sealed class CoordinatorOptions
     }
 
     public CoordinatorSettings Settings(Shared.Hosting.ClusterNodeOptions cluster) => new(MigrationWindow, cluster.Lease, cluster.LeaseMargin,
-        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery);
+        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts);
 }

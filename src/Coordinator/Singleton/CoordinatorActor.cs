@@ -346,7 +346,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         {
             var excluded = _failedTargets.GetValueOrDefault(group.First().Id) ?? [];
             var hosts = candidates.Select(c => excluded.Contains(c.Host) ? c with { Status = HostStatus.Unreachable } : c).ToList();
-            var plan = FailoverPlanner.Plan([.. group.Select(f => new PortToPlace(f.Port, f.From))], hosts, new PlannerPolicy());
+            var plan = FailoverPlanner.Plan([.. group.Select(f => new PortToPlace(f.Port, f.From))], hosts, new PlannerPolicy(_settings.ReservedHosts));
             var byPort = group.ToDictionary(f => f.Port.Port);
             foreach (var placement in plan.Placements)
             {

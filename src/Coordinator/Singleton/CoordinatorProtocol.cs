@@ -35,7 +35,8 @@ public sealed record CoordinatorSettings(
     TimeSpan CommandRetryInterval,
     int CommandAttempts,
     int SnapshotEvery,
-    int RecentEventsKept = 1000)
+    int RecentEventsKept = 1000,
+    Planning.ReservedHostPolicy ReservedHosts = Planning.ReservedHostPolicy.PreferReserved)
 {
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2),
         TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 6, 100);
