@@ -38,6 +38,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<FailoverId, HashSet<HostId>> _failedTargets = [];
     private readonly Queue<ICoordinatorEvent> _recent = new();
     private bool _recovered;
+    // One snapshot in flight at a time: a burst of events must not queue a copy of the whole state per N events.
+    private bool _snapshotInFlight;
+    private long _lastSnapshotAt;
 
     public CoordinatorActor(CoordinatorSettings settings)
     {
@@ -49,7 +52,11 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             if (offer.Snapshot is CoordinatorSnapshot snapshot) _state.Restore(snapshot);
         });
         Recover<ICoordinatorEvent>(e => { _state.Apply(e); Remember(e); });
-        Recover<RecoveryCompleted>(_ => OnRecovered());
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _lastSnapshotAt = LastSequenceNr;
+            OnRecovered();
+        });
 
         Command<RegisterHost>(OnRegisterHost);
         Command<HostProtocol.NicAdded>(OnNicAdded);
@@ -62,6 +69,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.UnreachableMember>(m => OnUnreachable(m.Member));
         Command<ClusterEvent.ReachableMember>(m => OnReachable(m.Member));
         Command<ClusterEvent.MemberRemoved>(m => OnMemberGone(m.Member, "removed from the cluster"));
+        // A leaving agent takes its ports down when its node is Exiting: they may move at once.
+        Command<ClusterEvent.MemberExited>(m => OnMemberGone(m.Member, "left the cluster"));
         Command<ClusterEvent.MemberDowned>(m => OnMemberGone(m.Member, "downed"));
         Command<ClusterEvent.IMemberEvent>(_ => { });
         Command<LeaseExpired>(OnLeaseExpired);
@@ -77,8 +86,16 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<CoordinatorQueries.GetRecentEvents>(g => Sender.Tell(new CoordinatorQueries.EventsView(
             [.. _recent.TakeLast(Math.Clamp(g.Max, 1, _settings.RecentEventsKept)).Select(Describe)])));
         Command<CoordinatorQueries.GetReadiness>(_ => Sender.Tell(new CoordinatorQueries.Readiness(_recovered, _state.Epoch, _state.Hosts.Count)));
-        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(f => _log.Warning("Coordinator snapshot failed: {0}", f.Cause.Message));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            _snapshotInFlight = false;
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(f =>
+        {
+            _snapshotInFlight = false;
+            _log.Warning("Coordinator snapshot failed: {0}", f.Cause.Message);
+        });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(_ => { });
     }
@@ -480,6 +497,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
 
     private void MaybeSnapshot()
     {
-        if (LastSequenceNr % _settings.SnapshotEvery == 0) SaveSnapshot(_state.ToSnapshot());
+        if (_snapshotInFlight || LastSequenceNr - _lastSnapshotAt < _settings.SnapshotEvery) return;
+        _snapshotInFlight = true;
+        _lastSnapshotAt = LastSequenceNr;
+        SaveSnapshot(_state.ToSnapshot());
     }
 }

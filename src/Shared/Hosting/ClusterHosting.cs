@@ -23,7 +23,7 @@ public sealed class ClusterNodeOptions
     public List<string> SeedNodes { get; set; } = [];
 
     /// <summary>How long an agent without a majority keeps its ports before it fences itself.</summary>
-    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(1.5);
     /// <summary>What the coordinator adds to the lease before moving an unreachable host's ports (detection skew, scheduling).</summary>
     public TimeSpan LeaseMargin { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -32,6 +32,8 @@ public sealed class ClusterNodeOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);
     /// <summary>The split brain resolver acts once membership has been stable this long (Akka's default is 20 s).</summary>
     public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(7);
+    /// <summary>How often the cluster turns missed heartbeats into "unreachable" (Akka's default is 1 s).</summary>
+    public TimeSpan UnreachableReaperInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     public IReadOnlyList<string> Validate()
     {
@@ -49,6 +51,10 @@ public sealed class ClusterNodeOptions
         // Fencing is safe only if the agent's lease runs out before the split brain resolver
         // downs it; otherwise the coordinator could act on a Down while ports are still up.
         Check(StableAfter > Lease, nameof(StableAfter), "must be longer than the Lease");
+        Check(UnreachableReaperInterval > TimeSpan.Zero, nameof(UnreachableReaperInterval), "must be positive");
+        // The margin must cover how much later the agent may see the cut than the coordinator does.
+        Check(LeaseMargin >= HeartbeatInterval + UnreachableReaperInterval, nameof(LeaseMargin),
+            "must be at least HeartbeatInterval + UnreachableReaperInterval (the detection skew between two nodes)");
         return errors;
     }
 }
@@ -87,6 +93,7 @@ public static class ClusterHosting
                 stable-after = {{(int)options.StableAfter.TotalMilliseconds}}ms
                 down-all-when-unstable = on
               }
+              unreachable-nodes-reaper-interval = {{(int)options.UnreachableReaperInterval.TotalMilliseconds}}ms
               run-coordinated-shutdown-when-down = on
             }
             """, HoconAddMode.Prepend);
