@@ -81,12 +81,12 @@ public static class CrossHostBenchmark
         var p = production;
         BenchFormat.Header("crosshost — cross-host fail-over: lost host -> every port attached on another host (in-process cluster, TCP, SQLite)");
         BenchFormat.Row("cluster options (production defaults)",
-            $"heartbeat {p.HeartbeatInterval.TotalMilliseconds:0} ms, pause {p.AcceptableHeartbeatPause.TotalSeconds:0.0} s, lease {p.Lease.TotalSeconds:0} s, " +
+            $"heartbeat {p.HeartbeatInterval.TotalMilliseconds:0} ms, pause {p.AcceptableHeartbeatPause.TotalSeconds:0.0} s, lease {p.Lease.TotalSeconds:0.0} s, " +
             $"margin {p.LeaseMargin.TotalSeconds:0} s, stable-after {p.StableAfter.TotalSeconds:0} s");
         BenchFormat.Row("runs / wall time", $"{results.Sum(r => r.Runs.Count)} in {clock.Elapsed.TotalSeconds:0} s (fresh cluster and journal per run)");
         BenchFormat.Row("machine", $"{Environment.ProcessorCount} cores, 6 ActorSystems in this process; load average {load} at the start");
         Console.WriteLine("  seconds: median (min-max). total = both the target's data path switched and the fail-over Completed;");
-        Console.WriteLine("  detect = stop -> coordinator marks the host Unreachable (graceful: -> host Down on MemberRemoved);");
+        Console.WriteLine("  detect = stop -> coordinator marks the host Unreachable (graceful: -> host Down when its node is Exiting);");
         Console.WriteLine("  lease = Unreachable -> Down (lease + margin timer); plan = Down -> last FailoverPlaced; ack = -> last FailoverCompleted;");
         Console.WriteLine("  outage = longest time a port carried no traffic (crash: from the stop; leave: old host deactivated -> new host switched).");
         BenchStats.Table(
@@ -105,8 +105,8 @@ public static class CrossHostBenchmark
             ]));
         if (results.Any(r => r.Scenario.Graceful))
         {
-            Console.WriteLine("  leave: the agent takes its ports down when its node is Exiting; the coordinator moves them on MemberRemoved");
-            Console.WriteLine("  (it ignores Leaving/Exiting), one or two leader/gossip rounds (1 s each, Akka defaults) later.");
+            Console.WriteLine("  leave: the agent takes its ports down when its node is Exiting, and the coordinator moves them then");
+            Console.WriteLine("  (no lease wait: the host left on purpose, its ports are already down).");
         }
         var crashes = results.Where(r => !r.Scenario.Graceful && r.Scenario.Cluster == production).SelectMany(r => r.Runs).ToList();
         var worst = crashes.Count == 0 ? double.NaN : crashes.Max(r => r.TotalMs);
