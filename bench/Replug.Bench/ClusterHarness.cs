@@ -1,47 +1,37 @@
-using System.Collections.Concurrent;
-using Akka.Actor;
-using Akka.Cluster;
 using Akka.Hosting;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Replug.Agent.Devices;
-using Replug.Agent.Hosting;
-using Replug.Agent.Ports;
-using Replug.Agent.Tests.Support;
 using Replug.Coordinator.Hosting;
-using Replug.Shared.Devices;
+using Replug.Coordinator.Tests.Support;
 using Replug.Shared.Hosting;
 
 namespace Replug.Bench;
 
 /// <summary>
-/// One cluster node in this process (the bench's copy of the tests' TestNode): a generic host with
-/// Akka.Hosting composed by the executables' steps, remoting over TCP on loopback (a free port).
-/// Akka's own log is dropped unless REPLUG_BENCH_VERBOSE is set (then warnings go to stderr; "info": info too).
+/// The benchmarks' cluster settings over the tests' harness (TestNode, FakeHost, Wait in
+/// tests/Coordinator.Tests/Support/TestCluster.cs, linked in): production options rather than
+/// the tests' fast ones, and Akka's log dropped unless REPLUG_BENCH_VERBOSE is set (then
+/// warnings go to stderr; "info": info too).
 /// </summary>
-internal sealed class BenchNode : IAsyncDisposable
+internal static class BenchCluster
 {
     private static readonly string? VerboseSetting = Environment.GetEnvironmentVariable("REPLUG_BENCH_VERBOSE");
     private static readonly bool Verbose = VerboseSetting is { Length: > 0 };
     private static readonly bool VerboseInfo = VerboseSetting == "info";
-    private readonly IHost _host;
-    private bool _stopped;
 
-    private BenchNode(string name, IHost host)
+    /// <summary>Makes every node the harness starts log as a benchmark wants (call once, before any node).</summary>
+    public static void UseBenchLogging() => TestNode.ConfigureLogging = (akka, logging) =>
     {
-        Name = name;
-        _host = host;
-        System = host.Services.GetRequiredService<ActorSystem>();
-    }
-
-    public string Name { get; }
-    public ActorSystem System { get; }
-    public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
-    public Address Address => Cluster.SelfAddress;
-    public ActorRegistry Registry => _host.Services.GetRequiredService<ActorRegistry>();
-    public IActorRef CoordinatorProxy => Registry.Get<CoordinatorProxyKey>();
+        if (Verbose)
+            logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(VerboseInfo ? LogLevel.Information : LogLevel.Warning);
+        akka.ConfigureLoggers(l =>
+        {
+            l.LogLevel = VerboseInfo ? Akka.Event.LogLevel.InfoLevel : Verbose ? Akka.Event.LogLevel.WarningLevel : Akka.Event.LogLevel.ErrorLevel;
+            l.ClearLoggers();
+            l.AddLoggerFactory();
+        });
+        akka.AddHocon("akka.stdout-loglevel = OFF", HoconAddMode.Prepend);
+    };
 
     /// <summary>The figures the README claims: ClusterNodeOptions' own defaults, on a free port.</summary>
     public static ClusterNodeOptions Production() => new() { Port = 0 };
@@ -52,167 +42,12 @@ internal sealed class BenchNode : IAsyncDisposable
         Port = 0, HeartbeatInterval = TimeSpan.FromSeconds(1), AcceptableHeartbeatPause = TimeSpan.FromSeconds(3),
     };
 
+    /// <summary>The coordinator's production options, its journal in <paramref name="dataDirectory"/>.</summary>
     public static CoordinatorOptions Coordinator(string dataDirectory, int? snapshotEvery = null)
     {
         var options = new CoordinatorOptions { Persistence = new PersistenceOptions { DataDirectory = dataDirectory } };
         if (snapshotEvery is { } every) options.Persistence.SnapshotEvery = every;
         return options;
-    }
-
-    public static Task<BenchNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions cluster) =>
-        Start(name, cluster, ClusterNodeOptions.CoordinatorRole, b => b.WithCoordinatorNode(options, cluster));
-
-    public static Task<BenchNode> StartAgent(string name, AgentOptions options, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath> dataPaths,
-        ClusterNodeOptions cluster) =>
-        Start(name, cluster, ClusterNodeOptions.AgentRole, b => b.WithAgentNode(options, cluster, bus, dataPaths));
-
-    /// <summary>
-    /// A cluster member with the given role and whatever <paramref name="compose"/> adds (the proxy is always there).
-    /// <paramref name="coordinatorSerializers"/>: bind the coordinator's queries too (a coordinator node has them; an
-    /// agent-role node that asks the singleton queries needs them).
-    /// </summary>
-    public static async Task<BenchNode> Start(string name, ClusterNodeOptions cluster, string role, Action<AkkaConfigurationBuilder> compose,
-        string? extraHocon = null, bool? coordinatorSerializers = null)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        if (Verbose)
-            builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(VerboseInfo ? LogLevel.Information : LogLevel.Warning);
-        builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
-        {
-            akka.ConfigureLoggers(l =>
-            {
-                l.LogLevel = VerboseInfo ? Akka.Event.LogLevel.InfoLevel : Verbose ? Akka.Event.LogLevel.WarningLevel : Akka.Event.LogLevel.ErrorLevel;
-                l.ClearLoggers();
-                l.AddLoggerFactory();
-            });
-            // A crash terminates without leaving, as a dead process does; a normal stop still leaves
-            // through the host's coordinated shutdown.
-            akka.AddHocon("akka.coordinated-shutdown.run-by-actor-system-terminate = off\nakka.stdout-loglevel = OFF", HoconAddMode.Prepend);
-            if (extraHocon is not null) akka.AddHocon(extraHocon, HoconAddMode.Prepend);
-            akka.WithReplugCluster(cluster, role);
-            akka.WithNodeSerializers(coordinatorSerializers ?? role == ClusterNodeOptions.CoordinatorRole);
-            akka.WithCoordinatorProxy();
-            compose(akka);
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return new BenchNode(name, host);
-    }
-
-    /// <summary>Joins <paramref name="seed"/>'s cluster (itself when null) and waits until this node is Up.</summary>
-    public async Task Join(BenchNode? seed)
-    {
-        Cluster.Join(seed?.Address ?? Address);
-        await BenchWait.Until(() => Cluster.SelfMember.Status == MemberStatus.Up, $"{Name} to be Up", TimeSpan.FromSeconds(30));
-    }
-
-    public async Task<T> Ask<T>(object query, TimeSpan? timeout = null) => await CoordinatorProxy.Ask<T>(query, timeout ?? TimeSpan.FromSeconds(10));
-
-    /// <summary>A hard stop: the ActorSystem ends without leaving the cluster, as a crashed host does.</summary>
-    public async Task Crash()
-    {
-        if (_stopped) return;
-        _stopped = true;
-        await System.Terminate();
-        _host.Dispose();
-    }
-
-    /// <summary>A graceful stop: the host's coordinated shutdown leaves the cluster first.</summary>
-    public async Task Leave()
-    {
-        if (_stopped) return;
-        _stopped = true;
-        try { await _host.StopAsync(TimeSpan.FromSeconds(15)); } catch (OperationCanceledException) { }
-        _host.Dispose();
-    }
-
-    public ValueTask DisposeAsync() => new(Crash());
-}
-
-internal static class BenchWait
-{
-    public static async Task Until(Func<bool> condition, string what, TimeSpan timeout, int pollMs = 20)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {what}");
-            await Task.Delay(pollMs);
-        }
-    }
-
-    public static async Task Until(Func<Task<bool>> condition, string what, TimeSpan timeout, int pollMs = 50)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try { if (await condition()) return; }
-            catch (Exception e) when (e is AskTimeoutException or TimeoutException) { }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s waiting for {what}");
-            await Task.Delay(pollMs);
-        }
-    }
-}
-
-/// <summary>An agent host without hardware: a fake sysfs with its NICs, and a data path that records (with a time) what it did.</summary>
-internal sealed class BenchFakeHost : IDisposable
-{
-    public BenchFakeHost(string name, int firstIfIndex, IEnumerable<string> nics)
-    {
-        Name = name;
-        var i = firstIfIndex;
-        foreach (var nic in nics)
-        {
-            Sysfs.AddNet(nic, i, mac: $"52:54:00:{i / 65536 % 256:x2}:{i / 256 % 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
-            i++;
-        }
-        Path = new TimedDataPath(new RecordingDataPath());
-    }
-
-    public string Name { get; }
-    public FakeSysfs Sysfs { get; } = new();
-    public TimedDataPath Path { get; }
-    public IDeviceBus Bus => new SysfsDeviceBus(Sysfs.Root);
-
-    public AgentOptions Options(IEnumerable<AgentOptions.PortOptions> ports, IEnumerable<string> failoverDevices) => new()
-    {
-        Host = Name,
-        SysfsRoot = Sysfs.Root,
-        Subsystems = ["net"],
-        Ports = [.. ports],
-        FailoverDevices = [.. failoverDevices],
-    };
-
-    public static AgentOptions.PortOptions Port(string name, params string[] devices) => new()
-    {
-        Name = name, Devices = [.. devices], DataPath = new AgentOptions.DataPathOptions { Kind = "bridge", Bridge = "br-" + name },
-    };
-
-    public void Dispose() => Sysfs.Dispose();
-}
-
-/// <summary>The tests' recording data path, plus the wall-clock time of each port's first switch and first deactivation.</summary>
-internal sealed class TimedDataPath(RecordingDataPath inner) : IDataPath
-{
-    private readonly ConcurrentDictionary<PortId, DateTimeOffset> _firstSwitch = new();
-    private readonly ConcurrentDictionary<PortId, DateTimeOffset> _firstDeactivation = new();
-
-    public RecordingDataPath Recorder => inner;
-    public string Kind => inner.Kind;
-    public IReadOnlyDictionary<PortId, DateTimeOffset> FirstSwitch => _firstSwitch;
-    public IReadOnlyDictionary<PortId, DateTimeOffset> FirstDeactivation => _firstDeactivation;
-
-    public Task<DataPathResult> SwitchAsync(PortId port, DeviceId? previous, DeviceId next, CancellationToken cancellationToken)
-    {
-        _firstSwitch.TryAdd(port, DateTimeOffset.UtcNow);
-        return inner.SwitchAsync(port, previous, next, cancellationToken);
-    }
-
-    public Task<DataPathResult> DeactivateAsync(PortId port, DeviceId device, CancellationToken cancellationToken)
-    {
-        _firstDeactivation.TryAdd(port, DateTimeOffset.UtcNow);
-        return inner.DeactivateAsync(port, device, cancellationToken);
     }
 }
 

@@ -1,3 +1,4 @@
+using Replug.Coordinator.Tests.Support;
 using System.Diagnostics;
 using Replug.Coordinator.Planning;
 using Replug.Coordinator.Singleton;
@@ -39,7 +40,7 @@ public static class CrossHostBenchmark
         }
         var quick = BenchFormat.HasOption(args, "--quick");
         int Runs(int fallback) => quick ? 1 : BenchFormat.IntOption(args, "--runs", fallback);
-        var production = BenchNode.Production();
+        var production = BenchCluster.Production();
         var scenarios = new List<Scenario>();
         if (BenchFormat.HasOption(args, "--graceful-only")) scenarios.Add(new("graceful leave, 10 ports", 10, Runs(3), production, true));
         else scenarios.AddRange(
@@ -47,7 +48,7 @@ public static class CrossHostBenchmark
             new("crash, 1 port", 1, Runs(5), production, false),
             new("crash, 10 ports", 10, Runs(5), production, false),
             new("crash, 100 ports", 100, Runs(3), production, false),
-            new("crash, 10 ports, Akka FD (1 s / 3 s)", 10, Runs(3), BenchNode.AkkaDefaults(), false),
+            new("crash, 10 ports, Akka FD (1 s / 3 s)", 10, Runs(3), BenchCluster.AkkaDefaults(), false),
             new("graceful leave, 10 ports", 10, Runs(3), production, true),
         ]);
 
@@ -121,20 +122,20 @@ public static class CrossHostBenchmark
     {
         var cluster = scenario.Cluster;
         using var data = new BenchTempDirectory();
-        var nodes = new List<BenchNode>();
-        var hosts = new List<BenchFakeHost>();
+        var nodes = new List<TestNode>();
+        var hosts = new List<FakeHost>();
         try
         {
-            var c = await BenchNode.StartCoordinator("coordinator", BenchNode.Coordinator(data.Path), cluster);
+            var c = await TestNode.StartCoordinator("coordinator", BenchCluster.Coordinator(data.Path), cluster);
             nodes.Add(c);
             await c.Join(null);
 
-            async Task<(BenchNode Node, BenchFakeHost Host)> Agent(string name, int firstIfIndex, string[] nics,
+            async Task<(TestNode Node, FakeHost Host)> Agent(string name, int firstIfIndex, string[] nics,
                 Agent.Hosting.AgentOptions.PortOptions[] ports, string[] failoverDevices)
             {
-                var host = new BenchFakeHost(name, firstIfIndex, nics);
+                var host = new FakeHost(name, firstIfIndex, nics);
                 lock (hosts) hosts.Add(host);
-                var node = await BenchNode.StartAgent(name, host.Options(ports, failoverDevices), host.Bus, _ => host.Path, cluster);
+                var node = await TestNode.StartAgent(name, host.Options(ports, failoverDevices), host.Bus, _ => host.Path, cluster);
                 lock (nodes) nodes.Add(node);
                 await node.Join(c);
                 return (node, host);
@@ -142,10 +143,10 @@ public static class CrossHostBenchmark
 
             var lostNics = Enumerable.Range(1, scenario.Ports).Select(i => $"v{i}").ToArray();
             var targetNics = Enumerable.Range(1, DevicesPerTarget).Select(i => $"f{i}").ToArray();
-            var starting = new List<Task<(BenchNode Node, BenchFakeHost Host)>>
+            var starting = new List<Task<(TestNode Node, FakeHost Host)>>
             {
                 Agent("witness", 1000, ["w1"], [], []),
-                Agent(LostHost, 2000, lostNics, [.. lostNics.Select(n => BenchFakeHost.Port("p" + n[1..], "net/" + n))], []),
+                Agent(LostHost, 2000, lostNics, [.. lostNics.Select(n => FakeHost.Port("p" + n[1..], "net/" + n))], []),
             };
             for (var t = 1; t <= Targets; t++)
                 starting.Add(Agent($"target-{t}", 10000 * t, targetNics, [], [.. targetNics.Select(n => "net/" + n)]));
@@ -153,11 +154,11 @@ public static class CrossHostBenchmark
             var (lost, lostHost) = started[1];
             var targets = started.Skip(2).Select(s => s.Host).ToList();
 
-            await BenchWait.Until(async () => (await c.Ask<HostsView>(new GetHosts())).Hosts.Count(h => h.Status == HostStatus.Up) == 2 + Targets,
+            await Wait.Until(async () => (await c.Ask<HostsView>(new GetHosts())).Hosts.Count(h => h.Status == HostStatus.Up) == 2 + Targets,
                 "every host registered", RunTimeout);
             // The coordinator confirmed the lost host's ports: only then do they carry traffic there.
-            await BenchWait.Until(() => lostHost.Path.FirstSwitch.Count == scenario.Ports, $"{scenario.Ports} ports active on {LostHost}", RunTimeout);
-            await BenchWait.Until(async () => (await c.Ask<PortsView>(new GetPorts())).Ports
+            await Wait.Until(() => lostHost.Path.FirstSwitch.Count == scenario.Ports, $"{scenario.Ports} ports active on {LostHost}", RunTimeout);
+            await Wait.Until(async () => (await c.Ask<PortsView>(new GetPorts())).Ports
                 .Count(p => p.Host == new HostId(LostHost) && p.State == PortState.Active) == scenario.Ports, "the ports recorded on the lost host", RunTimeout);
             await Task.Delay(Settle);
 
@@ -165,7 +166,7 @@ public static class CrossHostBenchmark
             var stopping = scenario.Graceful ? lost.Leave() : lost.Crash();
 
             FailoversView? done = null;
-            await BenchWait.Until(async () =>
+            await Wait.Until(async () =>
             {
                 var view = await c.Ask<FailoversView>(new GetFailovers());
                 var completed = view.Failovers.Count(f => f.From == new HostId(LostHost) && f.Status == FailoverStatus.Completed);

@@ -1,3 +1,4 @@
+using Replug.Coordinator.Tests.Support;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -49,7 +50,7 @@ public static class HandoverBenchmark
             Console.Error.WriteLine($"--runs > 0, --hosts >= 2, --failovers <= hosts x {PortsPerHost}, --migrations <= hosts x {NicsPerHost - PortsPerHost}");
             return 2;
         }
-        var cluster = BenchNode.Production();
+        var cluster = BenchCluster.Production();
         var snapshotEvery = new PersistenceOptions().SnapshotEvery;
         Console.WriteLine($"handover: 2 coordinator nodes + witness; state: {hosts} fake hosts x {NicsPerHost} NICs / {PortsPerHost} ports, " +
             $"{failovers} fail-overs, {migrations} NIC migrations; snapshot every {snapshotEvery}; {runs} runs ...");
@@ -116,7 +117,7 @@ public static class HandoverBenchmark
     private static string Ms(IReadOnlyList<double> ms) =>
         ms.Count == 1 ? $"{ms[0]:0}" : $"{BenchStats.Median(ms):0} ({ms.Min():0}-{ms.Max():0})";
 
-    private static async Task<(int, int, int, int)> StateOf(BenchNode via) =>
+    private static async Task<(int, int, int, int)> StateOf(TestNode via) =>
     (
         (await via.Ask<HostsView>(new GetHosts())).Hosts.Count,
         (await via.Ask<PortsView>(new GetPorts())).Ports.Count,
@@ -127,22 +128,22 @@ public static class HandoverBenchmark
     private static async Task<Run> RunOnce(ClusterNodeOptions cluster, int hostCount, int failoverCount, int migrationCount)
     {
         using var data = new BenchTempDirectory();
-        var options = BenchNode.Coordinator(data.Path);
-        var nodes = new List<BenchNode>();
-        BenchFakeHost? witnessHost = null;
+        var options = BenchCluster.Coordinator(data.Path);
+        var nodes = new List<TestNode>();
+        FakeHost? witnessHost = null;
         try
         {
-            var c1 = await BenchNode.StartCoordinator("c1", options, cluster);
+            var c1 = await TestNode.StartCoordinator("c1", options, cluster);
             nodes.Add(c1);
             await c1.Join(null);
-            var c2 = await BenchNode.StartCoordinator("c2", options, cluster);
+            var c2 = await TestNode.StartCoordinator("c2", options, cluster);
             nodes.Add(c2);
             await c2.Join(c1);
-            witnessHost = new BenchFakeHost("witness", 1000, ["w1"]);
-            var witness = await BenchNode.StartAgent("witness", witnessHost.Options([], []), witnessHost.Bus, _ => witnessHost.Path, cluster);
+            witnessHost = new FakeHost("witness", 1000, ["w1"]);
+            var witness = await TestNode.StartAgent("witness", witnessHost.Options([], []), witnessHost.Bus, _ => witnessHost.Path, cluster);
             nodes.Add(witness);
             await witness.Join(c1);
-            await BenchWait.Until(async () => (await c1.Ask<Readiness>(new GetReadiness())) is { Recovered: true, Hosts: 1 }, "c1's coordinator ready", Timeout);
+            await Wait.Until(async () => (await c1.Ask<Readiness>(new GetReadiness())) is { Recovered: true, Hosts: 1 }, "c1's coordinator ready", Timeout);
             var epochBefore = (await c1.Ask<Readiness>(new GetReadiness())).Epoch;
 
             // ---- state, through the coordinator's protocol: reports from c2 (remote to the singleton on c1), fake agents on the witness ----
@@ -163,7 +164,7 @@ public static class HandoverBenchmark
             await Task.WhenAll(registrations);
             for (var f = 0; f < failoverCount; f++)
                 c2.CoordinatorProxy.Tell(new HostProtocol.PortEscalated(ids[f % hostCount], new PortId($"{ids[f % hostCount]}-p{f / hostCount}"), "bench: no healthy device"));
-            await BenchWait.Until(async () => (await c1.Ask<FailoversView>(new GetFailovers())).Failovers.Count(f => f.Status == FailoverStatus.Completed) == failoverCount,
+            await Wait.Until(async () => (await c1.Ask<FailoversView>(new GetFailovers())).Failovers.Count(f => f.Status == FailoverStatus.Completed) == failoverCount,
                 $"{failoverCount} fail-overs completed", Timeout);
             for (var m = 0; m < migrationCount; m++)
             {
@@ -182,12 +183,12 @@ public static class HandoverBenchmark
             // ---- the hand-over ----
             var times = new ConcurrentDictionary<string, DateTimeOffset>();
             c2.System.ActorOf(Props.Create(() => new MemberEventTimes(c1.Address, times)), "bench-member-events");
-            await BenchWait.Until(() => times.ContainsKey("subscribed"), "the member event recorder", Timeout);
+            await Wait.Until(() => times.ContainsKey("subscribed"), "the member event recorder", Timeout);
 
             var t0 = DateTimeOffset.UtcNow;
             var crashing = c1.Crash();
             Readiness? ready = null;
-            await BenchWait.Until(async () =>
+            await Wait.Until(async () =>
             {
                 var r = await c2.Ask<Readiness>(new GetReadiness(), TimeSpan.FromSeconds(2));
                 if (!r.Recovered || r.Epoch <= epochBefore) return false;
@@ -223,12 +224,12 @@ public static class HandoverBenchmark
     /// <summary>A CoordinatorActor started directly on a fresh node (persistence plugin cold): until its EpochStarted is stamped.</summary>
     private static async Task<double> RecoverAlone(CoordinatorOptions options, ClusterNodeOptions cluster)
     {
-        var node = await BenchNode.Start("recovery", cluster, ClusterNodeOptions.CoordinatorRole, b => b.WithReplugPersistence(options.Persistence));
+        var node = await TestNode.Start("recovery", cluster, ClusterNodeOptions.CoordinatorRole, b => b.WithReplugPersistence(options.Persistence));
         try
         {
             var t0 = DateTimeOffset.UtcNow;
             var actor = node.System.ActorOf(CoordinatorActor.Props(options.Settings(cluster)), "coordinator-recovery");
-            await BenchWait.Until(async () => (await actor.Ask<Readiness>(new GetReadiness(), TimeSpan.FromSeconds(30))).Recovered,
+            await Wait.Until(async () => (await actor.Ask<Readiness>(new GetReadiness(), TimeSpan.FromSeconds(30))).Recovered,
                 "the recovering coordinator", Timeout, pollMs: 10);
             var epochAt = (await actor.Ask<EventsView>(new GetRecentEvents(1000), Timeout)).Events
                 .Last(e => e.Type == nameof(CoordinatorEvents.EpochStarted)).At;

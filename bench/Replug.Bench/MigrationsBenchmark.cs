@@ -1,3 +1,4 @@
+using Replug.Coordinator.Tests.Support;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Hosting;
@@ -206,20 +207,20 @@ public static class MigrationsBenchmark
     private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory)
     {
         using var data = new BenchTempDirectory();
-        var cluster = BenchNode.Production();
-        var options = BenchNode.Coordinator(data.Path, snapshotEvery);
-        var nodes = new List<BenchNode>();
+        var cluster = BenchCluster.Production();
+        var options = BenchCluster.Coordinator(data.Path, snapshotEvery);
+        var nodes = new List<TestNode>();
         try
         {
             IActorRef target;
-            BenchNode coordinatorNode;
+            TestNode coordinatorNode;
             if (!inMemory)
             {
-                coordinatorNode = await BenchNode.StartCoordinator("coordinator", options, cluster);
+                coordinatorNode = await TestNode.StartCoordinator("coordinator", options, cluster);
                 nodes.Add(coordinatorNode);
                 await coordinatorNode.Join(null);
                 // An agent-role node (never the singleton's) that can also ask the coordinator's queries.
-                var reporter = await BenchNode.Start("reporter", cluster, ClusterNodeOptions.AgentRole, _ => { }, coordinatorSerializers: true);
+                var reporter = await TestNode.Start("reporter", cluster, ClusterNodeOptions.AgentRole, _ => { }, coordinatorSerializers: true);
                 nodes.Add(reporter);
                 await reporter.Join(coordinatorNode);
                 target = reporter.CoordinatorProxy;
@@ -227,7 +228,7 @@ public static class MigrationsBenchmark
             else
             {
                 // The same actor, not a singleton, on Akka's in-memory journal and snapshot store; messages sent locally.
-                coordinatorNode = await BenchNode.Start("coordinator-inmem", cluster, ClusterNodeOptions.CoordinatorRole,
+                coordinatorNode = await TestNode.Start("coordinator-inmem", cluster, ClusterNodeOptions.CoordinatorRole,
                     b => b.WithActors((system, registry) =>
                         registry.Register<MemoryCoordinatorKey>(system.ActorOf(CoordinatorActor.Props(options.Settings(cluster)), "coordinator-inmem"))),
                     """
@@ -237,7 +238,7 @@ public static class MigrationsBenchmark
                 nodes.Add(coordinatorNode);
                 target = coordinatorNode.Registry.Get<MemoryCoordinatorKey>();
             }
-            await BenchWait.Until(async () => (await target.Ask<Readiness>(new GetReadiness(), TimeSpan.FromSeconds(5))).Recovered, "the coordinator", Timeout);
+            await Wait.Until(async () => (await target.Ask<Readiness>(new GetReadiness(), TimeSpan.FromSeconds(5))).Recovered, "the coordinator", Timeout);
 
             var hostCount = nics / NicsPerHost;
             var sources = Enumerable.Range(0, hostCount).Select(h => new HostId($"src-{h:000}")).ToArray();

@@ -1,6 +1,8 @@
 using Replug.Bench;
 
 // Subcommands: adding one is one line here.
+BenchCluster.UseBenchLogging();
+
 var commands = new Dictionary<string, (string Description, Func<string[], Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["parser"] = ("uevent parser throughput and allocations on real kernel messages", ParserBenchmark.RunAsync),

@@ -12,8 +12,14 @@ namespace Replug.Agent.Tests.Support;
 public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDataPath
 {
     private readonly HashSet<DeviceId> _failing = [];
+    private readonly ConcurrentDictionary<PortId, DateTimeOffset> _firstSwitch = new();
+    private readonly ConcurrentDictionary<PortId, DateTimeOffset> _firstDeactivation = new();
 
     public ConcurrentQueue<string> Log { get; } = log ?? new ConcurrentQueue<string>();
+
+    /// <summary>When each port was first switched and first deactivated (wall clock), for measurements across hosts.</summary>
+    public IReadOnlyDictionary<PortId, DateTimeOffset> FirstSwitch => _firstSwitch;
+    public IReadOnlyDictionary<PortId, DateTimeOffset> FirstDeactivation => _firstDeactivation;
     public string Kind => "recording";
 
     /// <summary>Switches to this device fail from now on.</summary>
@@ -21,6 +27,7 @@ public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDa
 
     public Task<DataPathResult> SwitchAsync(PortId port, DeviceId? previous, DeviceId next, CancellationToken cancellationToken)
     {
+        _firstSwitch.TryAdd(port, DateTimeOffset.UtcNow);
         bool fail;
         lock (_failing) fail = _failing.Contains(next);
         Log.Enqueue($"switch {port} {previous?.ToString() ?? "none"} -> {next}{(fail ? " (failed)" : "")}");
@@ -29,6 +36,7 @@ public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDa
 
     public Task<DataPathResult> DeactivateAsync(PortId port, DeviceId device, CancellationToken cancellationToken)
     {
+        _firstDeactivation.TryAdd(port, DateTimeOffset.UtcNow);
         Log.Enqueue($"deactivate {port} {device}");
         return Task.FromResult(DataPathResult.Ok);
     }

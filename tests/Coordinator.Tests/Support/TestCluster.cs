@@ -61,12 +61,15 @@ public sealed class TestNode : IAsyncDisposable
     /// <summary>Nodes started after this is set load Akka.Remote's throttler, so a test can cut links (<see cref="Isolate"/>).</summary>
     public static bool Partitionable { get; set; }
 
+    /// <summary>Replaces the nodes' logging (tests: Akka's own, at Info; benchmarks: quieter, or to stderr).</summary>
+    public static Action<AkkaConfigurationBuilder, ILoggingBuilder>? ConfigureLogging { get; set; }
+
     public static Task<TestNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions? cluster = null) =>
-        Start(name, cluster ?? FastCluster(), true, b => b.WithCoordinatorNode(options, cluster ?? FastCluster()));
+        Start(name, cluster ?? FastCluster(), ClusterNodeOptions.CoordinatorRole, b => b.WithCoordinatorNode(options, cluster ?? FastCluster()));
 
     public static Task<TestNode> StartAgent(string name, AgentOptions options, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath> dataPaths,
         ClusterNodeOptions? cluster = null) =>
-        Start(name, cluster ?? FastCluster(), false, b => b.WithAgentNode(options, cluster ?? FastCluster(), bus, dataPaths));
+        Start(name, cluster ?? FastCluster(), ClusterNodeOptions.AgentRole, b => b.WithAgentNode(options, cluster ?? FastCluster(), bus, dataPaths));
 
     /// <summary>Drops every message between this node and <paramref name="others"/>, both ways: a network partition.</summary>
     public async Task Isolate(IEnumerable<TestNode> others)
@@ -77,20 +80,29 @@ public sealed class TestNode : IAsyncDisposable
                 Akka.Remote.Transport.ThrottleTransportAdapter.Direction.Both, Akka.Remote.Transport.Blackhole.Instance));
     }
 
-    private static async Task<TestNode> Start(string name, ClusterNodeOptions cluster, bool coordinator, Action<AkkaConfigurationBuilder> compose)
+    /// <summary>
+    /// A cluster member with the given role and whatever <paramref name="compose"/> adds (the proxy is always there).
+    /// <paramref name="coordinatorSerializers"/>: bind the coordinator's events and queries (a coordinator node has
+    /// them; an agent-role node that asks the singleton needs them too).
+    /// </summary>
+    public static async Task<TestNode> Start(string name, ClusterNodeOptions cluster, string role, Action<AkkaConfigurationBuilder> compose,
+        string? extraHocon = null, bool? coordinatorSerializers = null)
     {
         var partitionable = Partitionable;
+        var configureLogging = ConfigureLogging;
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.InfoLevel);
+            configureLogging?.Invoke(akka, builder.Logging);
             // Crash() terminates without leaving, as a dead process does; a normal stop still leaves
             // through the host's coordinated shutdown.
             akka.AddHocon("akka.coordinated-shutdown.run-by-actor-system-terminate = off", HoconAddMode.Prepend);
             if (partitionable) akka.AddHocon("akka.remote.dot-netty.tcp.applied-adapters = [trttl]", HoconAddMode.Prepend);
-            akka.WithReplugCluster(cluster, coordinator ? ClusterNodeOptions.CoordinatorRole : ClusterNodeOptions.AgentRole);
-            akka.WithNodeSerializers(coordinator);
+            if (extraHocon is not null) akka.AddHocon(extraHocon, HoconAddMode.Prepend);
+            akka.WithReplugCluster(cluster, role);
+            akka.WithNodeSerializers(coordinatorSerializers ?? role == ClusterNodeOptions.CoordinatorRole);
             akka.WithCoordinatorProxy();
             compose(akka);
         });
@@ -106,47 +118,53 @@ public sealed class TestNode : IAsyncDisposable
         await Wait.Until(() => Cluster.SelfMember.Status == MemberStatus.Up, $"{Name} to be Up");
     }
 
-    public async Task<T> Ask<T>(object query) => await CoordinatorProxy.Ask<T>(query, TimeSpan.FromSeconds(5));
+    public async Task<T> Ask<T>(object query, TimeSpan? timeout = null) => await CoordinatorProxy.Ask<T>(query, timeout ?? TimeSpan.FromSeconds(10));
 
     /// <summary>A hard stop: the ActorSystem ends without leaving the cluster, as a crashed host does.</summary>
     public async Task Crash()
     {
+        if (_stopped) return;
         _stopped = true;
         await System.Terminate();
         _host.Dispose();
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>A graceful stop: the host's coordinated shutdown leaves the cluster first.</summary>
+    public async Task Leave()
     {
         if (_stopped) return;
         _stopped = true;
-        try { await _host.StopAsync(TimeSpan.FromSeconds(10)); } catch (OperationCanceledException) { }
+        try { await _host.StopAsync(TimeSpan.FromSeconds(15)); } catch (OperationCanceledException) { }
         _host.Dispose();
     }
+
+    public async ValueTask DisposeAsync() => await Leave();
 }
 
 public static class Wait
 {
     /// <summary>Polls until <paramref name="condition"/> holds; fails naming <paramref name="what"/> after a generous bound.</summary>
-    public static async Task Until(Func<bool> condition, string what, TimeSpan? timeout = null)
+    public static async Task Until(Func<bool> condition, string what, TimeSpan? timeout = null, int pollMs = 20)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + limit;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
-            await Task.Delay(50);
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {limit.TotalSeconds:0} s waiting for {what}");
+            await Task.Delay(pollMs);
         }
     }
 
-    public static async Task Until(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    public static async Task Until(Func<Task<bool>> condition, string what, TimeSpan? timeout = null, int pollMs = 50)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + limit;
         while (true)
         {
             try { if (await condition()) return; }
             catch (Exception e) when (e is AskTimeoutException or TimeoutException) { }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
-            await Task.Delay(100);
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {limit.TotalSeconds:0} s waiting for {what}");
+            await Task.Delay(pollMs);
         }
     }
 }
@@ -161,7 +179,7 @@ public sealed class FakeHost : IDisposable
         var i = firstIfIndex;
         foreach (var nic in nics)
         {
-            Sysfs.AddNet(nic, i, mac: $"52:54:00:00:{i / 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
+            Sysfs.AddNet(nic, i, mac: $"52:54:00:{i / 65536 % 256:x2}:{i / 256 % 256:x2}:{i % 256:x2}", addrAssignType: 0, pciSlot: null);
             i++;
         }
     }
