@@ -28,13 +28,10 @@ public sealed class AgentExecutableTests : IDisposable
         Assert.Contains("Replug:Agent:Steps:Retries", stderr);
     }
 
-    [Fact]
-    public async Task A_replayed_capture_drives_the_devices_and_SIGTERM_stops_the_agent_cleanly()
+    /// <summary>Runs the agent until its replay has no more events, then sends SIGTERM; its exit code, stdout and stderr.</summary>
+    private static async Task<(int ExitCode, string Log, string Stderr)> ReplayThenTerminate(params string[] args)
     {
-        if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
-        _sysfs.AddNet("vb0", 5);
-        var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
-        using var agent = Start("--replay", capture, "--sysfs", _sysfs.Root, "--Replug:Agent:Subsystems:0=net");
+        using var agent = Start(args);
         var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var replayDone = new TaskCompletionSource();
         agent.OutputDataReceived += (_, e) =>
@@ -50,13 +47,22 @@ public sealed class AgentExecutableTests : IDisposable
         Shell.Run("kill", $"-TERM {agent.Id}");
         Assert.True(agent.WaitForExit(30_000), "the agent did not stop on SIGTERM");
         agent.WaitForExit();
+        return (agent.ExitCode, string.Join("\n", output), await stderr);
+    }
 
-        Assert.Equal(0, agent.ExitCode);
-        var log = string.Join("\n", output);
+    [Fact]
+    public async Task A_replayed_capture_drives_the_devices_and_SIGTERM_stops_the_agent_cleanly()
+    {
+        if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
+        _sysfs.AddNet("vb0", 5);
+        var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
+        var (exitCode, log, stderr) = await ReplayThenTerminate("--replay", capture, "--sysfs", _sysfs.Root, "--Replug:Agent:Subsystems:0=net");
+
+        Assert.Equal(0, exitCode);
         Assert.Contains("replay", log);
         Assert.Contains("Device net/", log);
         Assert.Contains("Replay counters", log);
-        Assert.DoesNotContain("Exception", await stderr);
+        Assert.DoesNotContain("Exception", stderr);
     }
 
     [Theory]
@@ -80,30 +86,14 @@ public sealed class AgentExecutableTests : IDisposable
         _sysfs.AddNet("vb0", 5);
         var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
         // A seed nobody listens on: the agent keeps trying to join, and still hears its devices (its ports stay fenced).
-        using var agent = Start("--replay", capture, "--sysfs", _sysfs.Root, "--Replug:Agent:Subsystems:0=net",
+        var (exitCode, log, stderr) = await ReplayThenTerminate("--replay", capture, "--sysfs", _sysfs.Root, "--Replug:Agent:Subsystems:0=net",
             "--Replug:Cluster:SeedNodes:0=akka.tcp://replug@127.0.0.1:9", "--Replug:Cluster:Port=0");
-        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var replayDone = new TaskCompletionSource();
-        agent.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            output.Enqueue(e.Data);
-            if (e.Data.Contains("no more events")) replayDone.TrySetResult();
-        };
-        agent.BeginOutputReadLine();
-        var stderr = agent.StandardError.ReadToEndAsync();
 
-        await replayDone.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        Shell.Run("kill", $"-TERM {agent.Id}");
-        Assert.True(agent.WaitForExit(30_000), "the agent did not stop on SIGTERM");
-        agent.WaitForExit();
-
-        Assert.Equal(0, agent.ExitCode);
-        var log = string.Join("\n", output);
+        Assert.Equal(0, exitCode);
         Assert.Contains("Cluster Node [akka.tcp://replug@127.0.0.1:", log);
         Assert.Contains("Device net/", log);
         Assert.Contains("Host agent", log);
-        Assert.DoesNotContain("Exception", await stderr);
+        Assert.DoesNotContain("Exception", stderr);
     }
 
     [Fact]
