@@ -9,41 +9,11 @@ namespace Replug.Coordinator.Tests.Cluster;
 
 /// <summary>Clusters of ActorSystems in this process over real TCP remoting, with real SQLite files.</summary>
 [Collection(Api.RealNodes.Name)]
-public sealed class FailoverClusterTests : IAsyncLifetime
+public sealed class FailoverClusterTests : ClusterTestBase
 {
-    private readonly TempDirectory _data = new();
-    private readonly List<TestNode> _nodes = [];
-    private readonly List<FakeHost> _hosts = [];
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in Enumerable.Reverse(_nodes)) await node.DisposeAsync();
-        foreach (var host in _hosts) host.Dispose();
-        _data.Dispose();
-    }
-
-    private async Task<TestNode> Coordinator(string name, TestNode? seed, Hosting.PersistenceOptions? persistence = null)
-    {
-        var options = TestNode.Coordinator(_data.Path);
-        if (persistence is not null) options.Persistence = persistence;
-        var node = await TestNode.StartCoordinator(name, options);
-        _nodes.Add(node);
-        await node.Join(seed);
-        return node;
-    }
-
-    private async Task<(TestNode Node, FakeHost Host)> Agent(string name, TestNode seed, int ifIndex, string[] nics,
-        AgentOptionsPorts ports, string[] failoverDevices)
-    {
-        var host = new FakeHost(name, ifIndex, nics);
-        _hosts.Add(host);
-        var node = await TestNode.StartAgent(name, host.Options(ports.Ports, failoverDevices), host.Bus, _ => host.Path);
-        _nodes.Add(node);
-        await node.Join(seed);
-        return (node, host);
-    }
+    private Task<(TestNode Node, FakeHost Host)> Agent(string name, TestNode seed, int ifIndex, string[] nics,
+        AgentOptionsPorts ports, string[] failoverDevices) => Agent(name, seed, ifIndex, nics, ports.Ports, failoverDevices);
 
     public sealed record AgentOptionsPorts(params Agent.Hosting.AgentOptions.PortOptions[] Ports);
 

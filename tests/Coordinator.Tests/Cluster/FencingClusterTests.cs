@@ -12,40 +12,13 @@ namespace Replug.Coordinator.Tests.Cluster;
 /// links): a port must never be active on two hosts at once.
 /// </summary>
 [Collection(Api.RealNodes.Name)]
-public sealed class FencingClusterTests : IAsyncLifetime
+public sealed class FencingClusterTests : ClusterTestBase
 {
-    private readonly TempDirectory _data = new();
-    private readonly List<TestNode> _nodes = [];
-    private readonly List<FakeHost> _hosts = [];
     private readonly ConcurrentQueue<string> _dataPaths = new();
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in Enumerable.Reverse(_nodes)) await node.DisposeAsync();
-        foreach (var host in _hosts) host.Dispose();
-        _data.Dispose();
-    }
-
-    private async Task<TestNode> Coordinator(string name, TestNode? seed)
-    {
-        var node = await TestNode.StartCoordinator(name, TestNode.Coordinator(_data.Path));
-        _nodes.Add(node);
-        await node.Join(seed);
-        return node;
-    }
-
-    private async Task<(TestNode Node, FakeHost Host)> Agent(string name, TestNode seed, int ifIndex, string nic, string? port, string[] failover)
-    {
-        var host = new FakeHost(name, ifIndex, [nic], _dataPaths);
-        _hosts.Add(host);
-        var ports = port is null ? Array.Empty<Agent.Hosting.AgentOptions.PortOptions>() : [FakeHost.Port(port, $"net/{nic}")];
-        var node = await TestNode.StartAgent(name, host.Options(ports, failover), host.Bus, _ => host.Path);
-        _nodes.Add(node);
-        await node.Join(seed);
-        return (node, host);
-    }
+    /// <summary>An agent with one NIC and, when <paramref name="port"/> is given, a port over it; its data path logs into the shared, ordered log.</summary>
+    private Task<(TestNode Node, FakeHost Host)> Agent(string name, TestNode seed, int ifIndex, string nic, string? port, string[] failover) =>
+        Agent(name, seed, ifIndex, [nic], port is null ? [] : [FakeHost.Port(port, $"net/{nic}")], failover, _dataPaths);
 
     [Fact]
     public async Task An_agent_cut_off_from_the_majority_takes_its_port_down_before_the_port_is_attached_elsewhere()

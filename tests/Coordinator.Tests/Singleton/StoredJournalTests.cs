@@ -15,29 +15,17 @@ namespace Replug.Coordinator.Tests.Singleton;
 /// <see cref="Write_a_journal_fixture_of_the_current_version"/>.
 /// </summary>
 [Collection(Api.RealNodes.Name)]
-public sealed class StoredJournalTests : IAsyncLifetime
+public sealed class StoredJournalTests : ClusterTestBase
 {
-    private readonly TempDirectory _data = new();
-    private readonly List<TestNode> _nodes = [];
-    private readonly List<FakeHost> _hosts = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in Enumerable.Reverse(_nodes)) await node.DisposeAsync();
-        foreach (var host in _hosts) host.Dispose();
-        _data.Dispose();
-    }
 
     private static string FixtureDirectory => Path.Combine(AppContext.BaseDirectory, "Singleton", "Fixtures", "journal-v1");
 
     [Fact]
     public async Task A_coordinator_recovers_from_a_journal_written_by_the_first_event_version()
     {
-        File.Copy(Path.Combine(FixtureDirectory, "replug.db"), Path.Combine(_data.Path, "replug.db"));
-        var c = await TestNode.StartCoordinator("c1", TestNode.Coordinator(_data.Path));
-        _nodes.Add(c);
+        File.Copy(Path.Combine(FixtureDirectory, "replug.db"), Path.Combine(Data.Path, "replug.db"));
+        var c = await TestNode.StartCoordinator("c1", TestNode.Coordinator(Data.Path));
+        Nodes.Add(c);
         await c.Join(null);
 
         await Wait.Until(async () => (await c.Ask<Readiness>(new GetReadiness())).Recovered, "recovery");
@@ -62,28 +50,28 @@ public sealed class StoredJournalTests : IAsyncLifetime
     {
         var target = Environment.GetEnvironmentVariable("REPLUG_WRITE_JOURNAL_FIXTURE");
         if (string.IsNullOrEmpty(target)) return; // a tool, run on purpose when event versions change
-        var c = await TestNode.StartCoordinator("c1", TestNode.Coordinator(_data.Path));
-        _nodes.Add(c);
+        var c = await TestNode.StartCoordinator("c1", TestNode.Coordinator(Data.Path));
+        Nodes.Add(c);
         await c.Join(null);
         var a = new FakeHost("fixture-a", 10, ["v1"]);
         var b = new FakeHost("fixture-b", 20, ["f1"]);
         var w = new FakeHost("fixture-witness", 30, ["w1"]);
-        _hosts.AddRange([a, b, w]);
+        FakeHosts.AddRange([a, b, w]);
         var nodeA = await TestNode.StartAgent(a.Name, a.Options([FakeHost.Port("fixture-port", "net/v1")], []), a.Bus, _ => a.Path);
-        _nodes.Add(nodeA);
+        Nodes.Add(nodeA);
         await nodeA.Join(c);
         foreach (var h in new[] { b, w })
         {
             var n = await TestNode.StartAgent(h.Name, h.Options([], h == b ? ["net/f1"] : []), h.Bus, _ => h.Path);
-            _nodes.Add(n);
+            Nodes.Add(n);
             await n.Join(c);
         }
         await Wait.Until(async () => (await c.Ask<HostsView>(new GetHosts())).Hosts.Count == 3, "3 hosts");
         c.Cluster.Down(nodeA.Address);
         await Wait.Until(async () => (await c.Ask<FailoversView>(new GetFailovers())).Failovers.Any(f => f.Status == FailoverStatus.Completed), "fail-over");
-        foreach (var node in Enumerable.Reverse(_nodes)) await node.DisposeAsync();
-        _nodes.Clear();
+        foreach (var node in Enumerable.Reverse(Nodes)) await node.DisposeAsync();
+        Nodes.Clear();
         Directory.CreateDirectory(target);
-        File.Copy(Path.Combine(_data.Path, "replug.db"), Path.Combine(target, "replug.db"), overwrite: true);
+        File.Copy(Path.Combine(Data.Path, "replug.db"), Path.Combine(target, "replug.db"), overwrite: true);
     }
 }
