@@ -1,0 +1,46 @@
+using Replug.Shared.Protocol;
+
+namespace Replug.Coordinator.Deciding;
+
+/// <summary>Everything the coordinator decides on: one input, one <see cref="CoordinatorDecider.Decide"/>.</summary>
+public interface ICoordinatorInput;
+
+/// <summary>
+/// The coordinator's inputs, as the decider sees them: no actor references, no cluster types,
+/// addresses as strings ("akka.tcp://replug@host:port"), so the simulation can feed the same
+/// decider as the actor does.
+/// </summary>
+public static class CoordinatorInputs
+{
+    /// <summary>A new instance finished recovering its journal on <paramref name="Node"/>: it starts a new epoch.</summary>
+    public sealed record Recovered(string Node) : ICoordinatorInput;
+
+    /// <summary>A message from an agent (registration, reports, command answers).</summary>
+    public sealed record FromHost(IHostMessage Message) : ICoordinatorInput;
+
+    /// <summary>An operator's request (drain, undrain, migration notice); answered with a <see cref="Reply"/>.</summary>
+    public sealed record FromOperator(IOperatorMessage Message) : ICoordinatorInput;
+
+    /// <summary>
+    /// The whole membership as this node sees it (at subscription and after a hand-over): hosts
+    /// whose address is not among <paramref name="Members"/> are gone, even if their removal
+    /// happened while no instance was listening.
+    /// </summary>
+    public sealed record Membership(IReadOnlyCollection<string> Members, IReadOnlyCollection<string> Unreachable) : ICoordinatorInput;
+
+    public sealed record MemberUnreachable(string Address) : ICoordinatorInput;
+    public sealed record MemberReachable(string Address) : ICoordinatorInput;
+
+    /// <summary>The member left, was downed or removed: its agent has taken its ports down.</summary>
+    public sealed record MemberGone(string Address, string How) : ICoordinatorInput;
+
+    /// <summary>
+    /// Time passed: leases that ran out, NIC windows that closed, commands due for a retry,
+    /// deferred escalations whose reason went away. The actor sends one at
+    /// <see cref="Singleton.CoordinatorState.NextDeadline"/>.
+    /// </summary>
+    public sealed record Tick : ICoordinatorInput
+    {
+        public static readonly Tick Instance = new();
+    }
+}
