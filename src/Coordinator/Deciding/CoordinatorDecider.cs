@@ -8,6 +8,7 @@ namespace Replug.Coordinator.Deciding;
 public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> newId)
 {
     public CoordinatorSettings Settings { get; } = settings;
+    private readonly Func<Guid> _newId = newId;
 
     /// <summary>
     /// Decides what <paramref name="input"/> means at <paramref name="now"/>. Each event is applied
