@@ -117,7 +117,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         var address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
         var ports = _ports.Keys.Select(p => new PortReport(SpecOf(p), [], null, false)).ToList();
         var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, _ports.Count, _settings.Reserved);
-        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory));
+        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory, _newestEpoch));
         // Then the ports' real state, one report each.
         foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
     }
@@ -175,7 +175,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (_ports.TryGetValue(port, out var group)) group.Tell(new PortProtocol.GetPortStatus());
     }
 
-    private PortReport Report(PortStatus status) => new(SpecOf(status.Port), status.Members, status.Active, status.Escalated);
+    private PortReport Report(PortStatus status) => new(SpecOf(status.Port), status.Members, status.Active, status.Escalated, status.Fenced);
 
     private PortSpec SpecOf(PortId port) => _settings.PortSpecs.GetValueOrDefault(port) ?? new PortSpec(port);
 
@@ -186,7 +186,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (epoch < _newestEpoch)
         {
             _log.Warning("Refusing command {0}: epoch {1} is older than {2} (a coordinator that lost its role)", id, epoch, _newestEpoch);
-            Sender.Tell(new CommandRefused(id, _settings.Host, $"epoch {epoch} is older than {_newestEpoch}", _newestEpoch));
+            Sender.Tell(new CommandRefused(id, _settings.Host, $"epoch {epoch} is older than {_newestEpoch}", _newestEpoch, epoch));
             return false;
         }
         _newestEpoch = epoch;
@@ -211,7 +211,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!Admit(attach.Id, attach.Epoch)) return;
         if (_lease.Fenced)
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _newestEpoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _newestEpoch, attach.Epoch));
             return;
         }
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
@@ -225,7 +225,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _newestEpoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _newestEpoch, attach.Epoch));
             return;
         }
         Applied(attach.Id, attach.Epoch);
