@@ -98,6 +98,25 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
 
     public static Props Props(CoordinatorSettings settings) => Akka.Actor.Props.Create(() => new CoordinatorActor(settings));
 
+    // ---- recovery hooks for CoordinatorSupervisor (journal faults) ----------------------------
+    // Kept in this one block: which snapshots recovery reads, and the failure told to the parent.
+
+    /// <summary>Reads snapshots per <paramref name="snapshots"/>: <see cref="SnapshotSelectionCriteria.None"/> replays the whole journal.</summary>
+    public CoordinatorActor(CoordinatorSettings settings, SnapshotSelectionCriteria snapshots) : this(settings) => _snapshots = snapshots;
+
+    private readonly SnapshotSelectionCriteria _snapshots = SnapshotSelectionCriteria.Latest;
+
+    public override Akka.Persistence.Recovery Recovery => new(_snapshots);
+
+    public static Props Props(CoordinatorSettings settings, SnapshotSelectionCriteria snapshots) =>
+        Akka.Actor.Props.Create(() => new CoordinatorActor(settings, snapshots));
+
+    /// <summary>Akka stops this actor after this call; the supervisor logs the cause once and decides what comes next.</summary>
+    protected override void OnRecoveryFailure(Exception reason, object? message = null) =>
+        Context.Parent.Tell(new CoordinatorRecoveryFailed(reason, message, LastSequenceNr));
+
+    // ---- end of recovery hooks ---------------------------------------------------------------
+
     protected override void PostStop()
     {
         Cluster.Get(Context.System).Unsubscribe(Self);

@@ -56,7 +56,12 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
         .Add<CoordinatorQueries.FailoversView>("coordinator.query.failovers")
         .Add<CoordinatorQueries.NicsView>("coordinator.query.nics")
         .Add<CoordinatorQueries.EventsView>("coordinator.query.events")
-        .Add<CoordinatorQueries.Readiness>("coordinator.query.readiness")
+        .Add<CoordinatorQueries.Readiness>("coordinator.query.readiness", version: 2)
+        .Upcast<CoordinatorQueries.Readiness>(fromVersion: 1, v1 =>
+        {
+            v1["problem"] = null; // v2 added Problem: a v1 node said nothing about why it was not ready
+            return v1;
+        })
         .Build();
 
     private static readonly JsonSerializerOptions Json =
