@@ -52,18 +52,19 @@ public sealed partial class CoordinatorHostTests : IDisposable
     private static RunningProgram Start(params string[] args) => StartProgram([Path.Combine(AppContext.BaseDirectory, "replug-coordinator.dll"), .. args]);
 
     /// <summary>
-    /// The agent executable as built next to the coordinator: run with the coordinator's runtime
-    /// configuration, because here its Microsoft.Extensions.* come from the ASP.NET Core shared
-    /// framework (the agent's own runtimeconfig names only Microsoft.NETCore.App).
+    /// The agent executable from its own project's output (same configuration), with its own
+    /// appsettings.json: next to the coordinator the two programs' appsettings.json collide, and
+    /// whichever the build copied last would be read.
     /// </summary>
-    private static RunningProgram StartAgent(params string[] args) => StartProgram(
-    [
-        "exec",
-        "--runtimeconfig", Path.Combine(AppContext.BaseDirectory, "replug-coordinator.runtimeconfig.json"),
-        "--depsfile", Path.Combine(AppContext.BaseDirectory, "replug-coordinator.deps.json"),
-        Path.Combine(AppContext.BaseDirectory, "replug-agent.dll"),
-        .. args,
-    ]);
+    private static RunningProgram StartAgent(params string[] args)
+    {
+        var testOutput = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        var marker = $"{Path.DirectorySeparatorChar}tests{Path.DirectorySeparatorChar}Coordinator.Tests{Path.DirectorySeparatorChar}";
+        var agentOutput = testOutput.Replace(marker, $"{Path.DirectorySeparatorChar}src{Path.DirectorySeparatorChar}Agent{Path.DirectorySeparatorChar}");
+        var agent = Path.Combine(agentOutput, "replug-agent.dll");
+        Assert.True(File.Exists(agent), $"the agent's build output is missing: {agent}");
+        return StartProgram([agent, .. args]);
+    }
 
     private static RunningProgram StartProgram(string[] args)
     {
