@@ -14,7 +14,8 @@ namespace Replug.Agent.Devices;
 /// subclass, programming interface); <c>numa_node</c> -1 ("no node") becomes null.
 /// A net interface's <c>PermanentMac</c> is its address only when <c>addr_assign_type</c>
 /// is 0 (NET_ADDR_PERM, include/uapi/linux/netdevice.h); random (1), stolen (2) and set (3)
-/// addresses say nothing about the hardware.
+/// addresses say nothing about the hardware. A net device's <c>Kind</c> tells NICs from bridges,
+/// bonds and loopback (<see cref="NetDeviceKind"/>).
 /// </para>
 /// <para>
 /// Nothing here throws for a device: a name that is unsafe or escapes the root, and an I/O
@@ -27,6 +28,9 @@ public sealed class SysfsDeviceBus : IDeviceBus
 {
     /// <summary>IFF_UP in include/uapi/linux/if.h; sysfs <c>flags</c> shows and takes dev->flags in hex.</summary>
     private const uint IffUp = 0x1;
+
+    /// <summary>ARPHRD_LOOPBACK in include/uapi/linux/if_arp.h, as class/net/NAME/type shows it.</summary>
+    private const string ArphrdLoopback = "772";
 
     private const string PciDevices = "bus/pci/devices";
     private const string NetClass = "class/net";
@@ -193,7 +197,25 @@ public sealed class SysfsDeviceBus : IDeviceBus
             PermanentMac: permanent,
             OperState: NullIfEmpty(ReadAttribute(dir, "operstate")),
             PciSlot: BackingPciSlot(dir),
-            DevPath: _paths.DevPathOf(dir));
+            DevPath: _paths.DevPathOf(dir),
+            Kind: KindOf(dir));
+    }
+
+    /// <summary>
+    /// Bridges and bonds by the directory their drivers add (bridge/, bonding/; their members
+    /// have brport/ and bonding_slave/ instead, and stay interfaces), loopback by its type.
+    /// </summary>
+    private NetDeviceKind KindOf(string netDir)
+    {
+        if (IsDirectory($"{netDir}/bridge")) return NetDeviceKind.Bridge;
+        if (IsDirectory($"{netDir}/bonding")) return NetDeviceKind.Bond;
+        return ReadAttribute(netDir, "type") == ArphrdLoopback ? NetDeviceKind.Loopback : NetDeviceKind.Interface;
+    }
+
+    private bool IsDirectory(string path)
+    {
+        var resolved = _paths.Resolve(path);
+        return resolved.IsValid && Directory.Exists(resolved.FullPath);
     }
 
     /// <summary>

@@ -39,34 +39,55 @@ public static class AgentClusterHosting
         return builder;
     }
 
-    /// <summary>Ports the coordinator fails over here: each takes the next free fail-over device.</summary>
-    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor)
+    /// <summary>
+    /// Ports the coordinator sends here (<see cref="FailoverDevicePool.Take"/>): one failed over
+    /// takes the next free fail-over device; one that followed its NIC runs over that NIC with the
+    /// next free fail-over device as standby. A port's fail-over devices are free again once it
+    /// has stopped (detached) and taken its traffic off them.
+    /// </summary>
+    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor) =>
+        FailoverPorts(options, watcher, dataPathFor, out _);
+
+    /// <inheritdoc cref="FailoverPorts(AgentOptions, IActorRef, Func{AgentOptions.PortOptions, IDataPath}?)"/>
+    /// <param name="pool">The fail-over devices and which are free, for tests and views.</param>
+    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
+        out FailoverDevicePool pool)
     {
-        var free = new Queue<string>(options.FailoverDevices);
+        var devices = new FailoverDevicePool(options.FailoverDevices.Select(ParseDevice));
+        pool = devices;
         var made = 0;
         dataPathFor ??= port => DataPaths.Create(port, options.NetworkNamespace);
-        return (context, spec, devices) =>
+        return (context, spec, followed) =>
         {
-            // A port that followed its NIC runs over that NIC; one failed over takes a free fail-over device.
-            string[] chosen;
-            if (devices is { Count: > 0 }) chosen = [.. devices.Select(d => d.ToString())];
-            else if (free.TryDequeue(out var device)) chosen = [device];
-            else return null;
-            var template = options.FailoverDataPath;
-            var port = new AgentOptions.PortOptions
+            if (devices.Take(followed) is not { } chosen) return null;
+            try
             {
-                Name = spec.Port.Value, Devices = [.. chosen], Revertive = true, Priority = spec.Priority, AntiAffinityGroup = spec.AntiAffinityGroup,
-                DataPath = new AgentOptions.DataPathOptions
+                var template = options.FailoverDataPath;
+                var port = new AgentOptions.PortOptions
                 {
-                    Kind = template.Kind, Bridge = template.Bridge?.Replace("{port}", spec.Port.Value),
-                    Command = template.Command, DeactivateCommand = template.DeactivateCommand, Timeout = template.Timeout,
-                },
-            };
-            var members = port.Devices.Select(d => DeviceId.TryParse(d, out var id) ? id : throw new ArgumentException(d)).ToList();
-            return context.ActorOf(FailSafeGroup.Props(new FailSafePort(spec.Port, members, true), dataPathFor(port), watcher,
-                // A name of its own each time: a port detached and attached again must not collide
-                // with its predecessor, whose stop is asynchronous.
-                port.DataPath.Timeout), $"port-{Uri.EscapeDataString(spec.Port.Value)}-{++made}");
+                    Name = spec.Port.Value, Devices = [.. chosen.Members.Select(d => d.ToString())], Revertive = true,
+                    Priority = spec.Priority, AntiAffinityGroup = spec.AntiAffinityGroup,
+                    DataPath = new AgentOptions.DataPathOptions
+                    {
+                        Kind = template.Kind, Bridge = template.Bridge?.Replace("{port}", spec.Port.Value),
+                        Command = template.Command, DeactivateCommand = template.DeactivateCommand, Timeout = template.Timeout,
+                    },
+                };
+                var failSafe = new FailSafePort(spec.Port, chosen.Members, revertive: true);
+                return context.ActorOf(FailSafeGroup.Props(failSafe, dataPathFor(port), watcher, port.DataPath.Timeout,
+                        stopped: () => devices.Return(chosen.Taken)),
+                    // A name of its own each time: a port detached and attached again must not collide
+                    // with its predecessor, whose stop is asynchronous.
+                    $"port-{Uri.EscapeDataString(spec.Port.Value)}-{++made}");
+            }
+            catch
+            {
+                devices.Return(chosen.Taken); // no port was made: nothing will give them back
+                throw;
+            }
         };
     }
+
+    private static DeviceId ParseDevice(string device) =>
+        DeviceId.TryParse(device, out var id) ? id : throw new ArgumentException($"'{device}' is not a device id", nameof(device));
 }

@@ -28,7 +28,11 @@ public sealed class AgentOptions
     public List<string> FailoverDevices { get; set; } = [];
     /// <summary>The data path of such a port; "{port}" in Bridge or Command is replaced by the port's name.</summary>
     public DataPathOptions FailoverDataPath { get; set; } = new() { Bridge = "br-{port}" };
-    /// <summary>Ports this host can carry in all (default: its own ports plus its fail-over devices).</summary>
+    /// <summary>
+    /// Ports failed over from other hosts that this host can carry (default: its fail-over
+    /// devices, one port each). Its own ports' devices are not counted: they cannot take a
+    /// foreign port.
+    /// </summary>
     public int? Capacity { get; set; }
     /// <summary>A host kept free for fail-over: the coordinator places ports here first.</summary>
     public bool Reserved { get; set; }
@@ -144,7 +148,8 @@ public sealed class AgentOptions
         return errors;
     }
 
-    public int EffectiveCapacity => Capacity ?? Ports.Count + FailoverDevices.Count;
+    /// <summary>The fail-over slots this host offers: <see cref="Capacity"/>, else one per fail-over device.</summary>
+    public int EffectiveCapacity => Capacity ?? FailoverDevices.Count;
 
     public IReadOnlyDictionary<DeviceId, ManagedDevice> ManagedDevices()
     {

@@ -22,6 +22,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private readonly IDataPath _dataPath;
     private readonly IActorRef _watcher;
     private readonly TimeSpan _switchTimeout;
+    private readonly Action? _stopped;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Queue<PortAction> _pending = new();
     private readonly List<(IActorRef To, RemapCompleted Ack)> _acks = [];
@@ -34,9 +35,16 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     /// In a cluster a port starts fenced and carries traffic only once the coordinator confirms
     /// it is this host's: a restarted agent must not revive a port that was failed over meanwhile.
     /// </param>
-    public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false)
+    /// <param name="stopped">
+    /// Called once the stopped port has taken its traffic down: whoever lent it devices (the
+    /// host's fail-over pool) may lend them again from then on, not before, or this port's last
+    /// deactivation could hit the next port's traffic.
+    /// </param>
+    public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false,
+        Action? stopped = null)
     {
         _fenced = startFenced;
+        _stopped = stopped;
         _port = port;
         _dataPath = dataPath;
         _watcher = watcher;
@@ -46,14 +54,22 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false) =>
-        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout, startFenced));
+    public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false,
+        Action? stopped = null) =>
+        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout, startFenced, stopped));
 
     /// <summary>A port that is stopped (detached from this host, or the agent leaving) takes its traffic down.</summary>
     protected override void PostStop()
     {
-        if (!_fenced && _port.Active is { } active)
-            _dataPath.DeactivateAsync(_port.Port, active, new CancellationTokenSource(_switchTimeout).Token).Wait(_switchTimeout);
+        try
+        {
+            if (!_fenced && _port.Active is { } active)
+                _dataPath.DeactivateAsync(_port.Port, active, new CancellationTokenSource(_switchTimeout).Token).Wait(_switchTimeout);
+        }
+        finally
+        {
+            _stopped?.Invoke();
+        }
     }
 
     protected override void PreStart()

@@ -17,8 +17,14 @@ public enum NicIdentityKind
 /// </summary>
 public readonly record struct NicIdentity(NicIdentityKind Kind, string Value)
 {
+    /// <summary>
+    /// The identity of a NIC; null when it has none, or when the device is not a NIC at all
+    /// (a bridge or bond, whose MAC is a member's, or loopback): see <see cref="NetInterfaceInfo.IsNic"/>.
+    /// </summary>
     public static NicIdentity? For(NetInterfaceInfo nic, PciDeviceInfo? backing = null)
     {
+        ArgumentNullException.ThrowIfNull(nic);
+        if (!nic.IsNic) return null;
         if (!string.IsNullOrEmpty(nic.PermanentMac) && !IsZeroMac(nic.PermanentMac))
             return new NicIdentity(NicIdentityKind.PermanentMac, nic.PermanentMac.ToLowerInvariant());
         if (!string.IsNullOrEmpty(nic.Mac) && !IsZeroMac(nic.Mac))

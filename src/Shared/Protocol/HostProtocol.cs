@@ -35,8 +35,10 @@ public sealed record PortReport(PortSpec Spec, IReadOnlyList<DeviceId> Members, 
 }
 
 /// <summary>
-/// A host's whole inventory. Capacity is how many ports the host can carry in all; Load how
-/// many it carries now; Reserved marks a host kept free for fail-over (used first).
+/// A host's whole inventory. Capacity is its number of fail-over slots: ports failed over from
+/// other hosts that it can take (its own ports' devices are not slots: they cannot carry a
+/// foreign port). Load is how many foreign ports it carries now, so Capacity - Load is the room
+/// left for fail-overs. Reserved marks a host kept free for fail-over (used first).
 /// </summary>
 public sealed record HostInventory(IReadOnlyList<NicReport> Nics, IReadOnlyList<PortReport> Ports, int Capacity, int Load, bool Reserved = false)
 {

@@ -22,6 +22,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     private readonly FakeSysfs _sysfs = new();
     private readonly TestProbe _coordinator;
     private int _portsMade;
+    private readonly List<object> _received = [];
 
     public HostAgentTests() : base(ClusterConfig)
     {
@@ -31,7 +32,9 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         _coordinator = CreateTestProbe();
     }
 
-    private IActorRef StartAgent(long epoch)
+    private IActorRef StartAgent(long epoch) => StartAgent(epoch, out _);
+
+    private IActorRef StartAgent(long epoch, out RegisterHost register)
     {
         var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
         var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(1));
@@ -41,7 +44,13 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
                 _portsMade++;
                 return context.ActorOf(Props.Empty, "port-" + spec.Port.Value);
             }));
-        var register = _coordinator.ExpectMsg<RegisterHost>(TimeSpan.FromSeconds(5));
+        // The watcher's first scan may reach the agent first: NIC reports can precede the registration.
+        while (true)
+        {
+            var message = _coordinator.ReceiveOne(TimeSpan.FromSeconds(5)) ?? throw new TimeoutException("no RegisterHost within 5 s");
+            if (message is RegisterHost r) { register = r; break; }
+            _received.Add(message);
+        }
         Assert.Equal(new HostId("h1"), register.Host);
         _coordinator.Reply(new HostRegistered(register.Host, epoch, []));
         return agent;
@@ -78,6 +87,23 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
         agent.Tell(new DetachPort(CommandId.New(), 6, new PortId("p1")), _coordinator.Ref);
         Assert.Equal(7, _coordinator.FishForMessage<CommandRefused>(_ => true, TimeSpan.FromSeconds(5)).NewestEpoch);
+    }
+
+    [Fact]
+    public void A_bridge_is_not_reported_as_a_NIC_though_it_shows_its_members_MAC()
+    {
+        _sysfs.AddNet("eth1", ifIndex: 2, mac: "90:e2:ba:00:00:01")
+            .AddNet("lo", ifIndex: 1, mac: "00:00:00:00:00:00", type: FakeSysfs.ArphrdLoopback)
+            .AddBridge("br0", ifIndex: 3, "eth1");
+
+        StartAgent(epoch: 1, out var register);
+        // The watcher's first scan announces every device as added: the agent looks each one up again.
+        _received.AddRange(_coordinator.ReceiveWhile(TimeSpan.FromSeconds(1), m => m));
+
+        var nic = Assert.Single(register.Inventory.Nics);
+        Assert.Equal(DeviceId.Net("eth1"), nic.Device);
+        Assert.Equal(new NicIdentity(NicIdentityKind.PermanentMac, "90:e2:ba:00:00:01"), nic.Identity);
+        Assert.All(_received.OfType<NicAdded>(), added => Assert.Equal(DeviceId.Net("eth1"), added.Nic.Device));
     }
 
     protected override void Dispose(bool disposing)

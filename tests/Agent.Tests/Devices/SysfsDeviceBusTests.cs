@@ -94,6 +94,32 @@ public sealed class SysfsDeviceBusTests : IDisposable
         Assert.Equal("/devices/virtual/net/br0", bridge.DevPath);
     }
 
+    [Fact]
+    public void A_bridge_a_bond_and_loopback_are_told_from_nics_and_their_members_stay_nics()
+    {
+        _sysfs.AddPci(Pf, driver: "ixgbe")
+            .AddNet("enp3s0f0", ifIndex: 4, mac: "90:e2:ba:00:00:01", pciSlot: Pf)
+            .AddNet("eth1", ifIndex: 5, mac: "90:e2:ba:00:00:02")
+            .AddNet("eth2", ifIndex: 6, mac: "90:e2:ba:00:00:03")
+            .AddNet("lo", ifIndex: 1, mac: "00:00:00:00:00:00", type: FakeSysfs.ArphrdLoopback)
+            .AddBridge("br0", ifIndex: 7, "enp3s0f0")
+            .AddBond("bond0", ifIndex: 8, "eth1", "eth2");
+
+        var net = _bus.Scan().Net.ToDictionary(n => n.Name);
+
+        Assert.Equal(NetDeviceKind.Bridge, net["br0"].Kind);
+        Assert.Equal("90:e2:ba:00:00:01", net["br0"].Mac); // borrowed from its member, as the kernel does
+        Assert.Equal(NetDeviceKind.Bond, net["bond0"].Kind);
+        Assert.Equal(NetDeviceKind.Loopback, net["lo"].Kind);
+        Assert.All(new[] { "enp3s0f0", "eth1", "eth2" }, name => Assert.Equal(NetDeviceKind.Interface, net[name].Kind));
+        Assert.Equal(["enp3s0f0", "eth1", "eth2"], net.Values.Where(n => n.IsNic).Select(n => n.Name).Order());
+        Assert.Equal(NetDeviceKind.Bridge, _bus.FindNet("br0")!.Kind);
+        // The fake's links lead where the kernel's do.
+        Assert.True(Directory.Exists(_sysfs.PathOf("class/net/enp3s0f0/master/bridge")));
+        Assert.True(Directory.Exists(_sysfs.PathOf("class/net/br0/brif/enp3s0f0")));
+        Assert.True(Directory.Exists(_sysfs.PathOf("class/net/eth2/master/bonding")));
+    }
+
     [Theory]
     [InlineData(0, true)]   // NET_ADDR_PERM
     [InlineData(1, false)]  // NET_ADDR_RANDOM
@@ -474,6 +500,26 @@ public sealed class SysfsDeviceBusOnRealSysfsTests : IDisposable
             Assert.Equal(nic, inventory.Net.Single(n => n.Name == name));
             Assert.True(bus.Exists(DeviceId.Net(name)));
         }
+    }
+
+    [KernelFact]
+    public void A_real_bridge_and_loopback_are_not_nics_and_the_bridges_member_is()
+    {
+        Ns.Ip("link add name a type veth peer name b");
+        Ns.Ip("link add name br0 type bridge");
+        Ns.Ip("link set dev a master br0");
+        var bond = Ns.TryIp("link add name bond0 type bond"); // needs the bonding module
+        var bus = new SysfsDeviceBus(Ns.SysfsRoot);
+
+        var net = bus.Scan().Net.ToDictionary(n => n.Name);
+
+        Assert.Equal(NetDeviceKind.Bridge, net["br0"].Kind);
+        Assert.Equal(NetDeviceKind.Loopback, net["lo"].Kind);
+        Assert.Equal(NetDeviceKind.Interface, net["a"].Kind);
+        Assert.Equal(NetDeviceKind.Interface, net["b"].Kind);
+        if (bond) Assert.Equal(NetDeviceKind.Bond, net["bond0"].Kind);
+        Assert.Null(NicIdentity.For(net["br0"]));
+        Assert.NotNull(NicIdentity.For(net["a"]));
     }
 
     [KernelFact]

@@ -71,4 +71,27 @@ public sealed class AgentOptionsTests
         Assert.Contains(errors, e => e.StartsWith("Replug:Agent:Ports:2:DataPath:Kind:") && e.Contains("ovs"));
         Assert.Contains(errors, e => e.StartsWith("Replug:Agent:Ports:3:DataPath:Command:"));
     }
+    [Fact]
+    public void The_default_capacity_is_the_fail_over_devices_not_the_hosts_own_ports()
+    {
+        (string Key, string Value)[] settings =
+        [
+            .. Port(0, "uplink", "net/eth1", "net/eth2"),
+            .. Port(1, "storage", "net/eth3"),
+            ("Replug:Agent:FailoverDevices:0", "net/eth8"),
+            ("Replug:Agent:FailoverDevices:1", "net/eth9"),
+        ];
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
+            .Build();
+
+        Assert.True(AgentHost.TryLoadOptions(config, out var options, out var errors), string.Join("; ", errors));
+
+        // Two slots for foreign ports; the own ports' devices cannot take one.
+        Assert.Equal(2, options.EffectiveCapacity);
+    }
+
+    [Fact]
+    public void A_configured_capacity_overrides_the_default() =>
+        Assert.Equal(5, new AgentOptions { Capacity = 5, FailoverDevices = ["net/eth8"] }.EffectiveCapacity);
 }

@@ -10,9 +10,10 @@ namespace Replug.Agent.Tests.Support;
 /// devices/pci0000:00/SLOT/{vendor,device,class,numa_node,driver_override,remove}
 /// devices/pci0000:00/SLOT/driver -> ../../../bus/pci/drivers/NAME
 /// devices/pci0000:00/SLOT/physfn -> ../PF          (VF)   virtfnN -> ../VF   (PF)
-/// devices/pci0000:00/SLOT[/virtioN]/net/IF/{ifindex,address,addr_assign_type,operstate,mtu,flags}
+/// devices/pci0000:00/SLOT[/virtioN]/net/IF/{ifindex,address,addr_assign_type,operstate,mtu,flags,type}
 /// devices/pci0000:00/SLOT[/virtioN]/net/IF/device -> ../../../SLOT (or virtioN)
 /// devices/virtual/net/IF/…                          (no PCI function behind it)
+/// devices/virtual/net/BR/{bridge/,brif/MEMBER}  MEMBER/{brport/,master}  (a bridge; a bond has bonding/)
 /// bus/pci/devices/SLOT -> ../../../devices/pci0000:00/SLOT
 /// bus/pci/drivers/NAME/{bind,unbind}  bus/pci/drivers_probe  bus/pci/rescan
 /// class/net/IF -> ../../devices/…/net/IF
@@ -100,7 +101,8 @@ public sealed class FakeSysfs : IDisposable
     /// else under devices/virtual/net.
     /// </summary>
     public FakeSysfs AddNet(string name, int ifIndex, string mac = "52:54:00:12:34:56", int addrAssignType = 0,
-        string operState = "up", int mtu = 1500, uint flags = 0x1003, string? pciSlot = null, bool viaVirtio = false)
+        string operState = "up", int mtu = 1500, uint flags = 0x1003, string? pciSlot = null, bool viaVirtio = false,
+        int type = ArphrdEther)
     {
         string dir;
         if (pciSlot is null)
@@ -126,8 +128,50 @@ public sealed class FakeSysfs : IDisposable
         WriteFile($"{dir}/operstate", $"{operState}\n");
         WriteFile($"{dir}/mtu", $"{mtu}\n");
         WriteFile($"{dir}/flags", $"0x{flags:x}\n");
+        WriteFile($"{dir}/type", $"{type}\n");
         Link($"class/net/{name}", $"../../{dir}");
         return this;
+    }
+
+    /// <summary>ARPHRD_ETHER and ARPHRD_LOOPBACK (include/uapi/linux/if_arp.h): what class/net/NAME/type shows.</summary>
+    public const int ArphrdEther = 1, ArphrdLoopback = 772;
+
+    /// <summary>
+    /// A Linux bridge over existing interfaces, laid out as net/bridge/br_sysfs_br.c and
+    /// br_sysfs_if.c do: BR/bridge/ (its settings), BR/brif/MEMBER -> the member's brport/,
+    /// MEMBER/brport/ and MEMBER/master -> BR. Like a real bridge it shows a member's MAC,
+    /// not its own (addr_assign_type 3, set), the trap that made bridges look like NICs.
+    /// </summary>
+    public FakeSysfs AddBridge(string name, int ifIndex, params string[] members) =>
+        AddMaster(name, ifIndex, "bridge", "brif", "brport", members);
+
+    /// <summary>A bonding master over existing interfaces: BOND/bonding/ (drivers/net/bonding/bond_sysfs.c), MEMBER/bonding_slave/.</summary>
+    public FakeSysfs AddBond(string name, int ifIndex, params string[] members) =>
+        AddMaster(name, ifIndex, "bonding", null, "bonding_slave", members);
+
+    private FakeSysfs AddMaster(string name, int ifIndex, string masterDir, string? membersDir, string memberDir, string[] members)
+    {
+        var mac = members.Length > 0 ? ReadValue($"class/net/{members[0]}/address") : "02:00:00:00:00:01";
+        AddNet(name, ifIndex, mac, addrAssignType: 3, pciSlot: null);
+        var dir = $"devices/virtual/net/{name}";
+        Directory.CreateDirectory(PathOf($"{dir}/{masterDir}"));
+        foreach (var member in members)
+        {
+            var memberPath = $"class/net/{member}";
+            Directory.CreateDirectory(PathOf($"{memberPath}/{memberDir}"));
+            Link($"{memberPath}/master", Path.GetRelativePath(Path.GetDirectoryName(ResolvedPathOf(memberPath + "/master"))!, PathOf(dir)));
+            if (membersDir is not null)
+                Link($"{dir}/{membersDir}/{member}", Path.GetRelativePath(PathOf($"{dir}/{membersDir}"), ResolvedPathOf($"{memberPath}/{memberDir}")));
+        }
+        return this;
+    }
+
+    /// <summary>A path under the root with its directory symlinks followed (class/net/IF/x → devices/…/IF/x).</summary>
+    private string ResolvedPathOf(string relative)
+    {
+        var parent = new DirectoryInfo(PathOf(Path.GetDirectoryName(relative)!));
+        var real = parent.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? parent.FullName;
+        return Path.Combine(real, Path.GetFileName(relative));
     }
 
     /// <summary>

@@ -82,4 +82,17 @@ public class NicIdentityTests
     {
         Assert.Equal("PermanentMac:00:1b:21:aa:bb:cc", NicIdentity.For(Nic(null, "00:1b:21:aa:bb:cc"))!.Value.ToString());
     }
+    [Theory]
+    [InlineData(NetDeviceKind.Bridge)]
+    [InlineData(NetDeviceKind.Bond)]
+    [InlineData(NetDeviceKind.Loopback)]
+    public void A_bridge_bond_or_loopback_is_not_a_NIC_and_has_no_identity_even_with_a_members_MAC(NetDeviceKind kind)
+    {
+        // A bridge shows its first member's MAC: as a NIC it would share that member's identity.
+        var master = Nic("00:1b:21:aa:bb:cc", null) with { Kind = kind, PciSlot = null };
+
+        Assert.False(master.IsNic);
+        Assert.Null(NicIdentity.For(master));
+        Assert.True(Nic("00:1b:21:aa:bb:cc", null).IsNic);
+    }
 }
