@@ -116,7 +116,9 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     {
         var address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
         var ports = _ports.Keys.Select(p => new PortReport(SpecOf(p), [], null, false)).ToList();
-        var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, _ports.Count, _settings.Reserved);
+        // Load: the ports carried on fail-over slots (those not in this host's own configuration).
+        var foreign = _ports.Keys.Count(p => !_settings.PortSpecs.ContainsKey(p));
+        var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, foreign, _settings.Reserved);
         _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory, _newestEpoch));
         // Then the ports' real state, one report each.
         foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using Akka.Persistence;
+using Replug.Coordinator.Api;
 using Replug.Coordinator.Deciding;
 using Replug.Shared.Protocol;
 using static Replug.Coordinator.Deciding.CoordinatorInputs;
@@ -77,7 +78,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<CoordinatorQueries.GetFailovers>(_ => Sender.Tell(new CoordinatorQueries.FailoversView([.. _state.Failovers.Values.OrderByDescending(f => f.Started)])));
         Command<CoordinatorQueries.GetNics>(_ => Sender.Tell(new CoordinatorQueries.NicsView([.. _state.Nics.Locations])));
         Command<CoordinatorQueries.GetRecentEvents>(g => Sender.Tell(new CoordinatorQueries.EventsView(
-            [.. _recent.TakeLast(Math.Clamp(g.Max, 1, _settings.RecentEventsKept)).Select(Describe)])));
+            [.. _recent.TakeLast(Math.Clamp(g.Max, 1, _settings.RecentEventsKept)).Select(EventDescriptions.Describe)])));
         Command<CoordinatorQueries.GetReadiness>(_ => Sender.Tell(new CoordinatorQueries.Readiness(_recovered, _state.Epoch, _state.Hosts.Count)));
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -195,15 +196,6 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         _tickAt = deadline;
         var delay = deadline - DateTimeOffset.UtcNow;
         Timers.StartSingleTimer(TickTimer, Tick.Instance, delay > TimeSpan.Zero ? delay + TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
-    }
-
-    /// <summary>An event as an operator reads it: its kind and its fields, without the type machinery.</summary>
-    private static CoordinatorQueries.EventRecord Describe(ICoordinatorEvent e)
-    {
-        var text = e.ToString() ?? "";
-        var open = text.IndexOf('{');
-        var summary = open < 0 ? text : text[(open + 1)..].TrimEnd('}', ' ').Trim();
-        return new CoordinatorQueries.EventRecord(e.GetType().Name, e.At, summary);
     }
 
     private void Remember(ICoordinatorEvent e)
