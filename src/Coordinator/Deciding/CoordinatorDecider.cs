@@ -224,6 +224,8 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             Info($"Host {register.Host} registered from {register.Address} (incarnation {register.Incarnation}): " +
                 $"{register.Inventory.Nics.Count} NICs, {register.Inventory.Ports.Count} ports, {register.Inventory.Capacity} fail-over slots" +
                 (known is null ? "" : $", was {known.Status}"));
+            // A new incarnation lost what it was told: what it was owed before is sent again below.
+            var owedBefore = state.PendingCommands.Values.Where(c => c.Host == register.Host).Select(c => c.Id).ToHashSet();
             var reported = register.Inventory.Ports.Select(p => p.Port).ToHashSet();
             foreach (var port in register.Inventory.Ports)
             {
@@ -241,8 +243,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 IssueCommand(register.Host, HostCommandKind.Attach, lost.Spec, lost.Move?.Devices, $"{register.Host} restarted without it");
             foreach (var nic in register.Inventory.Nics) OnNicAdded(register.Host, nic);
             Send(register.Host, new HostProtocol.HostRegistered(register.Host, state.Epoch, state.OwnedPorts(register.Host)));
-            // A new incarnation lost what it was told: send again what it is owed.
-            foreach (var command in state.PendingCommands.Values.Where(c => c.Host == register.Host).ToList()) Deliver(command);
+            foreach (var command in state.PendingCommands.Values.Where(c => owedBefore.Contains(c.Id)).ToList()) Deliver(command);
             PlanOpenFailovers($"host {register.Host} registered");
         }
 

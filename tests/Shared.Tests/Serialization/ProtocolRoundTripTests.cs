@@ -69,7 +69,7 @@ public class ProtocolRoundTripTests : SerializationTestKit
     {
         var serializer = Sys.Serialization.FindSerializerForType(typeof(HostProtocol.RegisterHost));
 
-        Assert.Equal("host.register-host.v1", Akka.Serialization.Serialization.ManifestFor(serializer, Samples.Create(typeof(HostProtocol.RegisterHost), true)));
+        Assert.Equal("host.register-host.v2", Akka.Serialization.Serialization.ManifestFor(serializer, Samples.Create(typeof(HostProtocol.RegisterHost), true)));
         Assert.Equal("operator.drain-host.v1",
             Akka.Serialization.Serialization.ManifestFor(Sys.Serialization.FindSerializerForType(typeof(OperatorProtocol.DrainHost)), new OperatorProtocol.DrainHost(new("hv-01"))));
     }

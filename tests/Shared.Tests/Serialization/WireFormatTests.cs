@@ -46,7 +46,7 @@ public class WireFormatTests : SerializationTestKit
 
         var port = Written(new HostProtocol.PortChanged(new HostId("hv-01"), report))["port"]!.AsObject();
 
-        Assert.Equal(["spec", "members", "active", "escalated"], port.Select(p => p.Key));
+        Assert.Equal(["spec", "members", "active", "escalated", "fenced"], port.Select(p => p.Key));
     }
 
     [Theory]
