@@ -1,0 +1,168 @@
+using Replug.Agent.Cluster;
+
+namespace Replug.Coordinator.Tests.Simulation;
+
+/// <summary>
+/// Akka's cluster membership, reduced to what fail-over depends on. A node observes another as
+/// unreachable when heartbeats fail either way (dead process, or a link cut in either direction)
+/// for the detection pause; gossip spreads each observation along the links that work, so a node
+/// sees a member unreachable when any node whose gossip reaches it observes that. The split brain
+/// resolver (keep-majority) acts on a node's view once it has been stable for stable-after: the
+/// majority downs the unreachable, a minority downs itself. A downed node that still runs (a
+/// "zombie") stops when it hears the majority's gossip or its own resolver downs it.
+/// </summary>
+public sealed class SimCluster
+{
+    private readonly SimWorld _world;
+    private readonly SimNode[] _nodes;
+    private readonly long[,] _brokenSince;
+    private readonly SortedSet<int>[] _views;
+    private readonly long[] _viewChangedAt;
+    private long _joins;
+
+    public SimCluster(SimWorld world, SimNode[] nodes)
+    {
+        _world = world;
+        _nodes = nodes;
+        _brokenSince = new long[nodes.Length, nodes.Length];
+        for (var i = 0; i < nodes.Length; i++)
+            for (var j = 0; j < nodes.Length; j++) _brokenSince[i, j] = -1;
+        _views = [.. nodes.Select(_ => new SortedSet<int>())];
+        _viewChangedAt = new long[nodes.Length];
+    }
+
+    /// <summary>Members in join order (oldest first).</summary>
+    public IEnumerable<SimNode> Members => _nodes.Where(n => n.Member).OrderBy(n => n.JoinedAs);
+
+    /// <summary>A node whose process runs but which the cluster downed.</summary>
+    public static bool IsZombie(SimNode node) => node.ProcessUp && !node.Member && node.JoinedAs > 0;
+
+    public IReadOnlyCollection<int> ViewOf(SimNode node) => _views[node.Index];
+
+    public bool SeesUnreachable(SimNode observer, SimNode member) => _views[observer.Index].Contains(member.Index);
+
+    /// <summary>The members as <paramref name="node"/> sees them: none before it joined; a zombie still counts itself.</summary>
+    public IReadOnlyList<SimNode> MembersSeenBy(SimNode node)
+    {
+        if (node.Member) return [.. Members];
+        if (IsZombie(node)) return [.. Members, node];
+        return [];
+    }
+
+    public void Join(SimNode node)
+    {
+        if (node.Member) Remove(node, "removed (a new incarnation joined)");
+        node.Member = true;
+        node.JoinedAs = ++_joins;
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            _brokenSince[i, node.Index] = -1;
+            _brokenSince[node.Index, i] = -1;
+        }
+        _views[node.Index].Clear();
+        _viewChangedAt[node.Index] = _world.Scheduler.Now;
+        _world.Log($"cluster: {node.Name} joined (incarnation {node.Incarnation})");
+        _world.OnMembershipChanged();
+    }
+
+    public void Remove(SimNode node, string how)
+    {
+        if (!node.Member) return;
+        node.Member = false;
+        foreach (var view in _views) view.Remove(node.Index);
+        _world.Log($"cluster: {node.Name} {how}");
+        _world.OnMemberGone(node, how);
+    }
+
+    /// <summary>One round of failure detection, gossip and the split brain resolver.</summary>
+    public void Tick()
+    {
+        var now = _world.Scheduler.Now;
+        var network = _world.Network;
+        var detection = (long)_world.Options.Detection.TotalMilliseconds;
+        foreach (var o in _nodes)
+        {
+            if (!o.ProcessUp) continue;
+            foreach (var s in _nodes)
+            {
+                if (s == o || !s.Member) continue;
+                var broken = !s.ProcessUp || !network.Up(s.Index, o.Index) || !network.Up(o.Index, s.Index);
+                if (!broken) _brokenSince[o.Index, s.Index] = -1;
+                else if (_brokenSince[o.Index, s.Index] < 0) _brokenSince[o.Index, s.Index] = now;
+            }
+        }
+        bool Observes(int o, int s) => _brokenSince[o, s] >= 0 && now - _brokenSince[o, s] >= detection;
+
+        var changed = false;
+        foreach (var v in _nodes)
+        {
+            if (!v.ProcessUp || (!v.Member && !IsZombie(v))) continue;
+            // Whose gossip reaches v: members linked to it, transitively (and v itself).
+            var sources = new SortedSet<int> { v.Index };
+            var frontier = new Queue<int>([v.Index]);
+            while (frontier.TryDequeue(out var at))
+                foreach (var u in _nodes)
+                    if (u.ProcessUp && u.Member && !sources.Contains(u.Index) && network.Up(u.Index, at))
+                    {
+                        sources.Add(u.Index);
+                        frontier.Enqueue(u.Index);
+                    }
+            var view = new SortedSet<int>();
+            foreach (var o in sources)
+                foreach (var s in _nodes)
+                    if (s.Member && Observes(o, s.Index)) view.Add(s.Index);
+            if (!view.SetEquals(_views[v.Index]))
+            {
+                var before = _views[v.Index];
+                _views[v.Index] = view;
+                _viewChangedAt[v.Index] = now;
+                changed = true;
+                _world.OnViewChanged(v, before, view);
+            }
+        }
+        if (changed) _world.Log("cluster: " + DescribeViews());
+
+        var stable = (long)_world.Options.StableAfter.TotalMilliseconds;
+        foreach (var v in _nodes)
+        {
+            if (!v.ProcessUp) continue;
+            if (IsZombie(v) && Members.Any(m => m.ProcessUp && network.Up(m.Index, v.Index)))
+            {
+                _world.StopNode(v, "learned from gossip that it was downed", restart: true);
+                continue;
+            }
+            var view = _views[v.Index];
+            if ((!v.Member && !IsZombie(v)) || view.Count == 0 || now - _viewChangedAt[v.Index] < stable) continue;
+            var members = MembersSeenBy(v);
+            var addresses = members.Select(m => m.AkkaAddress).ToList();
+            var unreachable = view.Select(i => _nodes[i].AkkaAddress).ToHashSet();
+            if (MembershipLease.HasMajority(addresses, unreachable))
+            {
+                if (!v.Member) continue;
+                _world.Log($"cluster: split brain resolver on {v.Name} (majority) downs [{string.Join(", ", view.Select(i => _nodes[i].Name))}]");
+                foreach (var i in view.ToList())
+                {
+                    var downed = _nodes[i];
+                    Remove(downed, "downed (keep-majority)");
+                    if (downed.ProcessUp && !AnyMemberHeard(downed)) continue; // a zombie until it hears it
+                    if (downed.ProcessUp) _world.StopNode(downed, "downed", restart: true);
+                }
+            }
+            else
+            {
+                _world.Log($"cluster: split brain resolver on {v.Name} (minority) downs its own side");
+                foreach (var m in members.Where(m => !view.Contains(m.Index)).ToList())
+                {
+                    Remove(m, "downed (its side is a minority)");
+                    if (m.ProcessUp) _world.StopNode(m, "downed (minority)", restart: true);
+                }
+            }
+        }
+    }
+
+    private bool AnyMemberHeard(SimNode node) => Members.Any(m => m.ProcessUp && _world.Network.Up(m.Index, node.Index) && _world.Network.Up(node.Index, m.Index));
+
+    private string DescribeViews() => string.Join("; ", _nodes.Where(n => n.ProcessUp && _views[n.Index].Count > 0)
+        .Select(n => $"{n.Name} sees [{string.Join(",", _views[n.Index].Select(i => _nodes[i].Name))}] unreachable"))
+        is { Length: > 0 } text ? text : "every member reachable";
+}
