@@ -16,9 +16,11 @@ public sealed class SimCluster
     private readonly SimWorld _world;
     private readonly SimNode[] _nodes;
     private readonly long[,] _brokenSince;
-    private readonly SortedSet<int>[] _views;
+    // Each node's view: the members it sees unreachable, a bit per node (at most 64 nodes).
+    private readonly ulong[] _views;
     private readonly long[] _viewChangedAt;
     private long _joins;
+    private long _seenVersion = -1;
 
     public SimCluster(SimWorld world, SimNode[] nodes)
     {
@@ -27,7 +29,8 @@ public sealed class SimCluster
         _brokenSince = new long[nodes.Length, nodes.Length];
         for (var i = 0; i < nodes.Length; i++)
             for (var j = 0; j < nodes.Length; j++) _brokenSince[i, j] = -1;
-        _views = [.. nodes.Select(_ => new SortedSet<int>())];
+        if (nodes.Length > 64) throw new ArgumentException("at most 64 nodes", nameof(nodes));
+        _views = new ulong[nodes.Length];
         _viewChangedAt = new long[nodes.Length];
     }
 
@@ -37,9 +40,17 @@ public sealed class SimCluster
     /// <summary>A node whose process runs but which the cluster downed.</summary>
     public static bool IsZombie(SimNode node) => node.ProcessUp && !node.Member && node.JoinedAs > 0;
 
-    public IReadOnlyCollection<int> ViewOf(SimNode node) => _views[node.Index];
+    public IReadOnlyList<int> ViewOf(SimNode node) => Indices(_views[node.Index]);
 
-    public bool SeesUnreachable(SimNode observer, SimNode member) => _views[observer.Index].Contains(member.Index);
+    public bool SeesUnreachable(SimNode observer, SimNode member) => (_views[observer.Index] & (1UL << member.Index)) != 0;
+
+    private static IReadOnlyList<int> Indices(ulong bits)
+    {
+        if (bits == 0) return [];
+        var list = new List<int>(System.Numerics.BitOperations.PopCount(bits));
+        for (; bits != 0; bits &= bits - 1) list.Add(System.Numerics.BitOperations.TrailingZeroCount(bits));
+        return list;
+    }
 
     /// <summary>The members as <paramref name="node"/> sees them: none before it joined; a zombie still counts itself.</summary>
     public IReadOnlyList<SimNode> MembersSeenBy(SimNode node)
@@ -54,12 +65,13 @@ public sealed class SimCluster
         if (node.Member) Remove(node, "removed (a new incarnation joined)");
         node.Member = true;
         node.JoinedAs = ++_joins;
+        _world.Version++;
         for (var i = 0; i < _nodes.Length; i++)
         {
             _brokenSince[i, node.Index] = -1;
             _brokenSince[node.Index, i] = -1;
         }
-        _views[node.Index].Clear();
+        _views[node.Index] = 0;
         _viewChangedAt[node.Index] = _world.Scheduler.Now;
         _world.Log($"cluster: {node.Name} joined (incarnation {node.Incarnation})");
         _world.OnMembershipChanged();
@@ -69,7 +81,8 @@ public sealed class SimCluster
     {
         if (!node.Member) return;
         node.Member = false;
-        foreach (var view in _views) view.Remove(node.Index);
+        _world.Version++;
+        for (var i = 0; i < _views.Length; i++) _views[i] &= ~(1UL << node.Index);
         _world.Log($"cluster: {node.Name} {how}");
         _world.OnMemberGone(node, how);
     }
@@ -77,9 +90,22 @@ public sealed class SimCluster
     /// <summary>One round of failure detection, gossip and the split brain resolver.</summary>
     public void Tick()
     {
+        // Nothing changed and nothing is pending (no broken heartbeat, no unreachable member, no
+        // downed node still running): this round would find what the last one found.
+        if (_world.Version == _seenVersion && !Pending()) return;
+        _seenVersion = _world.Version;
         var now = _world.Scheduler.Now;
         var network = _world.Network;
         var detection = (long)_world.Options.Detection.TotalMilliseconds;
+        var n = _nodes.Length;
+        // observed[o]: the members o's failure detector reports unreachable (a bit per node).
+        Span<ulong> observed = stackalloc ulong[n];
+        ulong memberBits = 0, up = 0;
+        foreach (var node in _nodes)
+        {
+            if (node.Member) memberBits |= 1UL << node.Index;
+            if (node.ProcessUp) up |= 1UL << node.Index;
+        }
         foreach (var o in _nodes)
         {
             if (!o.ProcessUp) continue;
@@ -87,37 +113,43 @@ public sealed class SimCluster
             {
                 if (s == o || !s.Member) continue;
                 var broken = !s.ProcessUp || !network.Up(s.Index, o.Index) || !network.Up(o.Index, s.Index);
-                if (!broken) _brokenSince[o.Index, s.Index] = -1;
-                else if (_brokenSince[o.Index, s.Index] < 0) _brokenSince[o.Index, s.Index] = now;
+                ref var since = ref _brokenSince[o.Index, s.Index];
+                if (!broken) since = -1;
+                else if (since < 0) since = now;
+                if (since >= 0 && now - since >= detection) observed[o.Index] |= 1UL << s.Index;
             }
         }
-        bool Observes(int o, int s) => _brokenSince[o, s] >= 0 && now - _brokenSince[o, s] >= detection;
 
         var changed = false;
         foreach (var v in _nodes)
         {
             if (!v.ProcessUp || (!v.Member && !IsZombie(v))) continue;
-            // Whose gossip reaches v: members linked to it, transitively (and v itself).
-            var sources = new SortedSet<int> { v.Index };
-            var frontier = new Queue<int>([v.Index]);
-            while (frontier.TryDequeue(out var at))
-                foreach (var u in _nodes)
-                    if (u.ProcessUp && u.Member && !sources.Contains(u.Index) && network.Up(u.Index, at))
-                    {
-                        sources.Add(u.Index);
-                        frontier.Enqueue(u.Index);
-                    }
-            var view = new SortedSet<int>();
-            foreach (var o in sources)
-                foreach (var s in _nodes)
-                    if (s.Member && Observes(o, s.Index)) view.Add(s.Index);
-            if (!view.SetEquals(_views[v.Index]))
+            // Whose gossip reaches v: running members linked to it, transitively (and v itself).
+            var sources = 1UL << v.Index;
+            var frontier = sources;
+            while (frontier != 0)
+            {
+                var at = System.Numerics.BitOperations.TrailingZeroCount(frontier);
+                frontier &= frontier - 1;
+                for (var u = 0; u < n; u++)
+                {
+                    var bit = 1UL << u;
+                    if ((sources & bit) != 0 || (memberBits & up & bit) == 0 || !network.Up(u, at)) continue;
+                    sources |= bit;
+                    frontier |= bit;
+                }
+            }
+            ulong view = 0;
+            for (var o = 0; o < n; o++)
+                if ((sources & (1UL << o)) != 0) view |= observed[o];
+            view &= memberBits;
+            if (view != _views[v.Index])
             {
                 var before = _views[v.Index];
                 _views[v.Index] = view;
                 _viewChangedAt[v.Index] = now;
                 changed = true;
-                _world.OnViewChanged(v, before, view);
+                _world.OnViewChanged(v, Indices(before), Indices(view));
             }
         }
         if (changed) _world.Log("cluster: " + DescribeViews());
@@ -131,8 +163,8 @@ public sealed class SimCluster
                 _world.StopNode(v, "learned from gossip that it was downed", restart: true);
                 continue;
             }
-            var view = _views[v.Index];
-            if ((!v.Member && !IsZombie(v)) || view.Count == 0 || now - _viewChangedAt[v.Index] < stable) continue;
+            if ((!v.Member && !IsZombie(v)) || _views[v.Index] == 0 || now - _viewChangedAt[v.Index] < stable) continue;
+            var view = Indices(_views[v.Index]);
             var members = MembersSeenBy(v);
             var addresses = members.Select(m => m.AkkaAddress).ToList();
             var unreachable = view.Select(i => _nodes[i].AkkaAddress).ToHashSet();
@@ -160,9 +192,17 @@ public sealed class SimCluster
         }
     }
 
+    private bool Pending()
+    {
+        foreach (var v in _views) if (v != 0) return true;
+        foreach (var n in _nodes) if (IsZombie(n)) return true;
+        foreach (var since in _brokenSince) if (since >= 0) return true;
+        return false;
+    }
+
     private bool AnyMemberHeard(SimNode node) => Members.Any(m => m.ProcessUp && _world.Network.Up(m.Index, node.Index) && _world.Network.Up(node.Index, m.Index));
 
-    private string DescribeViews() => string.Join("; ", _nodes.Where(n => n.ProcessUp && _views[n.Index].Count > 0)
-        .Select(n => $"{n.Name} sees [{string.Join(",", _views[n.Index].Select(i => _nodes[i].Name))}] unreachable"))
+    private string DescribeViews() => string.Join("; ", _nodes.Where(n => n.ProcessUp && _views[n.Index] != 0)
+        .Select(n => $"{n.Name} sees [{string.Join(",", Indices(_views[n.Index]).Select(i => _nodes[i].Name))}] unreachable"))
         is { Length: > 0 } text ? text : "every member reachable";
 }

@@ -42,6 +42,7 @@ public sealed class SimNetwork
     {
         _cuts[from, to]++;
         ActiveCuts++;
+        _world.Version++;
     }
 
     public void Heal(int from, int to)
@@ -49,6 +50,7 @@ public sealed class SimNetwork
         if (_cuts[from, to] == 0) return;
         _cuts[from, to]--;
         ActiveCuts--;
+        _world.Version++;
     }
 
     public void HealAll()
@@ -56,6 +58,7 @@ public sealed class SimNetwork
         for (var i = 0; i < _cuts.GetLength(0); i++)
             for (var j = 0; j < _cuts.GetLength(1); j++) _cuts[i, j] = 0;
         ActiveCuts = 0;
+        _world.Version++;
     }
 
     /// <summary>Cuts (or heals) every link between <paramref name="side"/> and the other nodes, both ways.</summary>

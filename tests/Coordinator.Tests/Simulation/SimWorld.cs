@@ -61,6 +61,9 @@ public sealed class SimWorld
     public SortedDictionary<string, int> Faults { get; } = new(StringComparer.Ordinal);
     public SimDecide Decide { get; }
 
+    /// <summary>Raised by every change of processes, links or membership: the failure detector has work only then or while something is pending.</summary>
+    public long Version { get; set; }
+
     /// <summary>The singleton instance the oldest coordinator member runs (what a proxy in the majority finds).</summary>
     public SimCoordinator? Singleton => _instances.LastOrDefault(i => i.Running && i.Node.Member && i.Node == OldestCoordinator);
 
@@ -88,6 +91,7 @@ public sealed class SimWorld
         if (node.ProcessUp) return;
         node.ProcessUp = true;
         node.Incarnation++;
+        Version++;
         node.JoinedAs = 0;
         var incarnation = node.Incarnation;
         Log($"{node.Name}: process started (incarnation {incarnation})");
@@ -184,6 +188,7 @@ public sealed class SimWorld
     private void EndProcess(SimNode node, string why)
     {
         node.ProcessUp = false;
+        Version++;
         foreach (var instance in _instances.Where(i => i.Running && i.Node == node)) instance.Stop($"its node stopped: {why}");
         EnsureSingleton();
     }
@@ -248,12 +253,15 @@ public sealed class SimWorld
     public void MembershipTick()
     {
         Cluster.Tick();
+        Akka.Actor.Address[]? memberAddresses = null;
         foreach (var host in HostNodes)
         {
             if (!host.ProcessUp || host.Agent is not { Alive: true } agent) continue;
-            var members = Cluster.MembersSeenBy(host);
             var view = Cluster.ViewOf(host);
-            agent.CheckLease([.. members.Select(m => m.AkkaAddress)], [.. view.Select(i => Nodes[i].AkkaAddress)]);
+            var members = host.Member
+                ? memberAddresses ??= [.. Cluster.Members.Select(m => m.AkkaAddress)]
+                : [.. Cluster.MembersSeenBy(host).Select(m => m.AkkaAddress)];
+            agent.CheckLease(members, view.Count == 0 ? [] : [.. view.Select(i => Nodes[i].AkkaAddress)]);
         }
         EnsureSingleton();
         FlushProxies();
@@ -265,7 +273,7 @@ public sealed class SimWorld
         FlushProxies();
     }
 
-    public void OnViewChanged(SimNode observer, IReadOnlySet<int> before, IReadOnlySet<int> after)
+    public void OnViewChanged(SimNode observer, IReadOnlyList<int> before, IReadOnlyList<int> after)
     {
         foreach (var instance in _instances.Where(i => i.Running && i.Node == observer).ToList())
         {
