@@ -115,7 +115,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         var address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
         var ports = _ports.Keys.Select(p => new PortReport(SpecOf(p), [], null, false)).ToList();
         var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, _ports.Count, _settings.Reserved);
-        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory));
+        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory, _ledger.NewestEpoch));
         // Then the ports' real state, one report each.
         foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
     }
@@ -173,7 +173,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (_ports.TryGetValue(port, out var group)) group.Tell(new PortProtocol.GetPortStatus());
     }
 
-    private PortReport Report(PortStatus status) => new(SpecOf(status.Port), status.Members, status.Active, status.Escalated);
+    private PortReport Report(PortStatus status) => new(SpecOf(status.Port), status.Members, status.Active, status.Escalated, status.Fenced);
 
     private PortSpec SpecOf(PortId port) => _settings.PortSpecs.GetValueOrDefault(port) ?? new PortSpec(port);
 
@@ -185,7 +185,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         {
             case LedgerVerdict.Refuse refuse:
                 _log.Warning("Refusing command {0}: {1} (a coordinator that lost its role)", id, refuse.Reason);
-                Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch));
+                Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch));
                 return false;
             case LedgerVerdict.Duplicate:
                 Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
@@ -206,7 +206,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!Admit(attach.Id, attach.Epoch)) return;
         if (_lease.Fenced)
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
@@ -220,7 +220,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         Applied(attach.Id, attach.Epoch);

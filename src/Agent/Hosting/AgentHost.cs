@@ -75,7 +75,9 @@ public static class AgentHost
 
     /// <summary>
     /// Runs the host until Ctrl-C / SIGTERM (0). A port that another process holds is an
-    /// operator's problem, not a crash: it is named with the setting that moves it (1).
+    /// operator's problem, not a crash: it is named with the setting that moves it (1). A
+    /// coordinated shutdown run with an <see cref="ExitCodeReason"/> (the coordinator that cannot
+    /// recover its journal, 3) ends the process with that reason's code, so the service manager sees it.
     /// </summary>
     public static async Task<int> RunUntilStopped(IHost host, string program, string portSettings)
     {
@@ -83,16 +85,29 @@ public static class AgentHost
         {
             try
             {
-                await host.RunAsync();
-                return 0;
+                // RunAsync would dispose the services before the shutdown reason can be read.
+                await host.StartAsync();
+                await host.WaitForShutdownAsync();
+                if (ExitCodeOf(host.Services) is { } reason)
+                {
+                    Console.Error.WriteLine($"{program}: stopped: {reason.Why}");
+                    return reason.ExitCode;
+                }
+                return ExitCodes.Stopped;
             }
             catch (Exception e) when (AddressInUse(e) is { } problem)
             {
                 Console.Error.WriteLine($"{program}: {problem}: address already in use (another Replug running? set {portSettings})");
-                return 1;
+                return ExitCodes.AddressInUse;
             }
         }
     }
+
+    /// <summary>The reason of the ActorSystem's coordinated shutdown, when it carries an exit code.</summary>
+    public static ExitCodeReason? ExitCodeOf(IServiceProvider services) =>
+        services.GetService<Akka.Actor.ActorSystem>() is { } system
+            ? Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason as ExitCodeReason
+            : null;
 
     /// <summary>What failed to bind (Akka remoting's or Kestrel's message), when <paramref name="e"/> is an address already in use.</summary>
     public static string? AddressInUse(Exception e)

@@ -56,7 +56,7 @@ public static class CoordinatorApi
         endpoints.MapGet("/health/live", () => Ok(new LiveView("live")));
         endpoints.MapGet("/health/ready", (CancellationToken ct) => coordinator.Ask<Readiness>(new GetReadiness(), ct, r => r.Recovered
             ? Ok(r)
-            : Error(StatusCodes.Status503ServiceUnavailable, "the coordinator is recovering its state")));
+            : Error(StatusCodes.Status503ServiceUnavailable, r.Problem ?? "the coordinator is recovering its state")));
 
         endpoints.MapGet("/hosts", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, Ok));
         endpoints.MapGet("/hosts/{id}", (string id, CancellationToken ct) =>

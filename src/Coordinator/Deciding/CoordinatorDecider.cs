@@ -1,10 +1,36 @@
+using Replug.Coordinator.Planning;
 using Replug.Coordinator.Singleton;
+using Replug.Coordinator.Tracking;
+using Replug.Shared.Devices;
+using Replug.Shared.Protocol;
+using static Replug.Coordinator.Deciding.CoordinatorInputs;
+using static Replug.Coordinator.Singleton.CoordinatorEvents;
+using static Replug.Shared.Protocol.HostProtocol;
 
 namespace Replug.Coordinator.Deciding;
 
 /// <summary>
-/// Every decision of the coordinator, as a function of its state, one input and the time.
+/// Every decision of the coordinator, as a function of its state, one input and the time, in
+/// the shape of Akka.NET's split brain resolver (decide, then act on the decision): the actor
+/// only persists the events, sends the messages and schedules the next <see cref="Tick"/>.
+/// Identities come from the id source the decider is given (random in production, seeded in
+/// the simulation), so a seed replays exactly.
 /// </summary>
+/// <remarks>
+/// The safety rules, each in one place below:
+/// <list type="bullet">
+/// <item>An unreachable host's ports move only once its lease has surely run out (lease + margin).</item>
+/// <item>A command nobody answered is in doubt: it may have been applied. Its fail-over waits
+/// (retrying with backoff) until the host answers, refuses, or is lost — never re-placed while the
+/// port may already forward there.</item>
+/// <item>A port that follows its migrated NIC is detached from the old host before the new one
+/// attaches it.</item>
+/// <item>A refusal of an older epoch's copy says nothing about the current copy; only refusals of
+/// this epoch fail a command.</item>
+/// <item>An epoch is never reused: a new instance starts above its journal and above every epoch an
+/// agent reports.</item>
+/// </list>
+/// </remarks>
 public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> newId)
 {
     public CoordinatorSettings Settings { get; } = settings;
@@ -14,7 +40,453 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
     /// Decides what <paramref name="input"/> means at <paramref name="now"/>. Each event is applied
     /// to <paramref name="state"/> (through <see cref="CoordinatorState.Apply"/>, the only change of
     /// state) as it is decided, so later steps of one decision see the earlier ones; the caller
-    /// persists the events, then sends the messages.
+    /// persists the events, then sends the messages. An exception leaves <paramref name="state"/>
+    /// ahead of the journal: the caller must rebuild it from the journal (the actor restarts).
     /// </summary>
-    public Decision Decide(CoordinatorState state, ICoordinatorInput input, DateTimeOffset now) => throw new NotImplementedException();
+    public Decision Decide(CoordinatorState state, ICoordinatorInput input, DateTimeOffset now)
+    {
+        var run = new Run(this, state, now);
+        run.Handle(input);
+        return run.ToDecision();
+    }
+
+    /// <summary>One decision in the making: the events so far (already applied), the messages and the log.</summary>
+    private sealed class Run(CoordinatorDecider decider, CoordinatorState state, DateTimeOffset now)
+    {
+        private readonly List<ICoordinatorEvent> _events = [];
+        private readonly List<Outbound> _messages = [];
+        private readonly List<DecisionLog> _log = [];
+        private CoordinatorSettings Settings => decider.Settings;
+
+        public Decision ToDecision() => _events.Count == 0 && _messages.Count == 0 && _log.Count == 0
+            ? Decision.None
+            : new Decision(_events, _messages, _log);
+
+        private T Emit<T>(T e) where T : ICoordinatorEvent
+        {
+            state.Apply(e);
+            _events.Add(e);
+            return e;
+        }
+
+        private void Send(HostId host, IHostMessage message) => _messages.Add(new Outbound.ToHost(host, message));
+        private void Reply(object message) => _messages.Add(new Outbound.Reply(message));
+        private void Info(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Info, text));
+        private void Warn(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Warning, text));
+        private void Error(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Error, text));
+        private CommandId NewCommandId() => new(decider._newId());
+
+        public void Handle(ICoordinatorInput input)
+        {
+            switch (input)
+            {
+                case Recovered r: OnRecovered(r.Node); break;
+                case Membership m: OnMembership(m); break;
+                case MemberUnreachable u: OnUnreachable(u.Address); break;
+                case MemberReachable r: OnReachable(r.Address); break;
+                case MemberGone g: OnMemberGone(g.Address, g.How); break;
+                case Tick: OnTick(); break;
+                case FromOperator { Message: OperatorProtocol.DrainHost d }: ChangeDrain(d.Host, true); break;
+                case FromOperator { Message: OperatorProtocol.UndrainHost u }: ChangeDrain(u.Host, false); break;
+                case FromOperator { Message: OperatorProtocol.MigrationNotice n }: OnMigrationNotice(n); break;
+                case FromHost { Message: RegisterHost r }: OnRegisterHost(r); break;
+                case FromHost { Message: HostProtocol.NicAdded a }: OnNicAdded(a.Host, a.Nic); break;
+                case FromHost { Message: HostProtocol.NicRemoved r }: OnNicRemoved(r); break;
+                case FromHost { Message: PortChanged c }: OnPortChanged(c); break;
+                case FromHost { Message: PortEscalated e }: OnPortEscalated(e); break;
+                case FromHost { Message: CommandAcknowledged a }: OnAcknowledged(a); break;
+                case FromHost { Message: CommandRefused r }: OnRefused(r); break;
+                case FromOperator o: Reply(new OperatorProtocol.OperatorAck(false, $"not a request: {o.Message.GetType().Name}")); break;
+                default: Warn($"Coordinator ignored an input it does not decide on: {input.GetType().Name}"); break;
+            }
+        }
+
+        // ---- epochs and membership -----------------------------------------------------------
+
+        private void OnRecovered(string node)
+        {
+            // A new epoch per instance: commands from an instance that lost the singleton carry an
+            // older epoch and are refused by the agents.
+            var e = Emit(new EpochStarted(state.Epoch + 1, node, now));
+            Info($"Coordinator up on {node}: epoch {e.Epoch}, {state.Hosts.Count} hosts, {state.Ports.Count} ports, " +
+                $"{state.OpenFailovers.Count()} open fail-overs, {state.PendingCommands.Count} commands in flight");
+            // Finish what the previous instance started: the commands it owed, with this epoch.
+            foreach (var command in state.PendingCommands.Values.ToList()) Deliver(command);
+            OnTick();
+            PlanOpenFailovers("resumed after recovery");
+        }
+
+        /// <summary>An agent has seen a newer epoch than this instance: this journal is behind (restored, emptied). Start above it.</summary>
+        private void RaiseEpochAbove(long seen, HostId by)
+        {
+            if (seen < state.Epoch) return;
+            var e = Emit(new EpochStarted(seen + 1, state.EpochNode ?? "unknown", now));
+            Error($"Host {by} has seen epoch {seen}, not older than this coordinator's: its journal is behind; now epoch {e.Epoch}");
+            foreach (var command in state.PendingCommands.Values.ToList()) Deliver(command);
+        }
+
+        private void OnMembership(Membership membership)
+        {
+            var members = membership.Members.ToHashSet(StringComparer.Ordinal);
+            var unreachable = membership.Unreachable.ToHashSet(StringComparer.Ordinal);
+            foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
+            {
+                if (host.Status == HostStatus.Down) continue;
+                if (!members.Contains(host.Address)) HostLost(host.Host, $"{host.Address} is no longer a member");
+                else if (unreachable.Contains(host.Address)) OnUnreachable(host.Address);
+                else OnReachable(host.Address);
+            }
+        }
+
+        private void OnUnreachable(string address)
+        {
+            if (state.HostAt(address) is not { Status: HostStatus.Up } host) return;
+            Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{address} unreachable", now));
+            // Its agent fences itself after the lease (it no longer sees a majority); moving its ports
+            // any earlier could make them active on two hosts at once.
+            Warn($"Host {host.Host} unreachable; its ports move in {Settings.FailOverAfter} unless it returns");
+        }
+
+        private void OnReachable(string address)
+        {
+            if (state.HostAt(address) is not { Status: HostStatus.Unreachable } host) return;
+            Emit(new HostStatusChanged(host.Host, HostStatus.Up, $"{address} reachable again", now));
+            Info($"Host {host.Host} reachable again");
+            foreach (var command in state.PendingCommands.Values.Where(c => c.Host == host.Host).ToList()) Deliver(command);
+        }
+
+        private void OnMemberGone(string address, string how)
+        {
+            if (state.HostAt(address) is not { } host || host.Status == HostStatus.Down) return;
+            HostLost(host.Host, $"{address} {how}");
+        }
+
+        private void HostLost(HostId host, string reason)
+        {
+            Emit(new HostStatusChanged(host, HostStatus.Down, reason, now));
+            // Nothing on a lost host answers, and nothing it held forwards: what it owed is settled.
+            foreach (var command in state.PendingCommands.Values.Where(c => c.Host == host).OrderBy(c => c.Id.Value).ToList())
+            {
+                if (command.Failover is { } failover) Emit(new FailoverCommandFailed(failover, host, command.Id, $"host lost: {reason}", now));
+                else Emit(new CommandSettled(command.Id, host, CommandOutcome.HostLost, reason, now));
+            }
+            var ports = state.PortsToFailOver(host);
+            Warn($"Host {host} lost ({reason}): failing over {ports.Count} port(s)");
+            StartFailovers([.. ports.Select(p => (p.Spec, (HostId?)host))], $"host {host} lost: {reason}");
+            // Ports that were leaving this host with their NIC may now be attached where they go, and
+            // fail-overs that waited for its detach may be placed.
+            ContinueMoves();
+            PlanOpenFailovers($"host {host} lost");
+        }
+
+        // ---- time ----------------------------------------------------------------------------
+
+        private void OnTick()
+        {
+            CloseNicWindows();
+            foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable && state.LeaseEndsFor(h) <= now)
+                         .OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
+                HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (lease {Settings.Lease} + margin {Settings.LeaseMargin})");
+            foreach (var command in state.PendingCommands.Values.Where(c => c.NextAttemptAt <= now).OrderBy(c => c.NextAttemptAt).ThenBy(c => c.Id.Value).ToList())
+                Retry(command);
+            ReleaseDeferredEscalations();
+        }
+
+        private void Retry(PendingCommand command)
+        {
+            if (state.Hosts.GetValueOrDefault(command.Host)?.Status != HostStatus.Up) return; // sent again when it is reachable, settled when it is lost
+            var attempt = command.Attempt + 1;
+            Emit(new CommandRetried(command.Id, attempt, now));
+            if (attempt == Settings.CommandAttempts + 1)
+                Warn($"Command {command.Id} ({command.Kind} port {command.Port.Port} on {command.Host}): no answer after {command.Attempt} attempts; " +
+                    "it may have been applied, so it stays owed until the host answers or is lost");
+            Deliver(state.PendingCommands[command.Id]);
+        }
+
+        private void Deliver(PendingCommand command)
+        {
+            if (state.Hosts.GetValueOrDefault(command.Host)?.Status == HostStatus.Up) Send(command.Host, command.ToMessage(state.Epoch));
+        }
+
+        // ---- registration and reports --------------------------------------------------------
+
+        private void OnRegisterHost(RegisterHost register)
+        {
+            RaiseEpochAbove(register.NewestEpoch, register.Host);
+            var known = state.Hosts.GetValueOrDefault(register.Host);
+            if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
+            {
+                // A retry of a registration already recorded (the agent re-sends until it hears back).
+                Send(register.Host, new HostProtocol.HostRegistered(register.Host, state.Epoch, state.OwnedPorts(register.Host)));
+                return;
+            }
+            Emit(new CoordinatorEvents.HostRegistered(register.Host, register.Address, register.Incarnation, register.Inventory, now));
+            Info($"Host {register.Host} registered from {register.Address} (incarnation {register.Incarnation}): " +
+                $"{register.Inventory.Nics.Count} NICs, {register.Inventory.Ports.Count} ports, {register.Inventory.Capacity} fail-over slots" +
+                (known is null ? "" : $", was {known.Status}"));
+            var reported = register.Inventory.Ports.Select(p => p.Port).ToHashSet();
+            foreach (var port in register.Inventory.Ports)
+            {
+                if (!state.Ports.TryGetValue(port.Port, out var record)) continue;
+                if (record.Host != register.Host && record.State is PortState.Active or PortState.Moving)
+                    // It moved away while this host was away: it must let it go.
+                    IssueCommand(register.Host, HostCommandKind.Detach, record.Spec, null, $"moved to {record.Host} while {register.Host} was away");
+                else if (record.Host == register.Host && record.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.AwaitsPlacement)
+                    // Nobody took it: the host that returned keeps it (it was never attached elsewhere).
+                    Emit(new FailoverCancelled(id, $"{register.Host} returned with it before it was placed elsewhere", now));
+            }
+            // Ports this host carried that its agent no longer knows (it restarted): attach them again.
+            foreach (var lost in state.Ports.Values.Where(p => p.Host == register.Host && p.State == PortState.Active && !reported.Contains(p.Spec.Port))
+                         .OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal).ToList())
+                IssueCommand(register.Host, HostCommandKind.Attach, lost.Spec, lost.Move?.Devices, $"{register.Host} restarted without it");
+            foreach (var nic in register.Inventory.Nics) OnNicAdded(register.Host, nic);
+            Send(register.Host, new HostProtocol.HostRegistered(register.Host, state.Epoch, state.OwnedPorts(register.Host)));
+            // A new incarnation lost what it was told: send again what it is owed.
+            foreach (var command in state.PendingCommands.Values.Where(c => c.Host == register.Host).ToList()) Deliver(command);
+            PlanOpenFailovers($"host {register.Host} registered");
+        }
+
+        private void OnNicAdded(HostId host, NicReport nic)
+        {
+            CloseNicWindows();
+            var location = state.Nics.LocationOf(nic.Identity);
+            if (location is not null && location.Host == host && location.Device == nic.Device) return; // duplicate
+            Emit(new CoordinatorEvents.NicAdded(host, nic, now));
+            ActOn(state.LastNicVerdict);
+            ReleaseDeferredEscalations();
+        }
+
+        private void OnNicRemoved(HostProtocol.NicRemoved removed)
+        {
+            CloseNicWindows();
+            Emit(new CoordinatorEvents.NicRemoved(removed.Host, removed.Device, removed.Identity, now));
+            ActOn(state.LastNicVerdict);
+            ReleaseDeferredEscalations();
+        }
+
+        private void OnPortChanged(PortChanged changed)
+        {
+            Emit(new PortReported(changed.Host, changed.Port, now));
+            // A port that forwards again where it was needs no fail-over any more, if nobody took it yet.
+            if (changed.Port.Forwarding && state.Ports.TryGetValue(changed.Port.Port, out var port) && port.Host == changed.Host
+                && port.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.From == changed.Host && f.AwaitsPlacement)
+                Emit(new FailoverCancelled(id, $"recovered on {changed.Host}", now));
+        }
+
+        private void OnPortEscalated(PortEscalated escalated)
+        {
+            if (state.Ports.TryGetValue(escalated.Port, out var port) && port.State != PortState.Active) return; // already moving
+            if (port is not null && port.Host != escalated.Host) return; // a stale report from a host the port left
+            if (state.EscalationMayBeMigration(escalated.Host, escalated.Port))
+            {
+                if (state.DeferredEscalations.ContainsKey((escalated.Host, escalated.Port))) return;
+                // Its NIC may be on its way to another host: wait for the tracker's verdict (persisted, so a hand-over keeps waiting).
+                Emit(new EscalationDeferred(escalated.Host, escalated.Port, escalated.Reason, now));
+                Info($"Port {escalated.Port} on {escalated.Host} escalated ({escalated.Reason}); waiting: its NIC may be migrating");
+                return;
+            }
+            var spec = port?.Spec ?? new PortSpec(escalated.Port);
+            StartFailovers([(spec, escalated.Host)], $"{escalated.Host}: {escalated.Reason}");
+        }
+
+        // ---- NIC tracking --------------------------------------------------------------------
+
+        /// <summary>Removals whose window ended become faults before any newer report is judged (the tracker's rule).</summary>
+        private void CloseNicWindows()
+        {
+            if (state.Nics.NextDeadline is not { } deadline || deadline > now) return;
+            Emit(new NicWindowsClosed(now));
+            foreach (var verdict in state.LastExpiredVerdicts) ActOn(verdict);
+        }
+
+        private void ActOn(NicVerdict? verdict)
+        {
+            switch (verdict)
+            {
+                case NicVerdict.Migrated m:
+                    Emit(new NicMigrated(m.Nic, m.From, m.To, m.NewDevice, m.Announced, now));
+                    Info($"NIC {m.Nic} migrated {m.From} -> {m.To} ({m.NewDevice}){(m.Announced ? " as announced" : "")}");
+                    FollowMigration(m.From, m.To, m.Nic, m.NewDevice);
+                    break;
+                case NicVerdict.Faulted f:
+                    Emit(new NicFaulted(f.Nic, f.Host, f.Device, f.Reason, now));
+                    Warn($"NIC {f.Nic} ({f.Device} on {f.Host}) was not seen again within {Settings.MigrationWindow}: fault");
+                    break;
+            }
+        }
+
+        /// <summary>
+        /// The ports that used a migrated NIC follow it: the old host detaches them (its fail-safe
+        /// group may have switched to a standby there), then the new host attaches them over the NIC.
+        /// </summary>
+        private void FollowMigration(HostId from, HostId to, NicIdentity nic, DeviceId newDevice)
+        {
+            var device = state.LastDeviceOf(from, nic);
+            foreach (var port in state.Ports.Values.Where(p => p.Host == from && p.State == PortState.Active && p.LastReport is not null)
+                         .OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal).ToList())
+            {
+                var usesNic = port.LastReport!.Members.Any(m => m == device) || state.DeferredEscalations.ContainsKey((from, port.Spec.Port));
+                if (!usesNic) continue;
+                Emit(new PortMoved(port.Spec.Port, from, to, $"followed NIC {nic}", now, [newDevice]));
+                Info($"Port {port.Spec.Port} follows NIC {nic} from {from} to {to} (no fail-over): detached on {from} first");
+                if (state.Hosts.GetValueOrDefault(from)?.Status == HostStatus.Down) continue;
+                IssueCommand(from, HostCommandKind.Detach, port.Spec, null, $"followed NIC {nic} to {to}");
+            }
+            ContinueMoves();
+        }
+
+        /// <summary>A moving port is attached on its new host once nothing it left can still forward it.</summary>
+        private void ContinueMoves()
+        {
+            foreach (var port in state.Ports.Values.Where(p => p.State == PortState.Moving).OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal).ToList())
+            {
+                var owed = state.PendingCommands.Values.Where(c => c.Port.Port == port.Spec.Port).ToList();
+                if (owed.Count > 0) continue; // the detach (or the attach) is still owed
+                if (state.Hosts.GetValueOrDefault(port.Host)?.Status != HostStatus.Up)
+                {
+                    StartFailovers([(port.Spec, port.Host)], $"{port.Host} is not up to take port {port.Spec.Port} with its NIC");
+                    continue;
+                }
+                IssueCommand(port.Host, HostCommandKind.Attach, port.Spec, port.Move!.Devices, $"followed its NIC from {port.Move.From}");
+            }
+        }
+
+        private void ReleaseDeferredEscalations()
+        {
+            var released = state.DeferredEscalations.Values.Where(d => !state.EscalationMayBeMigration(d.Host, d.Port))
+                .OrderBy(d => d.Port.Value, StringComparer.Ordinal).ToList();
+            if (released.Count == 0) return;
+            var toMove = released.Where(d => state.Ports.GetValueOrDefault(d.Port) is { State: PortState.Active } p && p.Host == d.Host)
+                .Select(d => (state.Ports[d.Port].Spec, (HostId?)d.Host)).ToList();
+            StartFailovers(toMove, string.Join("; ", released.Select(d => $"{d.Host}: {d.Reason}")) + " (its NIC did not reappear elsewhere)");
+        }
+
+        private void OnMigrationNotice(OperatorProtocol.MigrationNotice notice)
+        {
+            CloseNicWindows();
+            Emit(new MigrationAnnounced(notice.Nic, notice.From, notice.To, notice.Phase, now));
+            Reply(new OperatorProtocol.OperatorAck(true));
+            ActOn(state.LastNicVerdict);
+            ReleaseDeferredEscalations();
+        }
+
+        private void ChangeDrain(HostId host, bool drained)
+        {
+            if (!state.Hosts.ContainsKey(host))
+            {
+                Reply(new OperatorProtocol.OperatorAck(false, $"unknown host {host}"));
+                return;
+            }
+            Emit(new HostDrainChanged(host, drained, now));
+            Reply(new OperatorProtocol.OperatorAck(true));
+            Info($"Host {host} {(drained ? "drained" : "undrained")} by an operator");
+            if (!drained) PlanOpenFailovers($"host {host} undrained");
+        }
+
+        // ---- commands ------------------------------------------------------------------------
+
+        private void IssueCommand(HostId host, HostCommandKind kind, PortSpec port, IReadOnlyList<DeviceId>? devices, string reason)
+        {
+            var issued = Emit(new CommandIssued(NewCommandId(), host, kind, port, devices, reason, now));
+            Info($"Command {issued.Id}: {kind} port {port.Port} on {host} (epoch {state.Epoch}; {reason})");
+            Deliver(state.PendingCommands[issued.Id]);
+        }
+
+        private void OnAcknowledged(CommandAcknowledged ack)
+        {
+            if (!state.PendingCommands.TryGetValue(ack.Id, out var command)) return; // a duplicate answer
+            if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == ack.Id && f.Status == FailoverStatus.Commanded)
+            {
+                Emit(new FailoverCompleted(id, command.Host, ack.Id, now));
+                Info($"Fail-over {id} done: port {f.Port.Port} attached on {command.Host} in {(now - f.Started).TotalMilliseconds:0} ms");
+                return;
+            }
+            Emit(new CommandSettled(ack.Id, command.Host, CommandOutcome.Acknowledged, "acknowledged", now));
+            ContinueMoves();
+            if (command.Kind == HostCommandKind.Detach) PlanOpenFailovers($"port {command.Port.Port} detached on {command.Host}");
+        }
+
+        private void OnRefused(CommandRefused refused)
+        {
+            if (!state.PendingCommands.TryGetValue(refused.Id, out var command)) return;
+            // A delayed copy sent under an older epoch was refused; the copy of this epoch decides.
+            if (refused.Epoch != 0 && refused.Epoch < state.Epoch) return;
+            if (refused.NewestEpoch > state.Epoch)
+            {
+                RaiseEpochAbove(refused.NewestEpoch, refused.Host);
+                return;
+            }
+            Warn($"Command {refused.Id} ({command.Kind} port {command.Port.Port}) refused by {refused.Host}: {refused.Reason}");
+            if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == refused.Id)
+            {
+                Emit(new FailoverCommandFailed(id, refused.Host, refused.Id, $"refused: {refused.Reason}", now));
+                PlanOpenFailovers($"command to {refused.Host} refused");
+                return;
+            }
+            Emit(new CommandSettled(refused.Id, refused.Host, CommandOutcome.Refused, refused.Reason, now));
+            // A port that could not follow its NIC to its new host needs a fail-over.
+            if (command.Kind == HostCommandKind.Attach && state.Ports.TryGetValue(command.Port.Port, out var port)
+                && port.Host == command.Host && port.State is PortState.Moving or PortState.Active)
+                StartFailovers([(port.Spec, command.Host)], $"{command.Host} refused port {port.Spec.Port}: {refused.Reason}");
+        }
+
+        // ---- fail-over -----------------------------------------------------------------------
+
+        private void StartFailovers(IReadOnlyList<(PortSpec Spec, HostId? From)> ports, string reason)
+        {
+            if (ports.Count == 0) return;
+            foreach (var (spec, from) in ports)
+                Emit(new FailoverStarted(new FailoverId(decider._newId()), spec, from, reason, now));
+            PlanOpenFailovers(reason);
+        }
+
+        private void PlanOpenFailovers(string why)
+        {
+            // A port is attached somewhere only when no host may still forward it: not while a detach is owed.
+            var open = state.OpenFailovers.Where(f => f.AwaitsPlacement && !DetachOwed(f.Port.Port)).ToList();
+            if (open.Count == 0) return;
+            // One plan per group of fail-overs that excluded the same hosts; usually a single group.
+            var groups = open.GroupBy(f => string.Join(",", (f.Excluded ?? []).Select(h => h.Value).Distinct().Order(StringComparer.Ordinal)))
+                .OrderBy(g => g.Key, StringComparer.Ordinal);
+            foreach (var group in groups)
+            {
+                try
+                {
+                    PlanGroup([.. group.OrderBy(f => f.Port.Port.Value, StringComparer.Ordinal)], why);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // One bad input fails its fail-overs (recorded, visible, retried), never the coordinator.
+                    var reason = $"error while planning: {ex.GetType().Name}: {ex.Message}";
+                    foreach (var f in group) MarkUnplaced(f, reason);
+                    Error($"Fail-over planning failed for {string.Join(", ", group.Select(f => f.Port.Port))}: {reason}");
+                }
+            }
+        }
+
+        private bool DetachOwed(PortId port) => state.PendingCommands.Values.Any(c => c.Port.Port == port && c.Kind == HostCommandKind.Detach);
+
+        private void PlanGroup(IReadOnlyList<FailoverRecord> group, string why)
+        {
+            var excluded = (group[0].Excluded ?? []).ToHashSet();
+            var hosts = state.Candidates().Select(c => excluded.Contains(c.Host) ? c with { Status = HostStatus.Unreachable } : c).ToList();
+            var plan = FailoverPlanner.Plan([.. group.Select(f => new PortToPlace(f.Port, f.From))], hosts, new PlannerPolicy(Settings.ReservedHosts));
+            var byPort = group.ToDictionary(f => f.Port.Port);
+            foreach (var placement in plan.Placements)
+            {
+                var f = byPort[placement.Port];
+                var placed = Emit(new FailoverPlaced(f.Id, placement.Host, NewCommandId(), state.Epoch, placement.Reason, now));
+                Info($"Fail-over {f.Id}: port {f.Port.Port} -> {placement.Host} (command {placed.Command}, epoch {placed.Epoch}; {why})");
+                Deliver(state.PendingCommands[placed.Command]);
+            }
+            foreach (var unplaced in plan.Unplaced) MarkUnplaced(byPort[unplaced.Port], unplaced.Reason);
+        }
+
+        private void MarkUnplaced(FailoverRecord f, string reason)
+        {
+            if (f.Status == FailoverStatus.Unplaced && f.Steps[^1].What.EndsWith(reason, StringComparison.Ordinal)) return;
+            Emit(new FailoverUnplaced(f.Id, reason, now));
+            Error($"Fail-over {f.Id} of port {f.Port.Port}: no host can take it ({reason}); retried when capacity appears");
+        }
+    }
 }

@@ -14,14 +14,17 @@ public static class CoordinatorNode
 {
     /// <summary>
     /// A coordinator node: the persistent coordinator as a cluster singleton on the
-    /// "coordinator" role (any number of such nodes, one instance). The node's proxy to it comes
-    /// from <see cref="ClusterHosting.WithCoordinatorProxy"/>.
+    /// "coordinator" role (any number of such nodes, one instance), under its
+    /// <see cref="CoordinatorSupervisor"/> (recovery with backoff; after
+    /// <see cref="CoordinatorOptions.RecoveryAttempts"/> failures, <paramref name="giveUp"/>: by default
+    /// the process exits with code 3). The node's proxy to it comes from <see cref="ClusterHosting.WithCoordinatorProxy"/>.
     /// </summary>
     public static AkkaConfigurationBuilder WithCoordinatorNode(this AkkaConfigurationBuilder builder, CoordinatorOptions options,
-        ClusterNodeOptions cluster)
+        ClusterNodeOptions cluster, Action<Akka.Actor.ActorSystem, CoordinatorGaveUp>? giveUp = null)
     {
         builder.WithReplugPersistence(options.Persistence);
-        builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator, CoordinatorActor.Props(options.Settings(cluster)),
+        builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator,
+            CoordinatorSupervisor.Props(options.Settings(cluster), options.Recovery, giveUp),
             new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole }, createProxyToo: false);
         return builder;
     }

@@ -13,6 +13,10 @@ public sealed class CoordinatorOptions
     public int CommandAttempts { get; set; } = CoordinatorSettings.Default.CommandAttempts;
     /// <summary>Hosts agents mark Reserved: used first (PreferReserved), only (ReservedOnly), or like any other (Ignore).</summary>
     public Planning.ReservedHostPolicy ReservedHosts { get; set; } = Planning.ReservedHostPolicy.PreferReserved;
+    /// <summary>Recoveries of the coordinator's state tried in a row before the process exits (code 3); the waits between them double.</summary>
+    public int RecoveryAttempts { get; set; } = RecoverySettings.Default.Attempts;
+    /// <summary>The wait after the first failed recovery; each next wait is twice the last, up to 30 s.</summary>
+    public TimeSpan RecoveryBackoff { get; set; } = RecoverySettings.Default.FirstBackoff;
     /// <summary>The operators' HTTP API; loopback by default.</summary>
     public string ApiUrls { get; set; } = "http://127.0.0.1:8080";
     public PersistenceOptions Persistence { get; set; } = new();
@@ -24,6 +28,9 @@ public sealed class CoordinatorOptions
         Check(MigrationWindow > TimeSpan.Zero, nameof(MigrationWindow), "must be positive");
         Check(CommandRetryInterval > TimeSpan.Zero, nameof(CommandRetryInterval), "must be positive");
         Check(CommandAttempts >= 1, nameof(CommandAttempts), "must be at least 1");
+        Check(RecoveryAttempts is >= 1 and <= 100, nameof(RecoveryAttempts), $"{RecoveryAttempts} must be between 1 and 100");
+        Check(RecoveryBackoff > TimeSpan.Zero && RecoveryBackoff <= RecoverySettings.Default.MaxBackoff, nameof(RecoveryBackoff),
+            $"{RecoveryBackoff} must be positive and at most {RecoverySettings.Default.MaxBackoff}");
         foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries))
             Check(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", nameof(ApiUrls), $"'{url}' is not an http(s) URL");
         errors.AddRange(Persistence.Validate());
@@ -32,4 +39,6 @@ public sealed class CoordinatorOptions
 
     public CoordinatorSettings Settings(Shared.Hosting.ClusterNodeOptions cluster) => new(MigrationWindow, cluster.Lease, cluster.LeaseMargin,
         CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts);
+
+    public RecoverySettings Recovery => new(RecoveryAttempts, RecoveryBackoff, RecoverySettings.Default.MaxBackoff);
 }

@@ -1,5 +1,6 @@
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
+using Microsoft.Data.Sqlite;
 
 namespace Replug.Coordinator.Hosting;
 
@@ -26,6 +27,7 @@ public static class PersistenceHosting
         if (options.IsSqlite) Directory.CreateDirectory(Path.GetDirectoryName(options.SqliteDatabasePath)!);
 
         var connectionString = options.EffectiveConnectionString;
+        var autoInitialize = !options.IsSqlite || SqliteNeedsTables(options.SqliteDatabasePath);
         var providerName = options.ProviderName;
         var schema = options.IsPostgreSql ? options.Schema : null;
 
@@ -33,13 +35,13 @@ public static class PersistenceHosting
         {
             ConnectionString = connectionString,
             ProviderName = providerName,
-            AutoInitialize = true,
+            AutoInitialize = autoInitialize,
         };
         var snapshots = new SqlSnapshotOptions(isDefaultPlugin: true, identifier: PluginIdentifier)
         {
             ConnectionString = connectionString,
             ProviderName = providerName,
-            AutoInitialize = true,
+            AutoInitialize = autoInitialize,
         };
         if (schema is not null)
         {
@@ -61,5 +63,39 @@ public static class PersistenceHosting
             builder.AddHocon($"{journal.PluginId}.parallelism = 1", HoconAddMode.Prepend);
 
         return builder;
+    }
+
+    /// <summary>The tables Akka.Persistence.Sql creates in a new database.</summary>
+    public static readonly IReadOnlyList<string> SqliteTables = ["journal", "snapshot", "tags"];
+
+    /// <summary>
+    /// Whether the plugins must create their tables in the SQLite file: when it is new, or readable
+    /// and without them. A file that has them, or that SQLite cannot read, is left alone: the SQL
+    /// plugins crash at every start while creating tables in a damaged file, and Akka restarts them
+    /// at once, forever (a log flood, and the coordinator never hears why). Without that step the
+    /// damage surfaces once, as the coordinator's recovery failure, with SQLite's own words.
+    /// </summary>
+    public static bool SqliteNeedsTables(string databasePath)
+    {
+        if (!File.Exists(databasePath) || new FileInfo(databasePath).Length == 0) return true;
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+            {
+                DataSource = databasePath,
+                Mode = SqliteOpenMode.ReadOnly,
+                Pooling = false,
+            }.ToString());
+            connection.Open();
+            using var command = new SqliteCommand("SELECT name FROM sqlite_master WHERE type = 'table'", connection);
+            using var reader = command.ExecuteReader();
+            var tables = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            while (reader.Read()) tables.Add(reader.GetString(0));
+            return !SqliteTables.All(tables.Contains);
+        }
+        catch (SqliteException)
+        {
+            return false;
+        }
     }
 }

@@ -15,7 +15,9 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
 {
     public static readonly ManifestRegistry Manifests = ManifestRegistry.Create()
         .Add<EpochStarted>("coordinator.epoch-started")
-        .Add<HostRegistered>("coordinator.host-registered")
+        // v2: PortReport.Fenced in the inventory (false when absent).
+        .Add<HostRegistered>("coordinator.host-registered", version: 2)
+        .Upcast<HostRegistered>(fromVersion: 1, v1 => v1)
         .Add<HostStatusChanged>("coordinator.host-status-changed")
         .Add<HostDrainChanged>("coordinator.host-drain-changed")
         .Add<NicAdded>("coordinator.nic-added")
@@ -23,15 +25,26 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
         .Add<NicMigrated>("coordinator.nic-migrated")
         .Add<NicFaulted>("coordinator.nic-faulted")
         .Add<MigrationAnnounced>("coordinator.migration-announced")
-        .Add<PortReported>("coordinator.port-reported")
-        .Add<PortMoved>("coordinator.port-moved")
+        .Add<NicWindowsClosed>("coordinator.nic-windows-closed")
+        // v2: PortReport.Fenced (false when absent).
+        .Add<PortReported>("coordinator.port-reported", version: 2)
+        .Upcast<PortReported>(fromVersion: 1, v1 => v1)
+        // v2: Devices, the devices the new host runs the port over (absent: its fail-over devices).
+        .Add<PortMoved>("coordinator.port-moved", version: 2)
+        .Upcast<PortMoved>(fromVersion: 1, v1 => v1)
+        .Add<EscalationDeferred>("coordinator.escalation-deferred")
+        .Add<CommandIssued>("coordinator.command-issued")
+        .Add<CommandRetried>("coordinator.command-retried")
+        .Add<CommandSettled>("coordinator.command-settled")
         .Add<FailoverStarted>("coordinator.failover-started")
         .Add<FailoverPlaced>("coordinator.failover-placed")
         .Add<FailoverUnplaced>("coordinator.failover-unplaced")
         .Add<FailoverCommandFailed>("coordinator.failover-command-failed")
         .Add<FailoverCompleted>("coordinator.failover-completed")
         .Add<FailoverCancelled>("coordinator.failover-cancelled")
-        .Add<CoordinatorSnapshot>("coordinator.snapshot")
+        // v2: pending commands, deferred escalations, a port's home and move, a fail-over's excluded hosts.
+        .Add<CoordinatorSnapshot>("coordinator.snapshot", version: 2)
+        .Upcast<CoordinatorSnapshot>(fromVersion: 1, v1 => v1)
         .Add<CoordinatorQueries.GetHosts>("coordinator.query.get-hosts")
         .Add<CoordinatorQueries.GetPorts>("coordinator.query.get-ports")
         .Add<CoordinatorQueries.GetFailovers>("coordinator.query.get-failovers")
@@ -43,7 +56,12 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
         .Add<CoordinatorQueries.FailoversView>("coordinator.query.failovers")
         .Add<CoordinatorQueries.NicsView>("coordinator.query.nics")
         .Add<CoordinatorQueries.EventsView>("coordinator.query.events")
-        .Add<CoordinatorQueries.Readiness>("coordinator.query.readiness")
+        .Add<CoordinatorQueries.Readiness>("coordinator.query.readiness", version: 2)
+        .Upcast<CoordinatorQueries.Readiness>(fromVersion: 1, v1 =>
+        {
+            v1["problem"] = null; // v2 added Problem: a v1 node said nothing about why it was not ready
+            return v1;
+        })
         .Build();
 
     private static readonly JsonSerializerOptions Json =

@@ -21,6 +21,18 @@ public readonly record struct FailoverId(Guid Value)
     public override string ToString() => Value.ToString("N")[..12];
 }
 
+public enum HostCommandKind { Attach, Detach }
+
+public enum CommandOutcome
+{
+    Acknowledged,
+    Refused,
+    /// <summary>Its host was lost (its lease ran out): nothing will answer, and nothing it held forwards.</summary>
+    HostLost,
+    /// <summary>A newer command for the same port on the same host replaced it.</summary>
+    Superseded,
+}
+
 public static class CoordinatorEvents
 {
     /// <summary>A new singleton took over: its commands carry this epoch, and agents refuse older ones.</summary>
@@ -37,9 +49,25 @@ public static class CoordinatorEvents
     public sealed record NicFaulted(NicIdentity Nic, HostId Host, DeviceId Device, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record MigrationAnnounced(NicIdentity Nic, HostId From, HostId To, MigrationPhase Phase, DateTimeOffset At) : ICoordinatorEvent;
 
+    /// <summary>The NIC tracker's windows that ended by <paramref name="At"/> were closed: pending removals became faults.</summary>
+    public sealed record NicWindowsClosed(DateTimeOffset At) : ICoordinatorEvent;
+
     public sealed record PortReported(HostId Host, PortReport Port, DateTimeOffset At) : ICoordinatorEvent;
-    /// <summary>A port's location changed without a fail-over (it followed its NIC through a migration).</summary>
-    public sealed record PortMoved(PortId Port, HostId From, HostId To, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>
+    /// A port's location changed without a fail-over (it followed its NIC through a migration):
+    /// the old host detaches it first, then the new one attaches it over <paramref name="Devices"/>.
+    /// </summary>
+    public sealed record PortMoved(PortId Port, HostId From, HostId To, string Reason, DateTimeOffset At, IReadOnlyList<DeviceId>? Devices = null) : ICoordinatorEvent;
+    /// <summary>A port escalated while its NIC may be migrating: it waits for the NIC tracker's verdict.</summary>
+    public sealed record EscalationDeferred(HostId Host, PortId Port, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+
+    /// <summary>A command owed to an agent outside a fail-over (a detach, a port following its NIC, a port re-created after a restart).</summary>
+    public sealed record CommandIssued(CommandId Id, HostId Host, HostCommandKind Kind, PortSpec Port, IReadOnlyList<DeviceId>? Devices,
+        string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>A command was sent again (attempt <paramref name="Attempt"/>): the next try waits twice as long, up to a cap.</summary>
+    public sealed record CommandRetried(CommandId Id, int Attempt, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>A command outside a fail-over is no longer owed: answered, refused, or its host was lost.</summary>
+    public sealed record CommandSettled(CommandId Id, HostId Host, CommandOutcome Outcome, string Reason, DateTimeOffset At) : ICoordinatorEvent;
 
     public sealed record FailoverStarted(FailoverId Id, PortSpec Port, HostId? From, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record FailoverPlaced(FailoverId Id, HostId To, CommandId Command, long Epoch, string Reason, DateTimeOffset At) : ICoordinatorEvent;

@@ -25,7 +25,11 @@ public static class CoordinatorQueries
     /// <summary>One recent event as an operator reads it.</summary>
     public sealed record EventRecord(string Type, DateTimeOffset At, string Summary);
     public sealed record EventsView(IReadOnlyList<EventRecord> Events) : ICoordinatorQuery;
-    public sealed record Readiness(bool Recovered, long Epoch, int Hosts) : ICoordinatorQuery;
+    /// <summary>
+    /// Whether the coordinator has recovered its state; when not, <paramref name="Problem"/> says
+    /// why (recovering, or the journal fault that stops it). v2 added Problem.
+    /// </summary>
+    public sealed record Readiness(bool Recovered, long Epoch, int Hosts, string? Problem = null) : ICoordinatorQuery;
 }
 
 public sealed record CoordinatorSettings(

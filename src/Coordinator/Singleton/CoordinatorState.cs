@@ -21,57 +21,108 @@ public enum PortState
     FailingOver,
     /// <summary>No host could take it: recorded, retried when capacity appears.</summary>
     Unplaced,
+    /// <summary>It follows its migrated NIC: the old host detaches it, then the new host (its <see cref="PortRecord.Host"/>) attaches it.</summary>
+    Moving,
 }
 
-public sealed record PortRecord(PortSpec Spec, HostId Host, PortState State, FailoverId? Failover, PortReport? LastReport);
+/// <summary>A port on its way from one host to another with its NIC: detached on <paramref name="From"/> before it is attached on the new host.</summary>
+public sealed record PortMove(HostId From, IReadOnlyList<DeviceId> Devices);
+
+/// <param name="Home">
+/// The host whose configuration the port comes from (or that it followed a NIC to): a port
+/// anywhere else takes one of that host's fail-over slots. Null in state written before v2.
+/// </param>
+public sealed record PortRecord(PortSpec Spec, HostId Host, PortState State, FailoverId? Failover, PortReport? LastReport,
+    HostId? Home = null, PortMove? Move = null)
+{
+    /// <summary>Whether the port sits on a fail-over slot of its host rather than on its own devices.</summary>
+    public bool IsForeignOn(HostId host) => Host == host && Home is { } home && home != host;
+}
 
 public enum FailoverStatus { Planning, Commanded, Completed, Unplaced, Cancelled }
 
 public sealed record FailoverStep(string What, DateTimeOffset At);
 
+/// <param name="Excluded">Hosts whose command failed (refused, or lost): never tried again for this fail-over.</param>
 public sealed record FailoverRecord(FailoverId Id, PortSpec Port, HostId? From, string Reason, FailoverStatus Status,
-    HostId? Target, CommandId? Command, long Epoch, IReadOnlyList<FailoverStep> Steps, DateTimeOffset Started, DateTimeOffset? Ended)
+    HostId? Target, CommandId? Command, long Epoch, IReadOnlyList<FailoverStep> Steps, DateTimeOffset Started, DateTimeOffset? Ended,
+    IReadOnlyList<HostId>? Excluded = null)
 {
     public bool IsOpen => Status is FailoverStatus.Planning or FailoverStatus.Commanded or FailoverStatus.Unplaced;
+
+    /// <summary>Open, with no command in flight: nobody may have attached the port yet.</summary>
+    public bool AwaitsPlacement => Status is FailoverStatus.Planning or FailoverStatus.Unplaced;
 }
+
+/// <summary>
+/// A command the coordinator owes an agent until it answers: resent (with the current epoch) at
+/// <paramref name="NextAttemptAt"/>, with backoff. <paramref name="Failover"/> when it is a fail-over's attach.
+/// </summary>
+public sealed record PendingCommand(CommandId Id, HostId Host, HostCommandKind Kind, PortSpec Port, IReadOnlyList<DeviceId>? Devices,
+    FailoverId? Failover, int Attempt, DateTimeOffset NextAttemptAt)
+{
+    public IHostMessage ToMessage(long epoch) => Kind == HostCommandKind.Attach
+        ? new HostProtocol.AttachPort(Id, epoch, Port, Devices)
+        : new HostProtocol.DetachPort(Id, epoch, Port.Port);
+}
+
+/// <summary>An escalation that waits for the NIC tracker: the port's NIC may be migrating.</summary>
+public sealed record DeferredEscalation(HostId Host, PortId Port, string Reason, DateTimeOffset At);
 
 /// <summary>Everything the coordinator knows, rebuilt from its events: its snapshot form.</summary>
 public sealed record CoordinatorSnapshot(long Epoch, IReadOnlyList<HostRecord> Hosts, IReadOnlyList<PortRecord> Ports,
-    IReadOnlyList<FailoverRecord> Failovers, NicTrackerSnapshot Nics);
+    IReadOnlyList<FailoverRecord> Failovers, NicTrackerSnapshot Nics,
+    IReadOnlyList<PendingCommand>? Commands = null, IReadOnlyList<DeferredEscalation>? Deferred = null, string? EpochNode = null);
 
 /// <summary>
-/// The coordinator's state and its pure decisions. The actor persists an event, then calls
-/// <see cref="Apply"/>; recovery replays the same events, so state and decisions never diverge.
+/// The coordinator's state. <see cref="Apply"/> is the only change of state: the decider applies
+/// each event as it decides it, recovery replays the same events, so a new instance after a
+/// hand-over holds exactly what the old one held — deadlines, commands in flight, deferred
+/// escalations, excluded targets included.
 /// </summary>
 public sealed class CoordinatorState
 {
     /// <summary>Completed and cancelled fail-overs kept for operators; open ones are always kept.</summary>
     public const int FinishedFailoversKept = 500;
 
+    /// <summary>A retry waits at most this many times the retry interval.</summary>
+    public const int MaxBackoffFactor = 32;
+
     private readonly Dictionary<HostId, HostRecord> _hosts = [];
     private readonly Dictionary<PortId, PortRecord> _ports = [];
     private readonly Dictionary<FailoverId, FailoverRecord> _failovers = [];
     private readonly Queue<FailoverId> _finished = new();
+    private readonly Dictionary<CommandId, PendingCommand> _commands = [];
+    private readonly Dictionary<(HostId, PortId), DeferredEscalation> _deferred = [];
     // The device each NIC was last seen as on each host: a migration is judged after the removal
     // has already taken the NIC out of the old host's inventory.
     private readonly Dictionary<(HostId, NicIdentity), DeviceId> _lastDevice = [];
     private NicTracker _nics;
-    private readonly TimeSpan _migrationWindow;
 
-    public CoordinatorState(TimeSpan migrationWindow)
+    public CoordinatorState(CoordinatorSettings settings)
     {
-        _migrationWindow = migrationWindow;
-        _nics = new NicTracker(migrationWindow);
+        Settings = settings;
+        _nics = new NicTracker(settings.MigrationWindow);
     }
 
+    public CoordinatorState(TimeSpan migrationWindow) : this(CoordinatorSettings.Default with { MigrationWindow = migrationWindow }) { }
+
+    public CoordinatorSettings Settings { get; }
     public long Epoch { get; private set; }
+    /// <summary>The node the current epoch started on.</summary>
+    public string? EpochNode { get; private set; }
     public IReadOnlyDictionary<HostId, HostRecord> Hosts => _hosts;
     public IReadOnlyDictionary<PortId, PortRecord> Ports => _ports;
     public IReadOnlyDictionary<FailoverId, FailoverRecord> Failovers => _failovers;
+    public IReadOnlyDictionary<CommandId, PendingCommand> PendingCommands => _commands;
+    public IReadOnlyDictionary<(HostId Host, PortId Port), DeferredEscalation> DeferredEscalations => _deferred;
     public NicTracker Nics => _nics;
 
-    /// <summary>The tracker's verdict on the last NIC event applied (the actor acts on it; recovery ignores it).</summary>
+    /// <summary>The tracker's verdict on the last NIC report or notice applied (the decider acts on it; recovery ignores it).</summary>
     public NicVerdict? LastNicVerdict { get; private set; }
+
+    /// <summary>The verdicts of the last <see cref="NicWindowsClosed"/> applied.</summary>
+    public IReadOnlyList<NicVerdict> LastExpiredVerdicts { get; private set; } = [];
 
     public IEnumerable<FailoverRecord> OpenFailovers => _failovers.Values.Where(f => f.IsOpen);
 
@@ -79,12 +130,39 @@ public sealed class CoordinatorState
 
     public HostRecord? HostAt(string address) => _hosts.Values.FirstOrDefault(h => h.Address == address);
 
+    /// <summary>When an unreachable host's ports may move: its own lease has surely run out by then.</summary>
+    public DateTimeOffset LeaseEndsFor(HostRecord host) => host.Since + Settings.FailOverAfter;
+
+    /// <summary>
+    /// The earliest moment something is due without any input: a NIC window, an unreachable host's
+    /// lease, a command's next attempt (to a host that is up). The actor ticks then.
+    /// </summary>
+    public DateTimeOffset? NextDeadline
+    {
+        get
+        {
+            DateTimeOffset? next = _nics.NextDeadline;
+            foreach (var host in _hosts.Values)
+                if (host.Status == HostStatus.Unreachable) next = Earlier(next, LeaseEndsFor(host));
+            foreach (var command in _commands.Values)
+                if (_hosts.GetValueOrDefault(command.Host)?.Status == HostStatus.Up) next = Earlier(next, command.NextAttemptAt);
+            return next;
+        }
+    }
+
+    private static DateTimeOffset? Earlier(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x <= b ? x : b;
+
+    /// <summary>How long after attempt <paramref name="attempt"/> the next one goes: twice the last wait, capped.</summary>
+    public TimeSpan RetryDelay(int attempt) =>
+        TimeSpan.FromTicks(Settings.CommandRetryInterval.Ticks * Math.Min(1L << Math.Clamp(attempt - 1, 0, 30), MaxBackoffFactor));
+
     public void Apply(ICoordinatorEvent e)
     {
         switch (e)
         {
             case EpochStarted s:
                 Epoch = s.Epoch;
+                EpochNode = s.Node;
                 break;
             case HostRegistered r:
                 var previous = _hosts.GetValueOrDefault(r.Host);
@@ -108,8 +186,11 @@ public sealed class CoordinatorState
                 _lastDevice[(r.Host, r.Identity)] = r.Device;
                 UpdateInventory(r.Host, inv => inv with { Nics = [.. inv.Nics.Where(n => n.Device != r.Device)] });
                 break;
+            case NicWindowsClosed w:
+                LastExpiredVerdicts = _nics.Expire(w.At);
+                break;
             case NicFaulted f:
-                _nics.Expire(f.At);
+                _nics.Expire(f.At); // journals before NicWindowsClosed: the fault was the record of the expiry
                 break;
             case MigrationAnnounced m:
                 LastNicVerdict = _nics.Announce(m.Nic, m.From, m.To, m.Phase, m.At);
@@ -118,15 +199,37 @@ public sealed class CoordinatorState
                 break; // the tracker already moved it when the add was applied
             case PortReported p:
                 ReportPort(p.Host, p.Port);
+                if (p.Port.Forwarding) _deferred.Remove((p.Host, p.Port.Port));
                 break;
             case PortMoved m when _ports.TryGetValue(m.Port, out var port):
-                _ports[m.Port] = port with { Host = m.To };
+                _deferred.Remove((m.From, m.Port));
+                // Journals before v2 sent the attach at once: the port is where it went.
+                _ports[m.Port] = m.Devices is null
+                    ? port with { Host = m.To, Home = m.To }
+                    : port with { Host = m.To, Home = m.To, State = PortState.Moving, Move = new PortMove(m.From, m.Devices) };
+                break;
+            case EscalationDeferred d:
+                _deferred[(d.Host, d.Port)] = new DeferredEscalation(d.Host, d.Port, d.Reason, d.At);
+                break;
+            case CommandIssued c:
+                Issue(new PendingCommand(c.Id, c.Host, c.Kind, c.Port, c.Devices, null, 1, c.At + RetryDelay(1)));
+                break;
+            case CommandRetried r when _commands.TryGetValue(r.Id, out var command):
+                _commands[r.Id] = command with { Attempt = r.Attempt, NextAttemptAt = r.At + RetryDelay(r.Attempt) };
+                break;
+            case CommandSettled c when _commands.Remove(c.Id, out var settled):
+                // A port that followed its NIC is carried once the new host attached it.
+                if (c.Outcome == CommandOutcome.Acknowledged && settled.Kind == HostCommandKind.Attach
+                    && _ports.TryGetValue(settled.Port.Port, out var moving) && moving.State == PortState.Moving && moving.Host == settled.Host)
+                    _ports[settled.Port.Port] = moving with { State = PortState.Active, Move = null };
                 break;
             case FailoverStarted s:
                 _failovers[s.Id] = new FailoverRecord(s.Id, s.Port, s.From, s.Reason, FailoverStatus.Planning, null, null, Epoch,
                     [new FailoverStep($"started: {s.Reason}", s.At)], s.At, null);
                 var existing = _ports.GetValueOrDefault(s.Port.Port);
-                _ports[s.Port.Port] = new PortRecord(s.Port, existing?.Host ?? s.From ?? default, PortState.FailingOver, s.Id, existing?.LastReport);
+                _ports[s.Port.Port] = new PortRecord(s.Port, existing?.Host ?? s.From ?? default, PortState.FailingOver, s.Id, existing?.LastReport,
+                    existing?.Home ?? s.From);
+                if (s.From is { } from) _deferred.Remove((from, s.Port.Port));
                 break;
             case FailoverPlaced p when _failovers.TryGetValue(p.Id, out var f):
                 _failovers[p.Id] = f with
@@ -134,6 +237,7 @@ public sealed class CoordinatorState
                     Status = FailoverStatus.Commanded, Target = p.To, Command = p.Command, Epoch = p.Epoch,
                     Steps = [.. f.Steps, new FailoverStep($"placed on {p.To} ({p.Reason}); command {p.Command} epoch {p.Epoch}", p.At)],
                 };
+                Issue(new PendingCommand(p.Command, p.To, HostCommandKind.Attach, f.Port, null, p.Id, 1, p.At + RetryDelay(1)));
                 SetPortState(f.Port.Port, PortState.FailingOver);
                 break;
             case FailoverUnplaced u when _failovers.TryGetValue(u.Id, out var f):
@@ -142,16 +246,21 @@ public sealed class CoordinatorState
                 SetPortState(f.Port.Port, PortState.Unplaced);
                 break;
             case FailoverCommandFailed c when _failovers.TryGetValue(c.Id, out var f):
+                _commands.Remove(c.Command);
                 _failovers[c.Id] = f with { Status = FailoverStatus.Planning, Target = null, Command = null,
+                    Excluded = [.. f.Excluded ?? [], c.To],
                     Steps = [.. f.Steps, new FailoverStep($"command {c.Command} to {c.To} failed: {c.Reason}", c.At)] };
+                SetPortState(f.Port.Port, PortState.FailingOver);
                 break;
             case FailoverCompleted c when _failovers.TryGetValue(c.Id, out var f):
+                _commands.Remove(c.Command);
                 Finish(f with { Status = FailoverStatus.Completed, Ended = c.At,
                     Steps = [.. f.Steps, new FailoverStep($"attached on {c.To}", c.At)] });
                 if (_ports.TryGetValue(f.Port.Port, out var moved))
                     _ports[f.Port.Port] = moved with { Host = c.To, State = PortState.Active, Failover = null };
                 break;
             case FailoverCancelled c when _failovers.TryGetValue(c.Id, out var f):
+                if (f.Command is { } inFlight) _commands.Remove(inFlight);
                 Finish(f with { Status = FailoverStatus.Cancelled, Ended = c.At, Steps = [.. f.Steps, new FailoverStep($"cancelled: {c.Reason}", c.At)] });
                 if (_ports.TryGetValue(f.Port.Port, out var kept) && kept.Failover == c.Id)
                     _ports[f.Port.Port] = kept with { State = PortState.Active, Failover = null };
@@ -159,27 +268,38 @@ public sealed class CoordinatorState
         }
     }
 
-    /// <summary>The candidates for placement, with what each host carries now and what open plans already promised it.</summary>
+    /// <summary>
+    /// The candidates for placement. Capacity is a host's fail-over slots; its load is the ports it
+    /// carries on them (foreign ports, and those commanded to it), counted from this state, not
+    /// from what the host last reported.
+    /// </summary>
     public IReadOnlyList<HostCandidate> Candidates()
     {
         var promised = OpenFailovers.Where(f => f.Status == FailoverStatus.Commanded && f.Target is not null)
             .GroupBy(f => f.Target!.Value).ToDictionary(g => g.Key, g => g.Select(f => f.Port).ToList());
+        var carried = _ports.Values.Where(p => p.State is PortState.Active or PortState.Moving).GroupBy(p => p.Host)
+            .ToDictionary(g => g.Key, g => g.ToList());
         return [.. _hosts.Values.Select(h =>
         {
-            var here = _ports.Values.Where(p => p.Host == h.Host && p.State == PortState.Active).Select(p => p.Spec).ToList();
-            if (promised.TryGetValue(h.Host, out var more)) here.AddRange(more);
-            return new HostCandidate(h.Host, h.EffectiveStatus, h.Inventory.Capacity, Math.Max(h.Inventory.Load, here.Count),
-                h.Inventory.Reserved, here);
+            var ports = carried.GetValueOrDefault(h.Host) ?? [];
+            var here = ports.Select(p => p.Spec).ToList();
+            var load = ports.Count(p => p.IsForeignOn(h.Host));
+            if (promised.TryGetValue(h.Host, out var more))
+            {
+                here.AddRange(more);
+                load += more.Count;
+            }
+            return new HostCandidate(h.Host, h.EffectiveStatus, h.Inventory.Capacity, load, h.Inventory.Reserved, here);
         })];
     }
 
     /// <summary>The ports a host may carry now: a returning host re-activates these and lets the others go.</summary>
     public IReadOnlyList<PortId> OwnedPorts(HostId host) =>
-        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port)];
+        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port).OrderBy(p => p.Value, StringComparer.Ordinal)];
 
-    /// <summary>The ports a lost host carried that are not already being failed over.</summary>
+    /// <summary>The ports a lost host carried (or was about to) that are not already being failed over.</summary>
     public IReadOnlyList<PortRecord> PortsToFailOver(HostId host) =>
-        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active)];
+        [.. _ports.Values.Where(p => p.Host == host && p.State is PortState.Active or PortState.Moving)];
 
     /// <summary>
     /// Whether a port's escalation should wait: one of its devices on that host has a removal the
@@ -192,11 +312,13 @@ public sealed class CoordinatorState
     }
 
     public CoordinatorSnapshot ToSnapshot() =>
-        new(Epoch, [.. _hosts.Values], [.. _ports.Values], [.. _failovers.Values], _nics.ToSnapshot());
+        new(Epoch, [.. _hosts.Values], [.. _ports.Values], [.. _failovers.Values], _nics.ToSnapshot(),
+            [.. _commands.Values], [.. _deferred.Values], EpochNode);
 
     public void Restore(CoordinatorSnapshot snapshot)
     {
         Epoch = snapshot.Epoch;
+        EpochNode = snapshot.EpochNode;
         _hosts.Clear();
         foreach (var h in snapshot.Hosts) _hosts[h.Host] = h;
         _ports.Clear();
@@ -208,18 +330,35 @@ public sealed class CoordinatorState
             _failovers[f.Id] = f;
             if (!f.IsOpen) _finished.Enqueue(f.Id);
         }
-        _nics = NicTracker.FromSnapshot(snapshot.Nics, _migrationWindow);
+        _commands.Clear();
+        foreach (var c in snapshot.Commands ?? []) _commands[c.Id] = c;
+        // Snapshots before v2 kept no commands: a fail-over in flight still owes its attach.
+        if (snapshot.Commands is null)
+            foreach (var f in snapshot.Failovers.Where(f => f.Status == FailoverStatus.Commanded && f.Command is not null && f.Target is not null))
+                _commands[f.Command!.Value] = new PendingCommand(f.Command.Value, f.Target!.Value, HostCommandKind.Attach, f.Port, null, f.Id, 1,
+                    f.Steps[^1].At + RetryDelay(1));
+        _deferred.Clear();
+        foreach (var d in snapshot.Deferred ?? []) _deferred[(d.Host, d.Port)] = d;
+        _nics = NicTracker.FromSnapshot(snapshot.Nics, Settings.MigrationWindow);
+    }
+
+    /// <summary>One command per port and host: a newer one replaces what is still owed (a stale detach must not undo a later attach).</summary>
+    private void Issue(PendingCommand command)
+    {
+        foreach (var stale in _commands.Values.Where(c => c.Host == command.Host && c.Port.Port == command.Port.Port && c.Failover is null).ToList())
+            _commands.Remove(stale.Id);
+        _commands[command.Id] = command;
     }
 
     private void ReportPort(HostId host, PortReport report)
     {
         var existing = _ports.GetValueOrDefault(report.Port);
-        // A port that moved away in a fail-over stays where the coordinator put it; a late report
-        // from its old host changes nothing.
-        if (existing is not null && existing.Host != host && existing.State == PortState.Active) return;
+        // A port that moved away (a fail-over, or following its NIC) stays where the coordinator put
+        // it; a late report from its old host changes nothing.
+        if (existing is not null && existing.Host != host && existing.State is PortState.Active or PortState.Moving) return;
         _ports[report.Port] = existing is null
-            ? new PortRecord(report.Spec, host, PortState.Active, null, report)
-            : existing with { Spec = report.Spec, LastReport = report, Host = existing.State == PortState.Active ? host : existing.Host };
+            ? new PortRecord(report.Spec, host, PortState.Active, null, report, host)
+            : existing with { Spec = report.Spec, LastReport = report, Host = existing.State == PortState.Active ? host : existing.Host, Home = existing.Home ?? host };
     }
 
     private void SetPortState(PortId port, PortState state)

@@ -21,10 +21,17 @@ public sealed record NicReport(DeviceId Device, NicIdentity Identity, string? Pc
 /// </summary>
 public sealed record PortSpec(PortId Port, int Priority = 0, string? AntiAffinityGroup = null);
 
-/// <summary>A logical port as an agent reports it.</summary>
-public sealed record PortReport(PortSpec Spec, IReadOnlyList<DeviceId> Members, DeviceId? Active, bool Escalated)
+/// <summary>
+/// A logical port as an agent reports it. <paramref name="Fenced"/>: the port knows its active
+/// device but keeps it out of the data path (no majority, or not yet confirmed by the coordinator),
+/// so it does not forward.
+/// </summary>
+public sealed record PortReport(PortSpec Spec, IReadOnlyList<DeviceId> Members, DeviceId? Active, bool Escalated, bool Fenced = false)
 {
     public PortId Port => Spec.Port;
+
+    /// <summary>Whether the port carries traffic on the reporting host.</summary>
+    public bool Forwarding => Active is not null && !Escalated && !Fenced;
 }
 
 /// <summary>
@@ -40,7 +47,11 @@ public sealed record HostInventory(IReadOnlyList<NicReport> Nics, IReadOnlyList<
 public static class HostProtocol
 {
     // Registration: an agent announces itself (again after every restart: Incarnation grows).
-    public sealed record RegisterHost(HostId Host, string Address, long Incarnation, HostInventory Inventory) : IHostMessage;
+    /// <param name="NewestEpoch">
+    /// The newest coordinator epoch this agent has seen: a coordinator whose journal is behind it
+    /// (restored, emptied) starts above it, so an epoch is never used twice.
+    /// </param>
+    public sealed record RegisterHost(HostId Host, string Address, long Incarnation, HostInventory Inventory, long NewestEpoch = 0) : IHostMessage;
     /// <param name="OwnedPorts">
     /// The ports this host may carry: a host that returns after a partition re-activates only
     /// these and lets the others go (they were failed over while it was away).
@@ -59,7 +70,11 @@ public static class HostProtocol
     public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port, IReadOnlyList<DeviceId>? Devices = null) : IHostMessage;
     public sealed record DetachPort(CommandId Id, long Epoch, PortId Port) : IHostMessage;
     public sealed record CommandAcknowledged(CommandId Id, HostId Host, long Epoch) : IHostMessage;
-    public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch) : IHostMessage;
+    /// <param name="Epoch">
+    /// The epoch of the copy refused: a delayed copy from an older epoch is refused while the
+    /// current one may be applied, so the coordinator judges only refusals of its own epoch.
+    /// </param>
+    public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch, long Epoch = 0) : IHostMessage;
 }
 
 /// <summary>Orchestrators announce live migrations ahead: an announced NIC move never triggers a fail-over.</summary>

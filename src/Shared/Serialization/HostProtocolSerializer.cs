@@ -13,16 +13,22 @@ public sealed class HostProtocolSerializer(ExtendedActorSystem system) : Version
     /// that is deployed first).
     /// </summary>
     public static ManifestRegistry Manifests { get; } = ManifestRegistry.Create()
-        .Add<RegisterHost>("host.register-host")
+        // v2: NewestEpoch, and Fenced in each port (both default when absent).
+        .Add<RegisterHost>("host.register-host", version: 2)
+        .Upcast<RegisterHost>(fromVersion: 1, v1 => v1)
         .Add<HostRegistered>("host.host-registered")
         .Add<NicAdded>("host.nic-added")
         .Add<NicRemoved>("host.nic-removed")
-        .Add<PortChanged>("host.port-changed")
+        // v2: PortReport.Fenced (false when absent).
+        .Add<PortChanged>("host.port-changed", version: 2)
+        .Upcast<PortChanged>(fromVersion: 1, v1 => v1)
         .Add<PortEscalated>("host.port-escalated")
         .Add<AttachPort>("host.attach-port")
         .Add<DetachPort>("host.detach-port")
         .Add<CommandAcknowledged>("host.command-acknowledged")
-        .Add<CommandRefused>("host.command-refused")
+        // v2: Epoch, the refused copy's (0 when absent: judged as the coordinator's own).
+        .Add<CommandRefused>("host.command-refused", version: 2)
+        .Upcast<CommandRefused>(fromVersion: 1, v1 => v1)
         .Build();
 
     public override int Identifier => ReplugSerializers.HostProtocolId;

@@ -104,12 +104,12 @@ public sealed class SimAgent
     {
         var ports = _ports.Values.Select(p => new PortReport(p.Config.Spec, [], null, false)).ToList();
         var inventory = new HostInventory([.. _nics.Values], ports, _config.Capacity, _ports.Count);
-        ToCoordinator(new RegisterHost(Host, _node.Address, Incarnation, inventory));
+        ToCoordinator(new RegisterHost(Host, _node.Address, Incarnation, inventory, _ledger.NewestEpoch));
         foreach (var port in _ports.Values) ToCoordinator(new PortChanged(Host, Report(port)));
     }
 
     private static PortReport Report(SimPort port) =>
-        new(port.Config.Spec, port.Selection.Members, port.Selection.Active, port.Selection.Escalated);
+        new(port.Config.Spec, port.Selection.Members, port.Selection.Active, port.Selection.Escalated, port.Fenced);
 
     private void ToCoordinator(IHostMessage message)
     {
@@ -245,7 +245,7 @@ public sealed class SimAgent
         {
             case LedgerVerdict.Refuse refuse:
                 Log($"refusing command {id}: {refuse.Reason}");
-                _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch));
+                _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch));
                 return false;
             case LedgerVerdict.Duplicate:
                 _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
@@ -267,7 +267,7 @@ public sealed class SimAgent
         if (!Admit(attach.Id, attach.Epoch, sender)) return;
         if (_lease.Fenced)
         {
-            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch));
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         var before = Kernel.Version;
@@ -285,7 +285,7 @@ public sealed class SimAgent
         }
         else
         {
-            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch));
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         Applied(attach.Id, attach.Epoch, sender, before);

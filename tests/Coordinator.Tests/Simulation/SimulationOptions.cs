@@ -56,12 +56,20 @@ public sealed record SimulationOptions
         get
         {
             var c = Coordinator;
-            var retries = c.CommandRetryInterval;
-            for (var attempt = 1; attempt < c.CommandAttempts; attempt++)
-                retries += TimeSpan.FromTicks(c.CommandRetryInterval.Ticks * (1L << Math.Min(attempt, 5)));
+            var retries = TimeSpan.Zero;
+            var state = new CoordinatorState(c);
+            for (var attempt = 1; attempt <= c.CommandAttempts; attempt++) retries += state.RetryDelay(attempt);
             return JoinDelay + RegisterRetry + Detection + StableAfter + HandoverGap + c.FailOverAfter + c.MigrationWindow
                 + retries + MaxLongDelay + TimeSpan.FromSeconds(5);
         }
+    }
+
+    private TimeSpan Retries()
+    {
+        var state = new CoordinatorState(Coordinator);
+        var retries = TimeSpan.Zero;
+        for (var attempt = 1; attempt <= Coordinator.CommandAttempts; attempt++) retries += state.RetryDelay(attempt);
+        return retries;
     }
 
     public string DescribeBound()
@@ -70,7 +78,7 @@ public sealed record SimulationOptions
         return $"settle bound {SettleBound.TotalSeconds:0.#} s = join {JoinDelay.TotalSeconds:0.#} + register retry {RegisterRetry.TotalSeconds:0.#}"
             + $" + detection {Detection.TotalSeconds:0.#} + stable-after {StableAfter.TotalSeconds:0.#} + hand-over {HandoverGap.TotalSeconds:0.#}"
             + $" + lease+margin {c.FailOverAfter.TotalSeconds:0.#} + migration window {c.MigrationWindow.TotalSeconds:0.#}"
-            + $" + one command's {c.CommandAttempts} attempts + longest message delay {MaxLongDelay.TotalSeconds:0.#} + 5 s slack";
+            + $" + one command's {c.CommandAttempts} attempts {Retries().TotalSeconds:0.#} + longest message delay {MaxLongDelay.TotalSeconds:0.#} + 5 s slack";
     }
 }
 

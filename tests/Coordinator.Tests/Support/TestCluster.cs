@@ -64,8 +64,10 @@ public sealed class TestNode : IAsyncDisposable
     /// <summary>Replaces the nodes' logging (tests: Akka's own, at Info; benchmarks: quieter, or to stderr).</summary>
     public static Action<AkkaConfigurationBuilder, ILoggingBuilder>? ConfigureLogging { get; set; }
 
-    public static Task<TestNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions? cluster = null) =>
-        Start(name, cluster ?? FastCluster(), ClusterNodeOptions.CoordinatorRole, b => b.WithCoordinatorNode(options, cluster ?? FastCluster()));
+    /// <param name="giveUp">What the coordinator's supervisor does when out of recovery attempts; the process would exit otherwise.</param>
+    public static Task<TestNode> StartCoordinator(string name, CoordinatorOptions options, ClusterNodeOptions? cluster = null,
+        Action<ActorSystem, CoordinatorGaveUp>? giveUp = null) =>
+        Start(name, cluster ?? FastCluster(), ClusterNodeOptions.CoordinatorRole, b => b.WithCoordinatorNode(options, cluster ?? FastCluster(), giveUp));
 
     public static Task<TestNode> StartAgent(string name, AgentOptions options, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath> dataPaths,
         ClusterNodeOptions? cluster = null) =>

@@ -1,0 +1,28 @@
+using Akka.Actor;
+
+namespace Replug.Shared.Hosting;
+
+/// <summary>
+/// What a Replug process tells its service manager when it stops. systemd (Restart=on-failure)
+/// and an operator's script both read these; each names one cause, so a restart loop says why.
+/// </summary>
+public static class ExitCodes
+{
+    public const int Stopped = 0;
+    /// <summary>A port another process holds (remoting or the HTTP API).</summary>
+    public const int AddressInUse = 1;
+    public const int BadConfiguration = 2;
+    /// <summary>The coordinator could not recover its state from the journal after its allowed attempts.</summary>
+    public const int CoordinatorUnrecoverable = 3;
+}
+
+/// <summary>
+/// A coordinated shutdown that must end the process with <see cref="ExitCode"/>: the host's
+/// run loop (<c>AgentHost.RunUntilStopped</c>) returns it instead of 0.
+/// </summary>
+public sealed class ExitCodeReason(int exitCode, string why) : CoordinatedShutdown.Reason
+{
+    public override int ExitCode { get; } = exitCode;
+    public string Why { get; } = why;
+    public override string ToString() => $"exit code {ExitCode}: {Why}";
+}
