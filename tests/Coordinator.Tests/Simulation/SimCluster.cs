@@ -55,6 +55,7 @@ public sealed class SimCluster
     /// <summary>The members as <paramref name="node"/> sees them: none before it joined; a zombie still counts itself.</summary>
     public IReadOnlyList<SimNode> MembersSeenBy(SimNode node)
     {
+        if (node.Joining) return [];
         if (node.Member) return [.. Members];
         if (IsZombie(node)) return [.. Members, node];
         return [];
@@ -64,6 +65,7 @@ public sealed class SimCluster
     {
         if (node.Member) Remove(node, "removed (a new incarnation joined)");
         node.Member = true;
+        node.Joining = false;
         node.JoinedAs = ++_joins;
         _world.Version++;
         for (var i = 0; i < _nodes.Length; i++)
@@ -104,15 +106,15 @@ public sealed class SimCluster
         foreach (var node in _nodes)
         {
             if (node.Member) memberBits |= 1UL << node.Index;
-            if (node.ProcessUp) up |= 1UL << node.Index;
+            if (node.ProcessUp && !node.Joining) up |= 1UL << node.Index;
         }
         foreach (var o in _nodes)
         {
-            if (!o.ProcessUp) continue;
+            if (!o.ProcessUp || o.Joining) continue;
             foreach (var s in _nodes)
             {
                 if (s == o || !s.Member) continue;
-                var broken = !s.ProcessUp || !network.Up(s.Index, o.Index) || !network.Up(o.Index, s.Index);
+                var broken = !s.ProcessUp || s.Joining || !network.Up(s.Index, o.Index) || !network.Up(o.Index, s.Index);
                 ref var since = ref _brokenSince[o.Index, s.Index];
                 if (!broken) since = -1;
                 else if (since < 0) since = now;
@@ -123,7 +125,7 @@ public sealed class SimCluster
         var changed = false;
         foreach (var v in _nodes)
         {
-            if (!v.ProcessUp || (!v.Member && !IsZombie(v))) continue;
+            if (!v.ProcessUp || v.Joining || (!v.Member && !IsZombie(v))) continue;
             // Whose gossip reaches v: running members linked to it, transitively (and v itself).
             var sources = 1UL << v.Index;
             var frontier = sources;
@@ -157,8 +159,8 @@ public sealed class SimCluster
         var stable = (long)_world.Options.StableAfter.TotalMilliseconds;
         foreach (var v in _nodes)
         {
-            if (!v.ProcessUp) continue;
-            if (IsZombie(v) && Members.Any(m => m.ProcessUp && network.Up(m.Index, v.Index)))
+            if (!v.ProcessUp || v.Joining) continue;
+            if (IsZombie(v) && Members.Any(m => m.ProcessUp && !m.Joining && network.Up(m.Index, v.Index)))
             {
                 _world.StopNode(v, "learned from gossip that it was downed", restart: true);
                 continue;
@@ -200,7 +202,7 @@ public sealed class SimCluster
         return false;
     }
 
-    private bool AnyMemberHeard(SimNode node) => Members.Any(m => m.ProcessUp && _world.Network.Up(m.Index, node.Index) && _world.Network.Up(node.Index, m.Index));
+    private bool AnyMemberHeard(SimNode node) => Members.Any(m => m.ProcessUp && !m.Joining && _world.Network.Up(m.Index, node.Index) && _world.Network.Up(node.Index, m.Index));
 
     private string DescribeViews() => string.Join("; ", _nodes.Where(n => n.ProcessUp && _views[n.Index] != 0)
         .Select(n => $"{n.Name} sees [{string.Join(",", Indices(_views[n.Index]).Select(i => _nodes[i].Name))}] unreachable"))

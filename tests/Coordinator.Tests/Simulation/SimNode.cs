@@ -18,6 +18,12 @@ public sealed class SimNode(int index, string name, bool coordinatorRole)
     /// <summary>The process runs (an agent, or a coordinator node that may host the singleton).</summary>
     public bool ProcessUp { get; set; }
     public long Incarnation { get; set; }
+    /// <summary>
+    /// The running process has not joined yet: it talks to no one in the cluster. The node may still
+    /// be a <see cref="Member"/> through its previous incarnation, which the others now find
+    /// unreachable (heartbeats to the old incarnation fail) until the join replaces it.
+    /// </summary>
+    public bool Joining { get; set; }
     /// <summary>A member of the cluster (joined, not yet downed or removed).</summary>
     public bool Member { get; set; }
     /// <summary>Join order: the oldest coordinator member hosts the singleton.</summary>

@@ -69,7 +69,7 @@ public sealed class SimWorld
 
     public IEnumerable<SimCoordinator> RunningInstances => _instances.Where(i => i.Running);
 
-    private SimNode? OldestCoordinator => Cluster.Members.FirstOrDefault(n => n.CoordinatorRole && n.ProcessUp);
+    private SimNode? OldestCoordinator => Cluster.Members.FirstOrDefault(n => n.CoordinatorRole && n.ProcessUp && !n.Joining);
 
     public string NodeName(int index) => index >= 0 && index < Nodes.Length ? Nodes[index].Name : "operator";
 
@@ -90,6 +90,7 @@ public sealed class SimWorld
     {
         if (node.ProcessUp) return;
         node.ProcessUp = true;
+        node.Joining = true;
         node.Incarnation++;
         Version++;
         node.JoinedAs = 0;
@@ -102,8 +103,8 @@ public sealed class SimWorld
         }
         void TryJoin()
         {
-            if (!node.ProcessUp || node.Incarnation != incarnation || node.JoinedAs > 0) return;
-            var members = Cluster.Members.Where(m => m.ProcessUp).ToList();
+            if (!node.ProcessUp || node.Incarnation != incarnation || !node.Joining) return;
+            var members = Cluster.Members.Where(m => m.ProcessUp && !m.Joining).ToList();
             // The first node founds the cluster; the others join through a seed node they can reach.
             if (members.Count == 0 || members.Any(m => Network.Up(m.Index, node.Index) && Network.Up(node.Index, m.Index)))
             {
@@ -231,7 +232,8 @@ public sealed class SimWorld
     public Endpoint? Proxy(SimAgent agent)
     {
         var node = Nodes.First(n => n.Agent == agent);
-        var seen = Cluster.MembersSeenBy(node).Concat(Nodes.Where(SimCluster.IsZombie)).Where(n => n.CoordinatorRole && n.ProcessUp)
+        if (node.Joining) return null;
+        var seen = Cluster.MembersSeenBy(node).Concat(Nodes.Where(SimCluster.IsZombie)).Where(n => n.CoordinatorRole && n.ProcessUp && !n.Joining)
             .Distinct().OrderBy(n => n.JoinedAs);
         foreach (var c in seen)
         {
@@ -245,7 +247,7 @@ public sealed class SimWorld
     private void FlushProxies()
     {
         foreach (var host in HostNodes)
-            if (host.ProcessUp && host.Member && host.Agent is { Alive: true } agent) agent.FlushProxy();
+            if (host.ProcessUp && host.Member && !host.Joining && host.Agent is { Alive: true } agent) agent.FlushProxy();
     }
 
     // ---- membership --------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ public sealed class SimWorld
         {
             if (!host.ProcessUp || host.Agent is not { Alive: true } agent) continue;
             var view = Cluster.ViewOf(host);
-            var members = host.Member
+            var members = host.Member && !host.Joining
                 ? memberAddresses ??= [.. Cluster.Members.Select(m => m.AkkaAddress)]
                 : [.. Cluster.MembersSeenBy(host).Select(m => m.AkkaAddress)];
             agent.CheckLease(members, view.Count == 0 ? [] : [.. view.Select(i => Nodes[i].AkkaAddress)]);
@@ -277,6 +279,8 @@ public sealed class SimWorld
     {
         foreach (var instance in _instances.Where(i => i.Running && i.Node == observer).ToList())
         {
+            if (Environment.GetEnvironmentVariable("SIM_EXPERIMENT") == "majority" && !Replug.Agent.Cluster.MembershipLease.HasMajority(
+                    [.. Cluster.MembersSeenBy(observer).Select(m => m.AkkaAddress)], after.Select(i => Nodes[i].AkkaAddress).ToHashSet())) continue;
             foreach (var i in after.Except(before))
                 if (instance.KnownUnreachable.Add(Nodes[i].Address)) instance.Decide(new CoordinatorInputs.MemberUnreachable(Nodes[i].Address), null);
             foreach (var i in before.Except(after))
