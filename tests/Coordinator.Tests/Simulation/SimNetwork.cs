@@ -17,18 +17,24 @@ public sealed record Envelope(long Id, Endpoint From, Endpoint To, object Payloa
 /// <summary>
 /// Links between nodes, cut by partitions (full: a set of nodes from the rest; asymmetric: one
 /// direction of one pair; flapping: either, switched on and off), and each message's delay,
-/// loss, duplication and reordering. A message needs its link up when sent and when delivered.
+/// loss, duplication and reordering (across pairs of nodes: each pair stays in order, as over
+/// Akka's one TCP association per pair; a long delay holds back what follows it on that pair).
+/// A message needs its link up when sent and when delivered.
 /// </summary>
 public sealed class SimNetwork
 {
     private readonly SimWorld _world;
     private readonly int[,] _cuts;
     private long _nextId;
+    // Akka remoting keeps each pair of nodes in order (one TCP association): a message is never
+    // delivered before one sent earlier on the same pair; reordering happens across pairs.
+    private readonly long[,] _lastDelivery;
 
     public SimNetwork(SimWorld world, int nodes)
     {
         _world = world;
         _cuts = new int[nodes, nodes];
+        _lastDelivery = new long[nodes, nodes];
     }
 
     /// <summary>Message faults happen only while true (the fault phase).</summary>
@@ -110,7 +116,9 @@ public sealed class SimNetwork
                 delay = 1 + random.Next((int)options.MaxLongDelay.TotalMilliseconds);
             }
             var envelope = new Envelope(++_nextId, from, to, payload);
-            _world.Scheduler.After(delay, "deliver", () => Deliver(envelope));
+            var at = Math.Max(_world.Scheduler.Now + delay, _lastDelivery[f, t]);
+            _lastDelivery[f, t] = at;
+            _world.Scheduler.At(at, "deliver", () => Deliver(envelope));
         }
     }
 

@@ -279,8 +279,6 @@ public sealed class SimWorld
     {
         foreach (var instance in _instances.Where(i => i.Running && i.Node == observer).ToList())
         {
-            if (Environment.GetEnvironmentVariable("SIM_EXPERIMENT") == "majority" && !Replug.Agent.Cluster.MembershipLease.HasMajority(
-                    [.. Cluster.MembersSeenBy(observer).Select(m => m.AkkaAddress)], after.Select(i => Nodes[i].AkkaAddress).ToHashSet())) continue;
             foreach (var i in after.Except(before))
                 if (instance.KnownUnreachable.Add(Nodes[i].Address)) instance.Decide(new CoordinatorInputs.MemberUnreachable(Nodes[i].Address), null);
             foreach (var i in before.Except(after))

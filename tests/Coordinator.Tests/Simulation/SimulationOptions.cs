@@ -42,7 +42,7 @@ public sealed record SimulationOptions
     /// <summary>Keep every trace line (needed for a violation's short trace and for replay comparison).</summary>
     public bool RecordTrace { get; init; } = true;
 
-    /// <summary>Replaces the decider (tests of the harness itself); null: the real <see cref="Deciding.CoordinatorDecider"/>.</summary>
+    /// <summary>Replaces the decider (tests of the harness itself); null: the real <see cref="Replug.Coordinator.Deciding.CoordinatorDecider"/>.</summary>
     public Func<CoordinatorSettings, Func<Guid>, SimDecide>? Decider { get; init; }
 
     /// <summary>
@@ -83,4 +83,4 @@ public sealed record SimulationOptions
 }
 
 /// <summary>The decider as the simulation calls it.</summary>
-public delegate Deciding.Decision SimDecide(CoordinatorState state, Deciding.ICoordinatorInput input, DateTimeOffset now);
+public delegate Replug.Coordinator.Deciding.Decision SimDecide(CoordinatorState state, Replug.Coordinator.Deciding.ICoordinatorInput input, DateTimeOffset now);
