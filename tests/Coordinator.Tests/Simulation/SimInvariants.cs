@@ -63,9 +63,13 @@ public sealed class SimInvariants(SimWorld world)
     public void CommandApplied(SimNode node, CommandId id, bool changedDataPath)
     {
         if (!changedDataPath) return;
-        if (_changedPathBy.TryGetValue(id, out var first))
-            Add("applied-once", $"command {id} changed the data path on {node.Name} after it already did on {first}", node.Name, first, id.ToString());
-        else _changedPathBy[id] = $"{node.Name} (incarnation {node.Incarnation})";
+        // The same host after a power-off or a coordinated shutdown lost the first effect: a repeat there restores it.
+        var where = $"{node.Name} (data path generation {node.Kernel.Generation})";
+        var key = $"{node.Name}@{node.Kernel.Generation}";
+        var repeat = _changedPathBy.TryGetValue(id, out var first) && (first == key || !first.StartsWith(node.Name + "@", StringComparison.Ordinal));
+        if (repeat)
+            Add("applied-once", $"command {id} changed the data path on {where} after it already did ({first})", node.Name, first!.Split('@')[0], id.ToString());
+        _changedPathBy[id] = $"{node.Name}@{node.Kernel.Generation}";
     }
 
     public void EpochStarted(SimCoordinator instance, long epoch)

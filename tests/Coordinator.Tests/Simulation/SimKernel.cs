@@ -14,6 +14,12 @@ public sealed class SimKernel
 
     public bool PoweredOn { get; set; } = true;
 
+    /// <summary>
+    /// Raised whenever the data path lost what commands put in it without a command (power off,
+    /// the agent's coordinated shutdown): re-applying a command after that is a repair, not a repeat.
+    /// </summary>
+    public int Generation { get; set; }
+
     /// <summary>Raised on every change that can change what forwards, so invariants are checked only then.</summary>
     public int Version { get; private set; }
 
@@ -65,6 +71,7 @@ public sealed class SimKernel
     public void PowerOff()
     {
         PoweredOn = false;
+        Generation++;
         _active.Clear();
         Version++;
     }

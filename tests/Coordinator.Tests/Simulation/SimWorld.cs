@@ -125,6 +125,7 @@ public sealed class SimWorld
         if (!node.ProcessUp) return;
         Log($"{node.Name}: process stops gracefully ({why})");
         node.Agent?.StopGracefully(why);
+        node.Kernel.Generation++;
         EndProcess(node, why);
         Cluster.Remove(node, $"left ({why})");
         if (restart) Repair(TimeSpan.FromMilliseconds(2000 + Random.Next(4000)), $"{node.Name}: the service manager restarts it", () => StartNode(node));
