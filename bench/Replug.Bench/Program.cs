@@ -10,6 +10,7 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["storm"] = ("uevent storm: thousands of veths created and deleted; overflows, resync, memory", StormBenchmark.RunAsync),
     ["crosshost"] = ("cross-host fail-over: lost host -> ports attached elsewhere (in-process cluster, SQLite)", CrossHostBenchmark.RunAsync),
     ["handover"] = ("coordinator singleton hand-over: hard stop -> new instance recovered from SQLite", HandoverBenchmark.RunAsync),
+    ["simulate"] = ("deterministic simulation of the fail-over protocol: seeds, steps, faults, violations", SimulationBenchmark.RunAsync),
     ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 

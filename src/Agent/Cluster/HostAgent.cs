@@ -50,12 +50,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<PortId, IActorRef> _ports;
     private readonly Dictionary<DeviceId, NicReport> _nics = [];
-    private readonly HashSet<CommandId> _applied = [];
-    private readonly Queue<CommandId> _appliedOrder = new();
+    private readonly CommandLedger _ledger = new();
     private readonly MembershipLease _lease;
     private readonly long _incarnation = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _newestEpoch;
     private bool _registered;
 
     public HostAgent(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
@@ -119,14 +117,14 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         // Load: the ports carried on fail-over slots (those not in this host's own configuration).
         var foreign = _ports.Keys.Count(p => !_settings.PortSpecs.ContainsKey(p));
         var inventory = new HostInventory([.. _nics.Values], ports, _settings.Capacity, foreign, _settings.Reserved);
-        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory, _newestEpoch));
+        _coordinator.Tell(new RegisterHost(_settings.Host, address, _incarnation, inventory, _ledger.NewestEpoch));
         // Then the ports' real state, one report each.
         foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
     }
 
     private void OnRegistered(HostRegistered registered)
     {
-        _newestEpoch = Math.Max(_newestEpoch, registered.Epoch);
+        _ledger.Observe(registered.Epoch);
         if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
         _registered = true;
         Timers.Cancel("register");
@@ -185,26 +183,23 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private bool Admit(CommandId id, long epoch)
     {
-        if (epoch < _newestEpoch)
+        switch (_ledger.Admit(id, epoch))
         {
-            _log.Warning("Refusing command {0}: epoch {1} is older than {2} (a coordinator that lost its role)", id, epoch, _newestEpoch);
-            Sender.Tell(new CommandRefused(id, _settings.Host, $"epoch {epoch} is older than {_newestEpoch}", _newestEpoch, epoch));
-            return false;
+            case LedgerVerdict.Refuse refuse:
+                _log.Warning("Refusing command {0}: {1} (a coordinator that lost its role)", id, refuse.Reason);
+                Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch));
+                return false;
+            case LedgerVerdict.Duplicate:
+                Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
+                return false;
+            default:
+                return true;
         }
-        _newestEpoch = epoch;
-        if (_applied.Contains(id))
-        {
-            Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
-            return false;
-        }
-        return true;
     }
 
     private void Applied(CommandId id, long epoch)
     {
-        _applied.Add(id);
-        _appliedOrder.Enqueue(id);
-        while (_appliedOrder.Count > 10_000) _applied.Remove(_appliedOrder.Dequeue());
+        _ledger.Applied(id);
         Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch));
     }
 
@@ -213,7 +208,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!Admit(attach.Id, attach.Epoch)) return;
         if (_lease.Fenced)
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _newestEpoch, attach.Epoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
@@ -227,7 +222,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _newestEpoch, attach.Epoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
             return;
         }
         Applied(attach.Id, attach.Epoch);

@@ -1,0 +1,334 @@
+using Replug.Agent.Cluster;
+using Replug.Agent.Ports;
+using Replug.Shared.Devices;
+using Replug.Shared.Protocol;
+using static Replug.Shared.Protocol.HostProtocol;
+
+namespace Replug.Coordinator.Tests.Simulation;
+
+/// <summary>One logical port in the agent's memory: the pure selection and whether the agent keeps it out of the path.</summary>
+public sealed class SimPort(SimPortConfig config, FailSafePort selection, bool fenced)
+{
+    public SimPortConfig Config { get; } = config;
+    public FailSafePort Selection { get; } = selection;
+    public bool Fenced { get; set; } = fenced;
+}
+
+/// <summary>
+/// One incarnation of a host's agent process, mirroring <see cref="HostAgent"/> (registration,
+/// reports, commands, self-fencing) and the port actors (<see cref="FailSafeGroup"/>: fenced
+/// ports keep deciding but put nothing in the path) over the real pure parts:
+/// <see cref="CommandLedger"/>, <see cref="MembershipLease"/>, <see cref="FailSafePort"/>.
+/// Everything here is memory: a crash loses it, the kernel keeps what it was told.
+/// </summary>
+public sealed class SimAgent
+{
+    private readonly SimWorld _world;
+    private readonly SimNode _node;
+    private readonly SimHostConfig _config;
+    private readonly CommandLedger _ledger = new();
+    private readonly MembershipLease _lease;
+    private readonly SortedDictionary<string, NicReport> _nics = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, SimPort> _ports = new(StringComparer.Ordinal);
+    // AgentClusterHosting.FailoverPorts: a queue in the process, never refilled.
+    private readonly Queue<DeviceId> _freeFailoverDevices;
+    private readonly List<object> _proxyBuffer = [];
+    private bool _registered;
+    private long _registerTimer;
+
+    public SimAgent(SimWorld world, SimNode node, long incarnation)
+    {
+        _world = world;
+        _node = node;
+        _config = node.Host!;
+        Incarnation = incarnation;
+        _lease = new MembershipLease(world.Options.Lease);
+        _freeFailoverDevices = new Queue<DeviceId>(_config.FailoverDevices);
+    }
+
+    public long Incarnation { get; }
+    public bool Alive { get; private set; } = true;
+    public HostId Host => _config.Host;
+    public bool LeaseFenced => _lease.Fenced;
+    public Endpoint Self => new Endpoint.Agent(_node.Index, Incarnation);
+
+    private SimKernel Kernel => _node.Kernel;
+
+    private void Log(string text) => _world.Log($"{_node.Name}: {text}");
+
+    // ---- life ------------------------------------------------------------------------------------
+
+    /// <summary>PreStart: scan the NICs, make the configured ports (fenced), learn their devices' health, start registering.</summary>
+    public void Start()
+    {
+        foreach (var (device, identity) in Kernel.Nics) Remember(device, identity);
+        foreach (var port in _config.Ports)
+        {
+            var sim = new SimPort(port, new FailSafePort(port.Spec.Port, port.Members, revertive: true), fenced: true);
+            _ports[port.Spec.Port.Value] = sim;
+            foreach (var member in port.Members)
+                if (Kernel.Has(member)) Run(sim, sim.Selection.OnHealthy(member), $"{member} is healthy");
+        }
+        Log($"agent started (incarnation {Incarnation}): ports [{string.Join(", ", _ports.Keys)}] fenced until the coordinator confirms them");
+        StartRegistering();
+    }
+
+    /// <summary>Coordinated shutdown (downed, leaving, service stop): each port's PostStop takes its traffic down.</summary>
+    public void StopGracefully(string why)
+    {
+        if (!Alive) return;
+        foreach (var port in _ports.Values)
+            if (!port.Fenced && port.Selection.Active is { } active && Kernel.Deactivate(port.Config.Spec.Port, active))
+                Log($"{port.Config.Spec.Port}: deactivated {active} (shutting down: {why})");
+        Alive = false;
+    }
+
+    /// <summary>kill -9: nothing runs, the kernel keeps forwarding.</summary>
+    public void Crash() => Alive = false;
+
+    // ---- registration and reports -----------------------------------------------------------------
+
+    private void StartRegistering()
+    {
+        var timer = ++_registerTimer;
+        void Tick()
+        {
+            if (!Alive || timer != _registerTimer) return;
+            Register();
+            _world.Scheduler.After(_world.Options.RegisterRetry, $"{_node.Name} register retry", Tick);
+        }
+        Tick();
+    }
+
+    private void Register()
+    {
+        var ports = _ports.Values.Select(p => new PortReport(p.Config.Spec, [], null, false)).ToList();
+        var inventory = new HostInventory([.. _nics.Values], ports, _config.Capacity, _ports.Count);
+        ToCoordinator(new RegisterHost(Host, _node.Address, Incarnation, inventory, _ledger.NewestEpoch));
+        foreach (var port in _ports.Values) ToCoordinator(new PortChanged(Host, Report(port)));
+    }
+
+    private static PortReport Report(SimPort port) =>
+        new(port.Config.Spec, port.Selection.Members, port.Selection.Active, port.Selection.Escalated, port.Fenced);
+
+    private void ToCoordinator(IHostMessage message)
+    {
+        if (_world.Proxy(this) is { } instance) _world.Network.Send(Self, instance, message);
+        else if (_proxyBuffer.Count < 1000) _proxyBuffer.Add(message); // the singleton proxy buffers until it finds the singleton
+    }
+
+    /// <summary>The proxy found a singleton: what it buffered goes out in order.</summary>
+    public void FlushProxy()
+    {
+        if (_proxyBuffer.Count == 0 || _world.Proxy(this) is not { } instance) return;
+        foreach (var message in _proxyBuffer) _world.Network.Send(Self, instance, message);
+        _proxyBuffer.Clear();
+    }
+
+    private void OnRegistered(HostRegistered registered)
+    {
+        _ledger.Observe(registered.Epoch);
+        if (!_registered) Log($"registered (epoch {registered.Epoch}), owned [{string.Join(", ", registered.OwnedPorts)}]");
+        _registered = true;
+        _registerTimer++;
+        if (_lease.Fenced) return;
+        var owned = registered.OwnedPorts.Select(p => p.Value).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, port) in _ports.ToList())
+        {
+            if (owned.Contains(name))
+            {
+                Unfence(port, $"the coordinator confirmed it is ours (epoch {registered.Epoch})");
+                continue;
+            }
+            Log($"{name} was moved to another host while this one was away: detaching it here");
+            RemovePort(name);
+        }
+    }
+
+    // ---- devices ------------------------------------------------------------------------------------
+
+    public void OnNicAdded(DeviceId device, NicIdentity identity)
+    {
+        if (Remember(device, identity) is { } report) ToCoordinator(new HostProtocol.NicAdded(Host, report));
+        foreach (var port in _ports.Values.ToList())
+            if (port.Selection.IsMember(device)) Run(port, port.Selection.OnHealthy(device), $"{device} is healthy");
+    }
+
+    public void OnNicRemoved(DeviceId device)
+    {
+        if (_nics.Remove(device.Name, out var gone)) ToCoordinator(new HostProtocol.NicRemoved(Host, gone.Device, gone.Identity));
+        foreach (var port in _ports.Values.ToList())
+            if (port.Selection.IsMember(device)) Run(port, port.Selection.OnUnhealthy(device, "removed"), $"{device}: removed");
+    }
+
+    private NicReport Remember(DeviceId device, NicIdentity identity)
+    {
+        var report = new NicReport(device, identity, null, true);
+        _nics[device.Name] = report;
+        return report;
+    }
+
+    // ---- the ports' actors (FailSafeGroup) ----------------------------------------------------------
+
+    private void Run(SimPort port, IReadOnlyList<PortAction> actions, string reason, bool force = false)
+    {
+        var pending = new Queue<PortAction>(actions.Where(a => force || !port.Fenced || a is PortAction.Escalate or PortAction.Recover));
+        var spec = port.Config.Spec;
+        while (pending.TryDequeue(out var action))
+        {
+            switch (action)
+            {
+                case PortAction.Switch s when Kernel.Has(s.To):
+                    Kernel.Switch(spec.Port, s.To);
+                    Log($"{spec.Port}: switched {s.From?.ToString() ?? "none"} -> {s.To} ({reason})");
+                    _world.OnKernelChanged(_node, spec.Port, $"switch to {s.To}");
+                    ToCoordinator(new PortChanged(Host, Report(port)));
+                    break;
+                case PortAction.Switch s:
+                    Log($"{spec.Port}: switch to {s.To} failed (device absent)");
+                    foreach (var next in port.Selection.OnSwitchFailed(s.To, "device absent")) pending.Enqueue(next);
+                    break;
+                case PortAction.Deactivate d:
+                    if (Kernel.Deactivate(spec.Port, d.Device)) Log($"{spec.Port}: deactivated {d.Device} ({reason})");
+                    break;
+                case PortAction.Escalate e:
+                    Log($"{spec.Port}: escalating: {e.Reason}");
+                    ToCoordinator(new HostProtocol.PortEscalated(Host, spec.Port, e.Reason));
+                    break;
+                case PortAction.Recover r:
+                    Log($"{spec.Port}: recovered on {r.Active}");
+                    ToCoordinator(new PortChanged(Host, Report(port)));
+                    break;
+            }
+        }
+    }
+
+    private void Fence(SimPort port, string reason)
+    {
+        if (port.Fenced) return;
+        port.Fenced = true;
+        Log($"{port.Config.Spec.Port}: fenced ({reason})");
+        if (port.Selection.Active is { } active) Run(port, [new PortAction.Deactivate(active)], reason, force: true);
+    }
+
+    private void Unfence(SimPort port, string reason)
+    {
+        if (!port.Fenced) return;
+        port.Fenced = false;
+        Log($"{port.Config.Spec.Port}: unfenced ({reason})");
+        if (port.Selection.Active is { } active) Run(port, [new PortAction.Switch(null, active)], reason);
+    }
+
+    private void RemovePort(string name)
+    {
+        if (!_ports.Remove(name, out var port)) return;
+        Fence(port, "detached from this host");
+        // PostStop: a port still unfenced would take its traffic down; this one was just fenced.
+    }
+
+    // ---- commands ----------------------------------------------------------------------------------
+
+    public void Receive(object message, Endpoint sender)
+    {
+        if (!Alive) return;
+        switch (message)
+        {
+            case HostRegistered r: OnRegistered(r); break;
+            case AttachPort a: OnAttachPort(a, sender); break;
+            case DetachPort d: OnDetachPort(d, sender); break;
+        }
+    }
+
+    private bool Admit(CommandId id, long epoch, Endpoint sender)
+    {
+        switch (_ledger.Admit(id, epoch))
+        {
+            case LedgerVerdict.Refuse refuse:
+                Log($"refusing command {id}: {refuse.Reason}");
+                _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch));
+                return false;
+            case LedgerVerdict.Duplicate:
+                _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
+                return false;
+            default:
+                return true;
+        }
+    }
+
+    private void Applied(CommandId id, long epoch, Endpoint sender, int kernelBefore)
+    {
+        _ledger.Applied(id);
+        _world.OnCommandApplied(_node, id, changedDataPath: Kernel.Version != kernelBefore);
+        _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
+    }
+
+    private void OnAttachPort(AttachPort attach, Endpoint sender)
+    {
+        if (!Admit(attach.Id, attach.Epoch, sender)) return;
+        if (_lease.Fenced)
+        {
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
+            return;
+        }
+        var before = Kernel.Version;
+        var name = attach.Port.Port.Value;
+        if (_ports.TryGetValue(name, out var existing))
+        {
+            Unfence(existing, $"attached by the coordinator (command {attach.Id})");
+        }
+        else if (MakePort(attach.Port, attach.Devices) is { } created)
+        {
+            _ports[name] = created;
+            Log($"{name} attached by the coordinator over [{string.Join(", ", created.Selection.Members)}] (command {attach.Id}, epoch {attach.Epoch})");
+            foreach (var member in created.Selection.Members)
+                if (Kernel.Has(member)) Run(created, created.Selection.OnHealthy(member), $"{member} is healthy");
+        }
+        else
+        {
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
+            return;
+        }
+        Applied(attach.Id, attach.Epoch, sender, before);
+    }
+
+    /// <summary>AgentClusterHosting.FailoverPorts: a port that followed its NIC runs over it; one failed over takes a free fail-over device.</summary>
+    private SimPort? MakePort(PortSpec spec, IReadOnlyList<DeviceId>? devices)
+    {
+        IReadOnlyList<DeviceId> chosen;
+        if (devices is { Count: > 0 }) chosen = devices;
+        else if (_freeFailoverDevices.TryDequeue(out var device)) chosen = [device];
+        else return null;
+        return new SimPort(new SimPortConfig(spec, chosen), new FailSafePort(spec.Port, chosen, revertive: true), fenced: false);
+    }
+
+    private void OnDetachPort(DetachPort detach, Endpoint sender)
+    {
+        if (!Admit(detach.Id, detach.Epoch, sender)) return;
+        var before = Kernel.Version;
+        RemovePort(detach.Port.Value);
+        Applied(detach.Id, detach.Epoch, sender, before);
+    }
+
+    // ---- fencing ---------------------------------------------------------------------------------
+
+    /// <summary>The lease check (every LeaseCheckInterval in the agent; every membership tick here).</summary>
+    public void CheckLease(IReadOnlyCollection<Akka.Actor.Address> members, IReadOnlyCollection<Akka.Actor.Address> unreachable)
+    {
+        if (!Alive) return;
+        switch (_lease.Observe(members, unreachable, TimeSpan.FromMilliseconds(_world.Scheduler.Now)))
+        {
+            case LeaseVerdict.Fence:
+                Log($"no majority for {_lease.Lease.TotalSeconds:0.#} s: fencing {_ports.Count} port(s)");
+                foreach (var port in _ports.Values) Fence(port, "no majority for the lease");
+                break;
+            case LeaseVerdict.MajorityRegained:
+                Log("sees a majority again: re-registering before any port comes back");
+                _registered = false;
+                StartRegistering();
+                break;
+        }
+    }
+
+    /// <summary>What this agent believes it carries (for the end-of-run comparison).</summary>
+    public IEnumerable<SimPort> Ports => _ports.Values;
+}
