@@ -82,9 +82,19 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             {
                 case Recovered r: OnRecovered(r.Node); break;
                 case Membership m: OnMembership(m); break;
-                case MemberUnreachable u: OnUnreachable(u.Address); break;
-                case MemberReachable r: OnReachable(r.Address); break;
-                case MemberGone g: OnMemberGone(g.Address, g.How); break;
+                case MemberUp u: state.Cluster.Up(u.Address); break;
+                case MemberUnreachable u:
+                    state.Cluster.MarkUnreachable(u.Address);
+                    OnUnreachable(u.Address);
+                    break;
+                case MemberReachable r:
+                    state.Cluster.MarkReachable(r.Address);
+                    OnReachable(r.Address);
+                    break;
+                case MemberGone g:
+                    state.Cluster.Gone(g.Address);
+                    OnMemberGone(g.Address, g.How);
+                    break;
                 case Tick: OnTick(); break;
                 case FromOperator { Message: OperatorProtocol.DrainHost d }: ChangeDrain(d.Host, true); break;
                 case FromOperator { Message: OperatorProtocol.UndrainHost u }: ChangeDrain(u.Host, false); break;
@@ -127,6 +137,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void OnMembership(Membership membership)
         {
+            state.Cluster.Reset(membership.Members, membership.Unreachable);
             var members = membership.Members.ToHashSet(StringComparer.Ordinal);
             var unreachable = membership.Unreachable.ToHashSet(StringComparer.Ordinal);
             foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
@@ -184,9 +195,12 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         private void OnTick()
         {
             CloseNicWindows();
-            foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable && state.LeaseEndsFor(h) <= now)
-                         .OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
-                HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (lease {Settings.Lease} + margin {Settings.LeaseMargin})");
+            // The unreachable host fences itself only if it is the one cut off from the majority:
+            // a coordinator that does not see a majority waits (the split brain resolver decides).
+            if (state.Cluster.HasMajority)
+                foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable && state.LeaseEndsFor(h) <= now)
+                             .OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
+                    HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (lease {Settings.Lease} + margin {Settings.LeaseMargin})");
             foreach (var command in state.PendingCommands.Values.Where(c => c.NextAttemptAt <= now).OrderBy(c => c.NextAttemptAt).ThenBy(c => c.Id.Value).ToList())
                 Retry(command);
             ReleaseDeferredEscalations();

@@ -28,6 +28,9 @@ public static class CoordinatorInputs
     /// </summary>
     public sealed record Membership(IReadOnlyCollection<string> Members, IReadOnlyCollection<string> Unreachable) : ICoordinatorInput;
 
+    /// <summary>A node became a member (an agent's host, or another coordinator node): it counts towards the majority.</summary>
+    public sealed record MemberUp(string Address) : ICoordinatorInput;
+
     public sealed record MemberUnreachable(string Address) : ICoordinatorInput;
     public sealed record MemberReachable(string Address) : ICoordinatorInput;
 

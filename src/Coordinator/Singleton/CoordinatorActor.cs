@@ -59,8 +59,10 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<IHostMessage>(m => Decide(new FromHost(m)));
         Command<IOperatorMessage>(m => Decide(new FromOperator(m)));
         Command<ClusterEvent.CurrentClusterState>(s => Decide(new Membership(
-            [.. s.Members.Where(m => m.Status is not (MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Removed)).Select(m => m.Address.ToString())],
+            // The members keep-majority counts (and the agents' leases): Up and Leaving.
+            [.. s.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address.ToString())],
             [.. s.Unreachable.Select(m => m.Address.ToString())])));
+        Command<ClusterEvent.MemberUp>(m => Decide(new MemberUp(m.Member.Address.ToString())));
         Command<ClusterEvent.UnreachableMember>(m => Decide(new MemberUnreachable(m.Member.Address.ToString())));
         Command<ClusterEvent.ReachableMember>(m => Decide(new MemberReachable(m.Member.Address.ToString())));
         Command<ClusterEvent.MemberRemoved>(m => Decide(new MemberGone(m.Member.Address.ToString(), "removed from the cluster")));

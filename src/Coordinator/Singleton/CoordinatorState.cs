@@ -66,6 +66,57 @@ public sealed record PendingCommand(CommandId Id, HostId Host, HostCommandKind K
         : new HostProtocol.DetachPort(Id, epoch, Port.Port);
 }
 
+/// <summary>
+/// Which members this coordinator's node sees, and which of them it cannot reach. A lease-based
+/// fail-over is safe only on the side of the majority: there the unreachable host is the one that
+/// fences itself; on a minority side it is this coordinator that is cut off, and the host it cannot
+/// reach may well be forwarding.
+/// </summary>
+public sealed class ClusterView
+{
+    private readonly SortedSet<string> _members = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _unreachable = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a whole view was given yet (a new instance knows nothing until it is).</summary>
+    public bool Known { get; private set; }
+    public IReadOnlyCollection<string> Members => _members;
+    public IReadOnlyCollection<string> Unreachable => _unreachable;
+
+    public void Reset(IEnumerable<string> members, IEnumerable<string> unreachable)
+    {
+        _members.Clear();
+        _members.UnionWith(members);
+        _unreachable.Clear();
+        _unreachable.UnionWith(unreachable.Where(_members.Contains));
+        Known = true;
+    }
+
+    /// <summary>A member that is up (a new incarnation joins at its predecessor's address, reachable).</summary>
+    public void Up(string address)
+    {
+        _members.Add(address);
+        _unreachable.Remove(address);
+    }
+
+    public void Gone(string address)
+    {
+        _members.Remove(address);
+        _unreachable.Remove(address);
+    }
+
+    public void MarkUnreachable(string address)
+    {
+        _members.Add(address);
+        _unreachable.Add(address);
+    }
+
+    public void MarkReachable(string address) => _unreachable.Remove(address);
+
+    /// <summary>Keep-majority's rule, the one the agents fence by (<see cref="Agent.Cluster.MembershipLease.HasMajority"/>).</summary>
+    public bool HasMajority => Known && Agent.Cluster.MembershipLease.HasMajority(
+        [.. _members.Select(Akka.Actor.Address.Parse)], [.. _unreachable.Select(Akka.Actor.Address.Parse)]);
+}
+
 /// <summary>An escalation that waits for the NIC tracker: the port's NIC may be migrating.</summary>
 public sealed record DeferredEscalation(HostId Host, PortId Port, string Reason, DateTimeOffset At);
 
@@ -118,6 +169,13 @@ public sealed class CoordinatorState
     public IReadOnlyDictionary<(HostId Host, PortId Port), DeferredEscalation> DeferredEscalations => _deferred;
     public NicTracker Nics => _nics;
 
+    /// <summary>
+    /// The cluster as this instance sees it. Not persisted and not changed by events: it is this
+    /// node's view, given whole at subscription (<see cref="Deciding.CoordinatorInputs.Membership"/>)
+    /// and kept current by membership inputs.
+    /// </summary>
+    public ClusterView Cluster { get; } = new();
+
     /// <summary>The tracker's verdict on the last NIC report or notice applied (the decider acts on it; recovery ignores it).</summary>
     public NicVerdict? LastNicVerdict { get; private set; }
 
@@ -143,7 +201,7 @@ public sealed class CoordinatorState
         {
             DateTimeOffset? next = _nics.NextDeadline;
             foreach (var host in _hosts.Values)
-                if (host.Status == HostStatus.Unreachable) next = Earlier(next, LeaseEndsFor(host));
+                if (host.Status == HostStatus.Unreachable && Cluster.HasMajority) next = Earlier(next, LeaseEndsFor(host));
             foreach (var command in _commands.Values)
                 if (_hosts.GetValueOrDefault(command.Host)?.Status == HostStatus.Up) next = Earlier(next, command.NextAttemptAt);
             return next;

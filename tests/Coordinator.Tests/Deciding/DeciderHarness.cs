@@ -62,10 +62,14 @@ public sealed class DeciderHarness
     public void Advance(TimeSpan by) => AdvanceTo(Now + by);
 
     /// <summary>A hand-over: a new instance rebuilds its state from the journal alone and starts its epoch.</summary>
-    public Decision HandOver(string node = "node-2")
+    public Decision HandOver(string node = "akka.tcp://replug@coordinator-2:4053")
     {
+        var members = State.Cluster.Members.Where(m => m != CoordinatorNode).Append(node).ToList();
+        var unreachable = State.Cluster.Unreachable.ToList();
         State = Replayed();
-        return Decide(new CoordinatorInputs.Recovered(node));
+        var recovered = Decide(new CoordinatorInputs.Recovered(node));
+        Decide(new CoordinatorInputs.Membership(members, unreachable));
+        return recovered;
     }
 
     public CoordinatorState Replayed()
@@ -90,10 +94,20 @@ public sealed class DeciderHarness
     public static PortReport Port(string name, params string[] members) =>
         new(new PortSpec(new PortId(name)), [.. members.Select(DeviceId.Net)], members.Length > 0 ? DeviceId.Net(members[0]) : null, false);
 
-    public Decision Register(HostId host, int slots, NicReport[] nics, PortReport[] ports, long incarnation = 1, long newestEpoch = 0) =>
-        FromHost(new RegisterHost(host, AddressOf(host), incarnation, new HostInventory(nics, ports, slots, 0), newestEpoch));
+    public Decision Register(HostId host, int slots, NicReport[] nics, PortReport[] ports, long incarnation = 1, long newestEpoch = 0)
+    {
+        Decide(new CoordinatorInputs.MemberUp(AddressOf(host)));
+        return FromHost(new RegisterHost(host, AddressOf(host), incarnation, new HostInventory(nics, ports, slots, 0), newestEpoch));
+    }
 
-    public void Start(string node = "node-1") => Decide(new CoordinatorInputs.Recovered(node));
+    public const string CoordinatorNode = "akka.tcp://replug@coordinator-1:4053";
+
+    /// <summary>A first instance on a one-node cluster (hosts join as they register).</summary>
+    public void Start()
+    {
+        Decide(new CoordinatorInputs.Recovered(CoordinatorNode));
+        Decide(new CoordinatorInputs.Membership([CoordinatorNode], []));
+    }
 
     /// <summary>Every command owed to <paramref name="host"/> is answered as applied.</summary>
     public void AcknowledgeAll(HostId host)

@@ -238,7 +238,7 @@ public sealed class FindingsTests
         Assert.Empty(c.State.Failovers);
 
         c.HandOver();
-        c.Decide(new CoordinatorInputs.Membership([AddressOf(A), AddressOf(B), AddressOf(C), AddressOf(D)], [AddressOf(A)]));
+        Assert.Equal(HostStatus.Unreachable, c.State.Hosts[A].Status);
         Assert.Empty(c.State.Failovers);
         c.Advance(TimeSpan.FromMilliseconds(200));
 
@@ -251,7 +251,7 @@ public sealed class FindingsTests
     {
         var c = FourHosts();
         c.HandOver();
-        c.Decide(new CoordinatorInputs.Membership([AddressOf(B), AddressOf(C), AddressOf(D)], []));
+        c.Decide(new CoordinatorInputs.Membership(["akka.tcp://replug@coordinator-2:4053", AddressOf(B), AddressOf(C), AddressOf(D)], []));
 
         Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
         Assert.Single(c.State.Failovers.Values);
@@ -271,5 +271,22 @@ public sealed class FindingsTests
         var attach = Assert.Single(c.SentTo<AttachPort>(target));
         Assert.Equal(P1, attach.Port.Port);
         Assert.Contains(P1, c.SentTo<HostProtocol.HostRegistered>(target).Single().OwnedPorts);
+    }
+
+    [Fact]
+    public void A_coordinator_that_does_not_see_a_majority_moves_no_port_of_an_unreachable_host()
+    {
+        var c = FourHosts();
+        foreach (var cutOff in new[] { A, B, C }) c.Decide(new CoordinatorInputs.MemberUnreachable(AddressOf(cutOff)));
+        c.Advance(c.Decider.Settings.FailOverAfter * 3);
+
+        Assert.Empty(c.State.Failovers);
+        Assert.Null(c.State.NextDeadline);
+
+        c.Decide(new CoordinatorInputs.MemberReachable(AddressOf(B)));
+        c.Decide(new CoordinatorInputs.MemberReachable(AddressOf(C)));
+        c.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
+        Assert.Single(c.State.Failovers.Values);
     }
 }

@@ -47,9 +47,6 @@ public sealed class HandOverAtEveryStepTests
             c.AssertReplayMatches();
             if (i != handOverAfter) continue;
             c.HandOver();
-            var a = c.State.Hosts.GetValueOrDefault(A);
-            c.Decide(new CoordinatorInputs.Membership([AddressOf(A), AddressOf(B), AddressOf(C)],
-                a is { Status: HostStatus.Unreachable } ? [AddressOf(A)] : []));
             c.AssertReplayMatches();
         }
         return c;

@@ -76,6 +76,7 @@ public sealed class SimCluster
         _views[node.Index] = 0;
         _viewChangedAt[node.Index] = _world.Scheduler.Now;
         _world.Log($"cluster: {node.Name} joined (incarnation {node.Incarnation})");
+        _world.OnMemberJoined(node);
         _world.OnMembershipChanged();
     }
 

@@ -270,6 +270,12 @@ public sealed class SimWorld
         FlushProxies();
     }
 
+    public void OnMemberJoined(SimNode node)
+    {
+        foreach (var instance in _instances.Where(i => i.Running && i.Node.Member && i.Node != node).ToList())
+            instance.Decide(new CoordinatorInputs.MemberUp(node.Address), null);
+    }
+
     public void OnMembershipChanged()
     {
         EnsureSingleton();
