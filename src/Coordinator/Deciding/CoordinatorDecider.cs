@@ -279,14 +279,12 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             ReleaseDeferredEscalations();
         }
 
-        private void OnPortChanged(PortChanged changed)
-        {
-            Emit(new PortReported(changed.Host, changed.Port, now));
-            // A port that forwards again where it was needs no fail-over any more, if nobody took it yet.
-            if (changed.Port.Forwarding && state.Ports.TryGetValue(changed.Port.Port, out var port) && port.Host == changed.Host
-                && port.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.From == changed.Host && f.AwaitsPlacement)
-                Emit(new FailoverCancelled(id, $"recovered on {changed.Host}", now));
-        }
+        /// <remarks>
+        /// A report never cancels a fail-over: once one starts, the port's old host is told to
+        /// detach it, and a port that recovered there in the meantime goes all the same (it would
+        /// otherwise come back on its own while the new host attaches it).
+        /// </remarks>
+        private void OnPortChanged(PortChanged changed) => Emit(new PortReported(changed.Host, changed.Port, now));
 
         private void OnPortEscalated(PortEscalated escalated)
         {
@@ -447,11 +445,21 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         // ---- fail-over -----------------------------------------------------------------------
 
+        /// <summary>
+        /// The ports leave their hosts and are placed elsewhere. A host that may still hold a port
+        /// (up or unreachable, not lost) is told to detach it first: a fail-safe group that escalated
+        /// takes its port back by itself when a device returns, and must not while another host
+        /// attaches it. Placement waits for that detach (or for the host's loss).
+        /// </summary>
         private void StartFailovers(IReadOnlyList<(PortSpec Spec, HostId? From)> ports, string reason)
         {
             if (ports.Count == 0) return;
             foreach (var (spec, from) in ports)
+            {
+                if (from is { } host && state.Hosts.GetValueOrDefault(host) is { Status: not HostStatus.Down })
+                    IssueCommand(host, HostCommandKind.Detach, spec, null, $"port {spec.Port} fails over from {host}");
                 Emit(new FailoverStarted(new FailoverId(decider._newId()), spec, from, reason, now));
+            }
             PlanOpenFailovers(reason);
         }
 

@@ -351,9 +351,15 @@ public sealed class CoordinatorState
         })];
     }
 
-    /// <summary>The ports a host may carry now: a returning host re-activates these and lets the others go.</summary>
+    /// <summary>
+    /// The ports a host may carry now: a returning host re-activates these and lets the others go.
+    /// Those on their way to it count too (a fail-over's attach, a port following its NIC): an
+    /// answer to a repeated registration must not make it drop a port it was just told to attach.
+    /// </summary>
     public IReadOnlyList<PortId> OwnedPorts(HostId host) =>
-        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port).OrderBy(p => p.Value, StringComparer.Ordinal)];
+        [.. _ports.Values.Where(p => p.Host == host && p.State is PortState.Active or PortState.Moving).Select(p => p.Spec.Port)
+            .Concat(_commands.Values.Where(c => c.Host == host && c.Kind == HostCommandKind.Attach).Select(c => c.Port.Port))
+            .Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)];
 
     /// <summary>The ports a lost host carried (or was about to) that are not already being failed over.</summary>
     public IReadOnlyList<PortRecord> PortsToFailOver(HostId host) =>

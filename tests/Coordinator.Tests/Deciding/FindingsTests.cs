@@ -82,6 +82,10 @@ public sealed class FindingsTests
         c.HandOver();
         c.Advance(c.Decider.Settings.MigrationWindow + TimeSpan.FromMilliseconds(10));
 
+        // The port leaves its host first: placed only once A confirms the detach.
+        Assert.Equal(FailoverStatus.Planning, Assert.Single(c.State.Failovers.Values).Status);
+        Assert.Equal(P1, Assert.Single(c.SentTo<DetachPort>(A)).Port);
+        c.AcknowledgeAll(A);
         var failover = Assert.Single(c.State.Failovers.Values);
         Assert.Equal(A, failover.From);
         Assert.Equal(FailoverStatus.Commanded, failover.Status);
@@ -288,5 +292,25 @@ public sealed class FindingsTests
         c.Advance(TimeSpan.FromMilliseconds(10));
         Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
         Assert.Single(c.State.Failovers.Values);
+    }
+
+    [Fact]
+    public void A_port_that_escalated_is_detached_on_its_host_before_it_is_attached_elsewhere_even_if_it_recovers_meanwhile()
+    {
+        var c = FourHosts();
+        c.FromHost(new PortEscalated(A, P1, "no healthy device left"));
+        Assert.DoesNotContain(c.State.PendingCommands.Values, p => p.Kind == HostCommandKind.Attach);
+        var detach = Assert.Single(c.SentTo<DetachPort>(A));
+
+        // Its device came back before the detach arrived: the port forwards on A again.
+        c.FromHost(new PortChanged(A, Port("p1", "n1")));
+        Assert.DoesNotContain(c.State.PendingCommands.Values, p => p.Kind == HostCommandKind.Attach);
+        Assert.Equal(FailoverStatus.Planning, c.State.Failovers.Values.Single().Status);
+
+        c.FromHost(new CommandAcknowledged(detach.Id, A, c.State.Epoch));
+        var failover = c.State.Failovers.Values.Single();
+        Assert.Equal(FailoverStatus.Commanded, failover.Status);
+        Assert.NotEqual(A, failover.Target);
+        c.AssertReplayMatches();
     }
 }
