@@ -144,8 +144,16 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             {
                 if (host.Status == HostStatus.Down) continue;
                 if (!members.Contains(host.Address)) HostLost(host.Host, $"{host.Address} is no longer a member");
-                else if (unreachable.Contains(host.Address)) OnUnreachable(host.Address);
-                else OnReachable(host.Address);
+                else if (!unreachable.Contains(host.Address)) OnReachable(host.Address);
+                else if (host.Status == HostStatus.Unreachable)
+                {
+                    // Recorded unreachable by an earlier instance: it may have been reachable in
+                    // between, with no instance to see it, and its lease restarted only lately.
+                    // Count the lease again from now.
+                    Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{host.Address} still unreachable when this instance started", now));
+                    Warn($"Host {host.Host} unreachable when this instance started; its ports move in {Settings.FailOverAfter} unless it returns");
+                }
+                else OnUnreachable(host.Address);
             }
         }
 

@@ -34,8 +34,11 @@ public sealed class SimCluster
         _viewChangedAt = new long[nodes.Length];
     }
 
-    /// <summary>Members in join order (oldest first).</summary>
+    /// <summary>Members in join order (oldest first), WeaklyUp ones included.</summary>
     public IEnumerable<SimNode> Members => _nodes.Where(n => n.Member).OrderBy(n => n.JoinedAs);
+
+    /// <summary>The members that count (Up, not WeaklyUp): for majorities, leases and the singleton.</summary>
+    public IEnumerable<SimNode> UpMembers => Members.Where(n => !n.WeaklyUp);
 
     /// <summary>A node whose process runs but which the cluster downed.</summary>
     public static bool IsZombie(SimNode node) => node.ProcessUp && !node.Member && node.JoinedAs > 0;
@@ -56,8 +59,8 @@ public sealed class SimCluster
     public IReadOnlyList<SimNode> MembersSeenBy(SimNode node)
     {
         if (node.Joining) return [];
-        if (node.Member) return [.. Members];
-        if (IsZombie(node)) return [.. Members, node];
+        if (node.Member) return [.. UpMembers];
+        if (IsZombie(node)) return [.. UpMembers, node];
         return [];
     }
 
@@ -67,6 +70,7 @@ public sealed class SimCluster
         node.Member = true;
         node.Joining = false;
         node.JoinedAs = ++_joins;
+        node.WeaklyUp = _nodes.Any(n => n != node && n.Member && n.ProcessUp && _views[n.Index] != 0);
         _world.Version++;
         for (var i = 0; i < _nodes.Length; i++)
         {
@@ -75,8 +79,8 @@ public sealed class SimCluster
         }
         _views[node.Index] = 0;
         _viewChangedAt[node.Index] = _world.Scheduler.Now;
-        _world.Log($"cluster: {node.Name} joined (incarnation {node.Incarnation})");
-        _world.OnMemberJoined(node);
+        _world.Log($"cluster: {node.Name} joined (incarnation {node.Incarnation}){(node.WeaklyUp ? " as WeaklyUp (no convergence)" : "")}");
+        if (!node.WeaklyUp) _world.OnMemberJoined(node);
         _world.OnMembershipChanged();
     }
 
@@ -156,6 +160,15 @@ public sealed class SimCluster
             }
         }
         if (changed) _world.Log("cluster: " + DescribeViews());
+        // Convergence (no running member sees anyone unreachable): the leader moves WeaklyUp members to Up.
+        if (_nodes.All(v => !v.Member || !v.ProcessUp || _views[v.Index] == 0))
+            foreach (var weak in _nodes.Where(v => v.Member && v.WeaklyUp).OrderBy(v => v.JoinedAs).ToList())
+            {
+                weak.WeaklyUp = false;
+                _world.Version++;
+                _world.Log($"cluster: {weak.Name} is Up (the cluster converged)");
+                _world.OnMemberJoined(weak);
+            }
 
         var stable = (long)_world.Options.StableAfter.TotalMilliseconds;
         foreach (var v in _nodes)
@@ -197,6 +210,7 @@ public sealed class SimCluster
 
     private bool Pending()
     {
+        foreach (var n in _nodes) if (n.Member && n.WeaklyUp) return true;
         foreach (var v in _views) if (v != 0) return true;
         foreach (var n in _nodes) if (IsZombie(n)) return true;
         foreach (var since in _brokenSince) if (since >= 0) return true;

@@ -26,6 +26,12 @@ public sealed class SimNode(int index, string name, bool coordinatorRole)
     public bool Joining { get; set; }
     /// <summary>A member of the cluster (joined, not yet downed or removed).</summary>
     public bool Member { get; set; }
+    /// <summary>
+    /// Joined while the cluster had no convergence (some member unreachable): Akka makes it
+    /// WeaklyUp, and neither the split brain resolver nor the agents' leases count it until the
+    /// cluster converges and the leader moves it to Up.
+    /// </summary>
+    public bool WeaklyUp { get; set; }
     /// <summary>Join order: the oldest coordinator member hosts the singleton.</summary>
     public long JoinedAs { get; set; }
 

@@ -69,7 +69,7 @@ public sealed class SimWorld
 
     public IEnumerable<SimCoordinator> RunningInstances => _instances.Where(i => i.Running);
 
-    private SimNode? OldestCoordinator => Cluster.Members.FirstOrDefault(n => n.CoordinatorRole && n.ProcessUp && !n.Joining);
+    private SimNode? OldestCoordinator => Cluster.UpMembers.FirstOrDefault(n => n.CoordinatorRole && n.ProcessUp && !n.Joining);
 
     public string NodeName(int index) => index >= 0 && index < Nodes.Length ? Nodes[index].Name : "operator";
 
@@ -218,7 +218,7 @@ public sealed class SimWorld
             var instance = new SimCoordinator(this, oldest, ++_nextInstance, Decide);
             _instances.Add(instance);
             Log($"singleton starts on {oldest.Name} (instance {instance.Id})");
-            var members = Cluster.Members.Select(m => m.Address).ToList();
+            var members = Cluster.UpMembers.Select(m => m.Address).ToList();
             var unreachable = Cluster.ViewOf(oldest).Select(i => Nodes[i].Address).ToList();
             instance.Start(members, unreachable);
             FlushProxies();
@@ -262,7 +262,7 @@ public sealed class SimWorld
             if (!host.ProcessUp || host.Agent is not { Alive: true } agent) continue;
             var view = Cluster.ViewOf(host);
             var members = host.Member && !host.Joining
-                ? memberAddresses ??= [.. Cluster.Members.Select(m => m.AkkaAddress)]
+                ? memberAddresses ??= [.. Cluster.UpMembers.Select(m => m.AkkaAddress)]
                 : [.. Cluster.MembersSeenBy(host).Select(m => m.AkkaAddress)];
             agent.CheckLease(members, view.Count == 0 ? [] : [.. view.Select(i => Nodes[i].AkkaAddress)]);
         }
