@@ -34,10 +34,14 @@ public sealed class FailoverDevicePool
     /// first free fail-over device as its standby when one is free: over the NIC alone it would
     /// have no standby on this host. A port failed over without a NIC takes the first free
     /// fail-over device. A followed NIC that is itself a free fail-over device is taken too, so
-    /// no other port is given it.
+    /// no other port is given it. Only devices that are <paramref name="present"/> are given (a
+    /// fail-over device may have been removed or migrated away), and a port none of whose members
+    /// is present is not made: the coordinator must hear a refusal, not an acknowledgement of a
+    /// port that cannot forward.
     /// </summary>
-    public FailoverMembers? Take(IReadOnlyList<DeviceId>? followed)
+    public FailoverMembers? Take(IReadOnlyList<DeviceId>? followed, Func<DeviceId, bool>? present = null)
     {
+        present ??= _ => true;
         lock (_gate)
         {
             var members = new List<DeviceId>();
@@ -50,12 +54,18 @@ public sealed class FailoverDevicePool
             }
             foreach (var device in _configured)
             {
-                if (!_free.Remove(device)) continue;
+                if (!_free.Contains(device) || !present(device)) continue;
+                _free.Remove(device);
                 members.Add(device);
                 taken.Add(device);
                 break;
             }
-            return members.Count == 0 ? null : new FailoverMembers(members, taken);
+            if (members.Count == 0 || !members.Any(present))
+            {
+                foreach (var device in taken) _free.Add(device);
+                return null;
+            }
+            return new FailoverMembers(members, taken);
         }
     }
 

@@ -33,7 +33,7 @@ public static class AgentClusterHosting
                 TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
             var proxy = registry.Get<CoordinatorProxyKey>();
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
-                FailoverPorts(options, actors.Watcher, dataPathFor)), ActorNames.HostAgent);
+                FailoverPorts(options, actors.Watcher, dataPathFor, out var pool, device => IsPresent(bus, device))), ActorNames.HostAgent);
             registry.Register<HostAgentKey>(agent);
         });
         return builder;
@@ -50,8 +50,9 @@ public static class AgentClusterHosting
 
     /// <inheritdoc cref="FailoverPorts(AgentOptions, IActorRef, Func{AgentOptions.PortOptions, IDataPath}?)"/>
     /// <param name="pool">The fail-over devices and which are free, for tests and views.</param>
+    /// <param name="present">Whether a device exists now (sysfs): absent fail-over devices are not given.</param>
     public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
-        out FailoverDevicePool pool)
+        out FailoverDevicePool pool, Func<DeviceId, bool>? present = null)
     {
         var devices = new FailoverDevicePool(options.FailoverDevices.Select(ParseDevice));
         pool = devices;
@@ -59,7 +60,7 @@ public static class AgentClusterHosting
         dataPathFor ??= port => DataPaths.Create(port, options.NetworkNamespace);
         return (context, spec, followed) =>
         {
-            if (devices.Take(followed) is not { } chosen) return null;
+            if (devices.Take(followed, present) is not { } chosen) return null;
             try
             {
                 var template = options.FailoverDataPath;
@@ -87,6 +88,13 @@ public static class AgentClusterHosting
             }
         };
     }
+
+    private static bool IsPresent(IDeviceBus bus, DeviceId device) => device.Subsystem switch
+    {
+        Subsystems.Net => bus.FindNet(device.Name) is not null,
+        Subsystems.Pci => bus.FindPci(device.Name) is not null,
+        _ => true,
+    };
 
     private static DeviceId ParseDevice(string device) =>
         DeviceId.TryParse(device, out var id) ? id : throw new ArgumentException($"'{device}' is not a device id", nameof(device));

@@ -10,6 +10,8 @@ namespace Replug.Coordinator.Tests.Simulation;
 public sealed class SimPort(SimPortConfig config, FailSafePort selection, bool fenced)
 {
     public SimPortConfig Config { get; } = config;
+    /// <summary>The fail-over devices this port holds from the pool, given back when it is removed.</summary>
+    public IReadOnlyList<DeviceId> Taken { get; init; } = [];
     public FailSafePort Selection { get; } = selection;
     public bool Fenced { get; set; } = fenced;
 }
@@ -31,7 +33,8 @@ public sealed class SimAgent
     private readonly SortedDictionary<string, NicReport> _nics = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, SimPort> _ports = new(StringComparer.Ordinal);
     // AgentClusterHosting.FailoverPorts: a queue in the process, never refilled.
-    private readonly Queue<DeviceId> _freeFailoverDevices;
+    // AgentClusterHosting.FailoverPorts: the real pool, fail-over devices given back when a port goes.
+    private readonly FailoverDevicePool _failoverDevices;
     private readonly List<object> _proxyBuffer = [];
     private bool _registered;
     private long _registerTimer;
@@ -43,7 +46,7 @@ public sealed class SimAgent
         _config = node.Host!;
         Incarnation = incarnation;
         _lease = new MembershipLease(world.Options.Lease);
-        _freeFailoverDevices = new Queue<DeviceId>(_config.FailoverDevices);
+        _failoverDevices = new FailoverDevicePool(_config.FailoverDevices);
     }
 
     public long Incarnation { get; }
@@ -223,6 +226,7 @@ public sealed class SimAgent
     {
         if (!_ports.Remove(name, out var port)) return;
         Fence(port, "detached from this host");
+        _failoverDevices.Return(port.Taken);
         // PostStop: a port still unfenced would take its traffic down; this one was just fenced.
     }
 
@@ -294,11 +298,11 @@ public sealed class SimAgent
     /// <summary>AgentClusterHosting.FailoverPorts: a port that followed its NIC runs over it; one failed over takes a free fail-over device.</summary>
     private SimPort? MakePort(PortSpec spec, IReadOnlyList<DeviceId>? devices)
     {
-        IReadOnlyList<DeviceId> chosen;
-        if (devices is { Count: > 0 }) chosen = devices;
-        else if (_freeFailoverDevices.TryDequeue(out var device)) chosen = [device];
-        else return null;
-        return new SimPort(new SimPortConfig(spec, chosen), new FailSafePort(spec.Port, chosen, revertive: true), fenced: false);
+        if (_failoverDevices.Take(devices, Kernel.Has) is not { } chosen) return null;
+        return new SimPort(new SimPortConfig(spec, chosen.Members), new FailSafePort(spec.Port, chosen.Members, revertive: true), fenced: false)
+        {
+            Taken = chosen.Taken,
+        };
     }
 
     private void OnDetachPort(DetachPort detach, Endpoint sender)
