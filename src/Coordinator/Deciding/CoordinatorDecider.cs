@@ -138,7 +138,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         private void OnMembership(Membership membership)
         {
             state.Cluster.Reset(membership.Members, membership.Unreachable);
-            var members = membership.Members.ToHashSet(StringComparer.Ordinal);
+            var members = membership.Members.Concat(membership.NotYetUp ?? []).ToHashSet(StringComparer.Ordinal);
             var unreachable = membership.Unreachable.ToHashSet(StringComparer.Ordinal);
             foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
             {

@@ -26,7 +26,10 @@ public static class CoordinatorInputs
     /// whose address is not among <paramref name="Members"/> are gone, even if their removal
     /// happened while no instance was listening.
     /// </summary>
-    public sealed record Membership(IReadOnlyCollection<string> Members, IReadOnlyCollection<string> Unreachable) : ICoordinatorInput;
+    /// <param name="Members">The members that count for a majority (Up, Leaving).</param>
+    /// <param name="NotYetUp">Members that joined but do not count yet (Joining, WeaklyUp): present, not gone.</param>
+    public sealed record Membership(IReadOnlyCollection<string> Members, IReadOnlyCollection<string> Unreachable,
+        IReadOnlyCollection<string>? NotYetUp = null) : ICoordinatorInput;
 
     /// <summary>A node became a member (an agent's host, or another coordinator node): it counts towards the majority.</summary>
     public sealed record MemberUp(string Address) : ICoordinatorInput;

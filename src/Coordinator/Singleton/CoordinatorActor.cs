@@ -61,7 +61,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.CurrentClusterState>(s => Decide(new Membership(
             // The members keep-majority counts (and the agents' leases): Up and Leaving.
             [.. s.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address.ToString())],
-            [.. s.Unreachable.Select(m => m.Address.ToString())])));
+            [.. s.Unreachable.Select(m => m.Address.ToString())],
+            [.. s.Members.Where(m => m.Status is MemberStatus.Joining or MemberStatus.WeaklyUp).Select(m => m.Address.ToString())])));
         Command<ClusterEvent.MemberUp>(m => Decide(new MemberUp(m.Member.Address.ToString())));
         Command<ClusterEvent.UnreachableMember>(m => Decide(new MemberUnreachable(m.Member.Address.ToString())));
         Command<ClusterEvent.ReachableMember>(m => Decide(new MemberReachable(m.Member.Address.ToString())));

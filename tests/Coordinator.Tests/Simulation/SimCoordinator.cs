@@ -39,7 +39,7 @@ public sealed class SimCoordinator
 
     private string Name => $"{Node.Name}#{Id}";
 
-    public void Start(IReadOnlyCollection<string> members, IReadOnlyCollection<string> unreachable)
+    public void Start(IReadOnlyCollection<string> members, IReadOnlyCollection<string> unreachable, IReadOnlyCollection<string> notYetUp)
     {
         var journal = _world.Journal;
         foreach (var e in journal) State.Apply(e);
@@ -49,7 +49,7 @@ public sealed class SimCoordinator
         if (!Decide(new CoordinatorInputs.Recovered(Node.Address), null)) return;
         _world.OnEpochStarted(this, State.Epoch);
         KnownUnreachable.UnionWith(unreachable);
-        Decide(new CoordinatorInputs.Membership(members, unreachable), null);
+        Decide(new CoordinatorInputs.Membership(members, unreachable, notYetUp), null);
     }
 
     public void Stop(string why)

@@ -220,7 +220,7 @@ public sealed class SimWorld
             Log($"singleton starts on {oldest.Name} (instance {instance.Id})");
             var members = Cluster.UpMembers.Select(m => m.Address).ToList();
             var unreachable = Cluster.ViewOf(oldest).Select(i => Nodes[i].Address).ToList();
-            instance.Start(members, unreachable);
+            instance.Start(members, unreachable, [.. Cluster.Members.Where(m => m.WeaklyUp).Select(m => m.Address)]);
             FlushProxies();
         });
     }
