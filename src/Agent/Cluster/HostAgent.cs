@@ -131,8 +131,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (_lease.Fenced) return;
         // Ports the coordinator moved elsewhere while we were away go; the rest carry traffic.
         var owned = registered.OwnedPorts.ToHashSet();
+        var incoming = (registered.IncomingPorts ?? []).ToHashSet();
         foreach (var (port, group) in _ports.ToList())
         {
+            if (incoming.Contains(port)) continue; // the coordinator's attach decides
             if (owned.Contains(port))
             {
                 group.Tell(new PortProtocol.Unfence($"the coordinator confirmed it is ours (epoch {registered.Epoch})"));

@@ -239,7 +239,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
             {
                 // A retry of a registration already recorded (the agent re-sends until it hears back).
-                Send(register.Host, new HostProtocol.HostRegistered(register.Host, state.Epoch, state.OwnedPorts(register.Host)));
+                Send(register.Host, Registered(register.Host));
                 return;
             }
             Emit(new CoordinatorEvents.HostRegistered(register.Host, register.Address, register.Incarnation, register.Inventory, now));
@@ -264,10 +264,13 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                          .OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal).ToList())
                 IssueCommand(register.Host, HostCommandKind.Attach, lost.Spec, lost.Move?.Devices, $"{register.Host} restarted without it");
             foreach (var nic in register.Inventory.Nics) OnNicAdded(register.Host, nic);
-            Send(register.Host, new HostProtocol.HostRegistered(register.Host, state.Epoch, state.OwnedPorts(register.Host)));
+            Send(register.Host, Registered(register.Host));
             foreach (var command in state.PendingCommands.Values.Where(c => owedBefore.Contains(c.Id)).ToList()) Deliver(command);
             PlanOpenFailovers($"host {register.Host} registered");
         }
+
+        private HostProtocol.HostRegistered Registered(HostId host) =>
+            new(host, state.Epoch, state.OwnedPorts(host), state.IncomingPorts(host));
 
         private void OnNicAdded(HostId host, NicReport nic)
         {

@@ -351,14 +351,18 @@ public sealed class CoordinatorState
         })];
     }
 
-    /// <summary>
-    /// The ports a host may carry now: a returning host re-activates these and lets the others go.
-    /// Those on their way to it count too (a fail-over's attach, a port following its NIC): an
-    /// answer to a repeated registration must not make it drop a port it was just told to attach.
-    /// </summary>
+    /// <summary>The ports a host may carry now: a returning host re-activates these and lets the others go (but <see cref="IncomingPorts"/>).</summary>
     public IReadOnlyList<PortId> OwnedPorts(HostId host) =>
-        [.. _ports.Values.Where(p => p.Host == host && p.State is PortState.Active or PortState.Moving).Select(p => p.Spec.Port)
-            .Concat(_commands.Values.Where(c => c.Host == host && c.Kind == HostCommandKind.Attach).Select(c => c.Port.Port))
+        [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port).OrderBy(p => p.Value, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// The ports on their way to a host (an attach is owed to it): a registering host keeps them
+    /// as they are — neither unfenced (its attach may yet be refused and the port placed elsewhere)
+    /// nor dropped (it may be about to apply the attach).
+    /// </summary>
+    public IReadOnlyList<PortId> IncomingPorts(HostId host) =>
+        [.. _commands.Values.Where(c => c.Host == host && c.Kind == HostCommandKind.Attach).Select(c => c.Port.Port)
+            .Concat(_ports.Values.Where(p => p.Host == host && p.State == PortState.Moving).Select(p => p.Spec.Port))
             .Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)];
 
     /// <summary>The ports a lost host carried (or was about to) that are not already being failed over.</summary>

@@ -58,7 +58,11 @@ public static class HostProtocol
     /// The ports this host may carry: a host that returns after a partition re-activates only
     /// these and lets the others go (they were failed over while it was away).
     /// </param>
-    public sealed record HostRegistered(HostId Host, long Epoch, IReadOnlyList<PortId> OwnedPorts) : IHostMessage;
+    /// <param name="IncomingPorts">
+    /// Ports on their way to this host (an attach is owed): kept as they are, neither unfenced
+    /// (the attach does that, if it is still wanted) nor detached.
+    /// </param>
+    public sealed record HostRegistered(HostId Host, long Epoch, IReadOnlyList<PortId> OwnedPorts, IReadOnlyList<PortId>? IncomingPorts = null) : IHostMessage;
 
     // Reports: every change after registration. Idempotent: a duplicate changes nothing.
     public sealed record NicAdded(HostId Host, NicReport Nic) : IHostMessage;

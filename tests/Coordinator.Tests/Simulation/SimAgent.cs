@@ -136,8 +136,10 @@ public sealed class SimAgent
         _registerTimer++;
         if (_lease.Fenced) return;
         var owned = registered.OwnedPorts.Select(p => p.Value).ToHashSet(StringComparer.Ordinal);
+        var incoming = (registered.IncomingPorts ?? []).Select(p => p.Value).ToHashSet(StringComparer.Ordinal);
         foreach (var (name, port) in _ports.ToList())
         {
+            if (incoming.Contains(name)) continue; // the coordinator's attach decides
             if (owned.Contains(name))
             {
                 Unfence(port, $"the coordinator confirmed it is ours (epoch {registered.Epoch})");
