@@ -78,6 +78,27 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         public void Handle(ICoordinatorInput input)
         {
+            var hadMajority = state.Cluster.HasMajority;
+            Dispatch(input);
+            if (!hadMajority && state.Cluster.HasMajority) RestartLeases();
+        }
+
+        /// <summary>
+        /// This coordinator sees a majority again: an unreachable host's lease is counted from now.
+        /// While this side had no majority its view proved nothing about the host's side, which
+        /// may have kept its majority (and its ports) until just now.
+        /// </summary>
+        private void RestartLeases()
+        {
+            foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable).OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
+            {
+                Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{host.Address} unreachable; lease counted from when this coordinator saw a majority again", now));
+                Warn($"Host {host.Host} unreachable; this coordinator sees a majority again: its ports move in {Settings.FailOverAfter} unless it returns");
+            }
+        }
+
+        private void Dispatch(ICoordinatorInput input)
+        {
             switch (input)
             {
                 case Recovered r: OnRecovered(r.Node); break;
@@ -145,14 +166,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 if (host.Status == HostStatus.Down) continue;
                 if (!members.Contains(host.Address)) HostLost(host.Host, $"{host.Address} is no longer a member");
                 else if (!unreachable.Contains(host.Address)) OnReachable(host.Address);
-                else if (host.Status == HostStatus.Unreachable)
-                {
-                    // Recorded unreachable by an earlier instance: it may have been reachable in
-                    // between, with no instance to see it, and its lease restarted only lately.
-                    // Count the lease again from now.
-                    Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{host.Address} still unreachable when this instance started", now));
-                    Warn($"Host {host.Host} unreachable when this instance started; its ports move in {Settings.FailOverAfter} unless it returns");
-                }
+                // Recorded unreachable by an earlier instance: its lease is counted again from the
+                // moment this instance sees a majority (RestartLeases), not from the old record.
+                else if (host.Status == HostStatus.Unreachable) continue;
                 else OnUnreachable(host.Address);
             }
         }
