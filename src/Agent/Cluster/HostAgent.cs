@@ -124,6 +124,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void OnRegistered(HostRegistered registered)
     {
+        if (registered.Incarnation != 0 && registered.Incarnation != _incarnation) return; // an answer to a predecessor
         _ledger.Observe(registered.Epoch);
         if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
         _registered = true;

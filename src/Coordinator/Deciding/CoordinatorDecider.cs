@@ -252,6 +252,8 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         {
             RaiseEpochAbove(register.NewestEpoch, register.Host);
             var known = state.Hosts.GetValueOrDefault(register.Host);
+            // A delayed registration of an incarnation that a newer one replaced: its process is gone.
+            if (known is not null && register.Incarnation < known.Incarnation) return;
             if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
             {
                 // A retry of a registration already recorded (the agent re-sends until it hears back).
@@ -286,7 +288,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         }
 
         private HostProtocol.HostRegistered Registered(HostId host) =>
-            new(host, state.Epoch, state.OwnedPorts(host), state.IncomingPorts(host));
+            new(host, state.Epoch, state.OwnedPorts(host), state.IncomingPorts(host), state.Hosts[host].Incarnation);
 
         private void OnNicAdded(HostId host, NicReport nic)
         {

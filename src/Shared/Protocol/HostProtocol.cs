@@ -62,7 +62,12 @@ public static class HostProtocol
     /// Ports on their way to this host (an attach is owed): kept as they are, neither unfenced
     /// (the attach does that, if it is still wanted) nor detached.
     /// </param>
-    public sealed record HostRegistered(HostId Host, long Epoch, IReadOnlyList<PortId> OwnedPorts, IReadOnlyList<PortId>? IncomingPorts = null) : IHostMessage;
+    /// <param name="Incarnation">
+    /// The incarnation whose registration this answers: a restarted agent ignores an answer to
+    /// its predecessor's (delayed) registration, which says nothing about what it may carry.
+    /// </param>
+    public sealed record HostRegistered(HostId Host, long Epoch, IReadOnlyList<PortId> OwnedPorts, IReadOnlyList<PortId>? IncomingPorts = null,
+        long Incarnation = 0) : IHostMessage;
 
     // Reports: every change after registration. Idempotent: a duplicate changes nothing.
     public sealed record NicAdded(HostId Host, NicReport Nic) : IHostMessage;

@@ -16,7 +16,7 @@ public sealed class HostProtocolSerializer(ExtendedActorSystem system) : Version
         // v2: NewestEpoch, and Fenced in each port (both default when absent).
         .Add<RegisterHost>("host.register-host", version: 2)
         .Upcast<RegisterHost>(fromVersion: 1, v1 => v1)
-        // v2: IncomingPorts (none when absent).
+        // v2: IncomingPorts (none when absent), Incarnation (0 when absent: any).
         .Add<HostRegistered>("host.host-registered", version: 2)
         .Upcast<HostRegistered>(fromVersion: 1, v1 => v1)
         .Add<NicAdded>("host.nic-added")

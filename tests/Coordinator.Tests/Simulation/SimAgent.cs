@@ -130,6 +130,7 @@ public sealed class SimAgent
 
     private void OnRegistered(HostRegistered registered)
     {
+        if (registered.Incarnation != 0 && registered.Incarnation != Incarnation) return; // an answer to a predecessor
         _ledger.Observe(registered.Epoch);
         if (!_registered) Log($"registered (epoch {registered.Epoch}), owned [{string.Join(", ", registered.OwnedPorts)}]");
         _registered = true;
