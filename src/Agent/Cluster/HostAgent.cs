@@ -19,8 +19,15 @@ public sealed record HostAgentSettings(
     bool Reserved,
     IReadOnlyDictionary<PortId, PortSpec> PortSpecs,
     TimeSpan RegisterRetry,
-    TimeSpan LeaseCheckInterval)
+    TimeSpan LeaseCheckInterval,
+    TimeSpan? ReportInterval = null)
 {
+    /// <summary>
+    /// How often every port's state is reported again. Reports are state, not edges: a lost
+    /// report (or escalation) is repeated, and the coordinator records only what changed.
+    /// </summary>
+    public static readonly TimeSpan DefaultReportInterval = TimeSpan.FromSeconds(5);
+
     public static HostAgentSettings For(HostId host, TimeSpan lease) =>
         new(host, lease, 0, false, new Dictionary<PortId, PortSpec>(), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
 }
@@ -41,6 +48,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 {
     private sealed record TryRegister;
     private sealed record CheckLease;
+    private sealed record ReportPorts;
 
     private readonly HostAgentSettings _settings;
     private readonly IActorRef _watcher;
@@ -80,6 +88,11 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         Receive<AttachPort>(OnAttachPort);
         Receive<DetachPort>(OnDetachPort);
         Receive<CheckLease>(_ => OnCheckLease());
+        Receive<ReportPorts>(_ =>
+        {
+            if (!_registered) return;
+            foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
+        });
         Receive<PortProtocol.FenceAck>(_ => { });
     }
 
@@ -98,6 +111,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         foreach (var nic in _bus.Scan().Net) Remember(nic);
         Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
         Timers.StartPeriodicTimer("lease", new CheckLease(), _settings.LeaseCheckInterval);
+        var every = _settings.ReportInterval ?? HostAgentSettings.DefaultReportInterval;
+        Timers.StartPeriodicTimer("report", new ReportPorts(), every, every);
     }
 
     protected override void PostStop()
@@ -184,13 +199,20 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     // ---- commands ----------------------------------------------------------------------------
 
-    private bool Admit(CommandId id, long epoch)
+    private bool Admit(CommandId id, long epoch, long incarnation)
     {
+        if (incarnation != 0 && incarnation != _incarnation)
+        {
+            // Meant for a predecessor at this address (sent before this agent registered, or a
+            // delayed copy): no answer, so the coordinator retries to the incarnation it knows.
+            _log.Warning("Ignoring command {0}: addressed to incarnation {1}, this is {2}", id, incarnation, _incarnation);
+            return false;
+        }
         switch (_ledger.Admit(id, epoch))
         {
             case LedgerVerdict.Refuse refuse:
                 _log.Warning("Refusing command {0}: {1} (a coordinator that lost its role)", id, refuse.Reason);
-                Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch));
+                Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch, _incarnation));
                 return false;
             case LedgerVerdict.Duplicate:
                 Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
@@ -208,10 +230,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void OnAttachPort(AttachPort attach)
     {
-        if (!Admit(attach.Id, attach.Epoch)) return;
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation)) return;
         if (_lease.Fenced)
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, _incarnation));
             return;
         }
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
@@ -225,7 +247,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
+            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch, _incarnation));
             return;
         }
         Applied(attach.Id, attach.Epoch);
@@ -233,7 +255,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void OnDetachPort(DetachPort detach)
     {
-        if (!Admit(detach.Id, detach.Epoch)) return;
+        if (!Admit(detach.Id, detach.Epoch, detach.Incarnation)) return;
         RemovePort(detach.Port);
         Applied(detach.Id, detach.Epoch);
     }

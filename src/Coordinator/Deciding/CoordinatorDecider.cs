@@ -141,8 +141,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             var e = Emit(new EpochStarted(state.Epoch + 1, node, now));
             Info($"Coordinator up on {node}: epoch {e.Epoch}, {state.Hosts.Count} hosts, {state.Ports.Count} ports, " +
                 $"{state.OpenFailovers.Count()} open fail-overs, {state.PendingCommands.Count} commands in flight");
-            // Finish what the previous instance started: the commands it owed, with this epoch.
-            foreach (var command in state.PendingCommands.Values.ToList()) Deliver(command);
+            // What the previous instance owed is sent again (with this epoch) once the membership is known.
             OnTick();
             PlanOpenFailovers("resumed after recovery");
         }
@@ -158,7 +157,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void OnMembership(Membership membership)
         {
+            var first = !state.Cluster.Known;
             state.Cluster.Reset(membership.Members, membership.Unreachable);
+            if (first) DeliverOwedAfter(membership);
             var members = membership.Members.Concat(membership.NotYetUp ?? []).ToHashSet(StringComparer.Ordinal);
             var unreachable = membership.Unreachable.ToHashSet(StringComparer.Ordinal);
             foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
@@ -171,6 +172,14 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 else if (host.Status == HostStatus.Unreachable) continue;
                 else OnUnreachable(host.Address);
             }
+        }
+
+        /// <summary>What the previous instance owed, sent once this one knows which hosts are still there.</summary>
+        private void DeliverOwedAfter(Membership membership)
+        {
+            var present = membership.Members.Concat(membership.NotYetUp ?? []).Except(membership.Unreachable).ToHashSet(StringComparer.Ordinal);
+            foreach (var command in state.PendingCommands.Values.ToList())
+                if (state.Hosts.GetValueOrDefault(command.Host) is { } host && present.Contains(host.Address)) Deliver(command);
         }
 
         private void OnUnreachable(string address)
@@ -243,7 +252,10 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void Deliver(PendingCommand command)
         {
-            if (state.Hosts.GetValueOrDefault(command.Host)?.Status == HostStatus.Up) Send(command.Host, command.ToMessage(state.Epoch));
+            // Not before this instance knows the membership: the host may be gone, and a new process at its address must not take it.
+            if (!state.Cluster.Known) return;
+            if (state.Hosts.GetValueOrDefault(command.Host) is { Status: HostStatus.Up } host)
+                Send(command.Host, command.ToMessage(state.Epoch, host.Incarnation));
         }
 
         // ---- registration and reports --------------------------------------------------------
@@ -313,7 +325,18 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         /// detach it, and a port that recovered there in the meantime goes all the same (it would
         /// otherwise come back on its own while the new host attaches it).
         /// </remarks>
-        private void OnPortChanged(PortChanged changed) => Emit(new PortReported(changed.Host, changed.Port, now));
+        /// <remarks>Reports are state, not edges: an agent repeats them, so the same report twice records nothing,
+        /// and a report of an escalated port is an escalation even if the escalation itself was lost.</remarks>
+        private void OnPortChanged(PortChanged changed)
+        {
+            var known = state.Ports.GetValueOrDefault(changed.Port.Port);
+            if (known?.LastReport is { } last && known.Host == changed.Host && SameReport(last, changed.Port)) { }
+            else Emit(new PortReported(changed.Host, changed.Port, now));
+            if (changed.Port.Escalated) OnPortEscalated(new PortEscalated(changed.Host, changed.Port.Port, "reported with no healthy device"));
+        }
+
+        private static bool SameReport(PortReport a, PortReport b) =>
+            a.Spec == b.Spec && a.Active == b.Active && a.Escalated == b.Escalated && a.Fenced == b.Fenced && a.Members.SequenceEqual(b.Members);
 
         private void OnPortEscalated(PortEscalated escalated)
         {
@@ -451,6 +474,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         private void OnRefused(CommandRefused refused)
         {
             if (!state.PendingCommands.TryGetValue(refused.Id, out var command)) return;
+            // A process this coordinator has not registered (a restart at the same address) refused a
+            // command meant for its predecessor: its registration will say what it is owed.
+            if (refused.Incarnation != 0 && state.Hosts.GetValueOrDefault(refused.Host)?.Incarnation != refused.Incarnation) return;
             // A delayed copy sent under an older epoch was refused; the copy of this epoch decides.
             if (refused.Epoch != 0 && refused.Epoch < state.Epoch) return;
             if (refused.NewestEpoch > state.Epoch)

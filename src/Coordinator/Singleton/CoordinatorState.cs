@@ -61,9 +61,9 @@ public sealed record FailoverRecord(FailoverId Id, PortSpec Port, HostId? From, 
 public sealed record PendingCommand(CommandId Id, HostId Host, HostCommandKind Kind, PortSpec Port, IReadOnlyList<DeviceId>? Devices,
     FailoverId? Failover, int Attempt, DateTimeOffset NextAttemptAt)
 {
-    public IHostMessage ToMessage(long epoch) => Kind == HostCommandKind.Attach
-        ? new HostProtocol.AttachPort(Id, epoch, Port, Devices)
-        : new HostProtocol.DetachPort(Id, epoch, Port.Port);
+    public IHostMessage ToMessage(long epoch, long incarnation) => Kind == HostCommandKind.Attach
+        ? new HostProtocol.AttachPort(Id, epoch, Port, Devices, incarnation)
+        : new HostProtocol.DetachPort(Id, epoch, Port.Port, incarnation);
 }
 
 /// <summary>

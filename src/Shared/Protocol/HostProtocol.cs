@@ -78,14 +78,19 @@ public static class HostProtocol
 
     // Commands: carry an id and the plan's epoch; an agent refuses an epoch older than the newest it has seen.
     /// <param name="Devices">The devices to run the port over (it followed them in a migration); null: the host's fail-over devices.</param>
-    public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port, IReadOnlyList<DeviceId>? Devices = null) : IHostMessage;
-    public sealed record DetachPort(CommandId Id, long Epoch, PortId Port) : IHostMessage;
+    /// <param name="Incarnation">
+    /// The agent incarnation the coordinator addresses (the one it registered): a restarted agent at
+    /// the same address refuses a command meant for its predecessor (0: any).
+    /// </param>
+    public sealed record AttachPort(CommandId Id, long Epoch, PortSpec Port, IReadOnlyList<DeviceId>? Devices = null, long Incarnation = 0) : IHostMessage;
+    public sealed record DetachPort(CommandId Id, long Epoch, PortId Port, long Incarnation = 0) : IHostMessage;
     public sealed record CommandAcknowledged(CommandId Id, HostId Host, long Epoch) : IHostMessage;
     /// <param name="Epoch">
     /// The epoch of the copy refused: a delayed copy from an older epoch is refused while the
     /// current one may be applied, so the coordinator judges only refusals of its own epoch.
     /// </param>
-    public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch, long Epoch = 0) : IHostMessage;
+    /// <param name="Incarnation">The refusing agent's incarnation (0: unknown).</param>
+    public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch, long Epoch = 0, long Incarnation = 0) : IHostMessage;
 }
 
 /// <summary>Orchestrators announce live migrations ahead: an announced NIC move never triggers a fail-over.</summary>

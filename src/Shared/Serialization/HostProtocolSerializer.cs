@@ -25,10 +25,13 @@ public sealed class HostProtocolSerializer(ExtendedActorSystem system) : Version
         .Add<PortChanged>("host.port-changed", version: 2)
         .Upcast<PortChanged>(fromVersion: 1, v1 => v1)
         .Add<PortEscalated>("host.port-escalated")
-        .Add<AttachPort>("host.attach-port")
-        .Add<DetachPort>("host.detach-port")
+        // v2: Incarnation, the agent addressed (0 when absent: any).
+        .Add<AttachPort>("host.attach-port", version: 2)
+        .Upcast<AttachPort>(fromVersion: 1, v1 => v1)
+        .Add<DetachPort>("host.detach-port", version: 2)
+        .Upcast<DetachPort>(fromVersion: 1, v1 => v1)
         .Add<CommandAcknowledged>("host.command-acknowledged")
-        // v2: Epoch, the refused copy's (0 when absent: judged as the coordinator's own).
+        // v2: Epoch, the refused copy's (0 when absent: judged as the coordinator's own); Incarnation, the refusing agent's.
         .Add<CommandRefused>("host.command-refused", version: 2)
         .Upcast<CommandRefused>(fromVersion: 1, v1 => v1)
         .Build();

@@ -74,6 +74,7 @@ public sealed class SimAgent
         }
         Log($"agent started (incarnation {Incarnation}): ports [{string.Join(", ", _ports.Keys)}] fenced until the coordinator confirms them");
         StartRegistering();
+        StartReporting();
     }
 
     /// <summary>Coordinated shutdown (downed, leaving, service stop): each port's PostStop takes its traffic down.</summary>
@@ -101,6 +102,18 @@ public sealed class SimAgent
             _world.Scheduler.After(_world.Options.RegisterRetry, $"{_node.Name} register retry", Tick);
         }
         Tick();
+    }
+
+    /// <summary>HostAgent's periodic report: every port's state again, so a lost report or escalation is not lost for good.</summary>
+    private void StartReporting()
+    {
+        void Tick()
+        {
+            if (!Alive) return;
+            if (_registered) foreach (var port in _ports.Values) ToCoordinator(new PortChanged(Host, Report(port)));
+            _world.Scheduler.After(_world.Options.ReportInterval, $"{_node.Name} report", Tick);
+        }
+        _world.Scheduler.After(_world.Options.ReportInterval, $"{_node.Name} report", Tick);
     }
 
     private void Register()
@@ -246,13 +259,18 @@ public sealed class SimAgent
         }
     }
 
-    private bool Admit(CommandId id, long epoch, Endpoint sender)
+    private bool Admit(CommandId id, long epoch, long incarnation, Endpoint sender)
     {
+        if (incarnation != 0 && incarnation != Incarnation)
+        {
+            Log($"ignoring command {id}: addressed to incarnation {incarnation}");
+            return false;
+        }
         switch (_ledger.Admit(id, epoch))
         {
             case LedgerVerdict.Refuse refuse:
                 Log($"refusing command {id}: {refuse.Reason}");
-                _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch));
+                _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch, Incarnation));
                 return false;
             case LedgerVerdict.Duplicate:
                 _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
@@ -271,10 +289,10 @@ public sealed class SimAgent
 
     private void OnAttachPort(AttachPort attach, Endpoint sender)
     {
-        if (!Admit(attach.Id, attach.Epoch, sender)) return;
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, sender)) return;
         if (_lease.Fenced)
         {
-            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch));
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, Incarnation));
             return;
         }
         var before = Kernel.Version;
@@ -292,7 +310,7 @@ public sealed class SimAgent
         }
         else
         {
-            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch));
+            _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch, Incarnation));
             return;
         }
         Applied(attach.Id, attach.Epoch, sender, before);
@@ -310,7 +328,7 @@ public sealed class SimAgent
 
     private void OnDetachPort(DetachPort detach, Endpoint sender)
     {
-        if (!Admit(detach.Id, detach.Epoch, sender)) return;
+        if (!Admit(detach.Id, detach.Epoch, detach.Incarnation, sender)) return;
         var before = Kernel.Version;
         RemovePort(detach.Port.Value);
         Applied(detach.Id, detach.Epoch, sender, before);

@@ -36,6 +36,8 @@ public sealed record SimulationOptions
     public TimeSpan JoinDelay { get; init; } = TimeSpan.FromMilliseconds(800);
     public TimeSpan HandoverGap { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan RegisterRetry { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often an agent reports every port's state again (HostAgentSettings.ReportInterval).</summary>
+    public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     public CoordinatorSettings Coordinator { get; init; } = CoordinatorSettings.Default with { Lease = TimeSpan.FromSeconds(1.5) };
 
