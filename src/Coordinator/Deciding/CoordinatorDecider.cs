@@ -233,7 +233,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             if (state.Cluster.HasMajority)
                 foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable && state.LeaseEndsFor(h) <= now)
                              .OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
-                    HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (lease {Settings.Lease} + margin {Settings.LeaseMargin})");
+                    HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (detection + lease {Settings.Lease} + margin {Settings.LeaseMargin})");
             foreach (var command in state.PendingCommands.Values.Where(c => c.NextAttemptAt <= now).OrderBy(c => c.NextAttemptAt).ThenBy(c => c.Id.Value).ToList())
                 Retry(command);
             ReleaseDeferredEscalations();

@@ -38,7 +38,7 @@ public sealed class CoordinatorOptions
     }
 
     public CoordinatorSettings Settings(Shared.Hosting.ClusterNodeOptions cluster) => new(MigrationWindow, cluster.Lease, cluster.LeaseMargin,
-        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts);
+        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts, Detection: cluster.AcceptableHeartbeatPause);
 
     public RecoverySettings Recovery => new(RecoveryAttempts, RecoveryBackoff, RecoverySettings.Default.MaxBackoff);
 }

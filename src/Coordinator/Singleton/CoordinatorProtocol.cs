@@ -40,12 +40,21 @@ public sealed record CoordinatorSettings(
     int CommandAttempts,
     int SnapshotEvery,
     int RecentEventsKept = 1000,
-    Planning.ReservedHostPolicy ReservedHosts = Planning.ReservedHostPolicy.PreferReserved)
+    Planning.ReservedHostPolicy ReservedHosts = Planning.ReservedHostPolicy.PreferReserved,
+    TimeSpan? Detection = null)
 {
+    /// <summary>The failure detector's acceptable heartbeat pause when none is given (ClusterNodeOptions' default).</summary>
+    public static readonly TimeSpan DefaultDetection = TimeSpan.FromSeconds(1.5);
+
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2),
         TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 6, 100);
 
-    /// <summary>How long a host must stay unreachable before its ports may move: its own lease has then surely run out.</summary>
-    public TimeSpan FailOverAfter => Lease + LeaseMargin;
+    /// <summary>
+    /// How long a host must stay unreachable (counted while this coordinator sees a majority) before
+    /// its ports may move: its own lease has then surely run out. The host may notice the cut up to
+    /// one failure-detection pause after the coordinator does — the cluster can learn of it from
+    /// another member's older observation — so the wait is detection + lease + margin.
+    /// </summary>
+    public TimeSpan FailOverAfter => (Detection ?? DefaultDetection) + Lease + LeaseMargin;
 }
 

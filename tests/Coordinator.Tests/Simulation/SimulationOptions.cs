@@ -39,7 +39,7 @@ public sealed record SimulationOptions
     /// <summary>How often an agent reports every port's state again (HostAgentSettings.ReportInterval).</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(5);
 
-    public CoordinatorSettings Coordinator { get; init; } = CoordinatorSettings.Default with { Lease = TimeSpan.FromSeconds(1.5) };
+    public CoordinatorSettings Coordinator { get; init; } = CoordinatorSettings.Default with { Lease = TimeSpan.FromSeconds(1.5), Detection = TimeSpan.FromSeconds(1.5) };
 
     /// <summary>Keep every trace line (needed for a violation's short trace and for replay comparison).</summary>
     public bool RecordTrace { get; init; } = true;
