@@ -199,7 +199,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     // ---- commands ----------------------------------------------------------------------------
 
-    private bool Admit(CommandId id, long epoch, long incarnation)
+    /// <param name="again">Run for a command already applied: an attach is a state ("carry this port"), so a retry re-asserts it.</param>
+    private bool Admit(CommandId id, long epoch, long incarnation, Action? again = null)
     {
         if (incarnation != 0 && incarnation != _incarnation)
         {
@@ -215,6 +216,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
                 Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch, _incarnation));
                 return false;
             case LedgerVerdict.Duplicate:
+                again?.Invoke();
                 Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
                 return false;
             default:
@@ -230,7 +232,13 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void OnAttachPort(AttachPort attach)
     {
-        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation)) return;
+        // A retry of an attach already applied: the port may have been fenced since (no majority for
+        // a while); the coordinator still wants it carried here.
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, () =>
+            {
+                if (!_lease.Fenced && _ports.TryGetValue(attach.Port.Port, out var port))
+                    port.Tell(new PortProtocol.Unfence($"attached by the coordinator (command {attach.Id}, again)"));
+            })) return;
         if (_lease.Fenced)
         {
             Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, _incarnation));

@@ -259,7 +259,7 @@ public sealed class SimAgent
         }
     }
 
-    private bool Admit(CommandId id, long epoch, long incarnation, Endpoint sender)
+    private bool Admit(CommandId id, long epoch, long incarnation, Endpoint sender, Action? again = null)
     {
         if (incarnation != 0 && incarnation != Incarnation)
         {
@@ -273,6 +273,7 @@ public sealed class SimAgent
                 _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch, Incarnation));
                 return false;
             case LedgerVerdict.Duplicate:
+                again?.Invoke();
                 _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
                 return false;
             default:
@@ -289,7 +290,11 @@ public sealed class SimAgent
 
     private void OnAttachPort(AttachPort attach, Endpoint sender)
     {
-        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, sender)) return;
+        // HostAgent: a retry of an applied attach re-asserts it (the port may have been fenced since).
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, sender, () =>
+            {
+                if (!_lease.Fenced && _ports.TryGetValue(attach.Port.Port.Value, out var port)) Unfence(port, $"attached by the coordinator (command {attach.Id}, again)");
+            })) return;
         if (_lease.Fenced)
         {
             _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, Incarnation));
