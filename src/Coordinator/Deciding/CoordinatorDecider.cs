@@ -332,7 +332,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             var known = state.Ports.GetValueOrDefault(changed.Port.Port);
             if (known?.LastReport is { } last && known.Host == changed.Host && SameReport(last, changed.Port)) { }
             else Emit(new PortReported(changed.Host, changed.Port, now));
-            if (changed.Port.Escalated) OnPortEscalated(new PortEscalated(changed.Host, changed.Port.Port, "reported with no healthy device"));
+            // Escalated, or (a port made with none of its devices healthy) no device in use while not fenced: it does not forward.
+            if (changed.Port.Escalated || (changed.Port.Active is null && !changed.Port.Fenced))
+                OnPortEscalated(new PortEscalated(changed.Host, changed.Port.Port, "reported with no healthy device"));
         }
 
         private static bool SameReport(PortReport a, PortReport b) =>
