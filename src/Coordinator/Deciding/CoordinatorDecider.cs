@@ -286,8 +286,13 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                     // It moved away while this host was away: it must let it go.
                     IssueCommand(register.Host, HostCommandKind.Detach, record.Spec, null, $"moved to {record.Host} while {register.Host} was away");
                 else if (record.Host == register.Host && record.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.AwaitsPlacement)
-                    // Nobody took it: the host that returned keeps it (it was never attached elsewhere).
+                {
+                    // Nobody took it: the host that returned keeps it (it was never attached elsewhere),
+                    // and the detach that was to free it for another host is no longer wanted.
+                    foreach (var detach in state.PendingCommands.Values.Where(c => c.Host == register.Host && c.Port.Port == port.Port && c.Kind == HostCommandKind.Detach).ToList())
+                        Emit(new CommandSettled(detach.Id, register.Host, CommandOutcome.Superseded, "the port stays on its host", now));
                     Emit(new FailoverCancelled(id, $"{register.Host} returned with it before it was placed elsewhere", now));
+                }
             }
             // Ports this host carried that its agent no longer knows (it restarted): attach them again.
             foreach (var lost in state.Ports.Values.Where(p => p.Host == register.Host && p.State == PortState.Active && !reported.Contains(p.Spec.Port))
