@@ -14,6 +14,12 @@ public abstract record LedgerVerdict
     /// <summary>Of an epoch older than the newest seen: a coordinator that lost its role sent it.</summary>
     public sealed record Refuse(string Reason, long NewestEpoch) : LedgerVerdict;
 
+    /// <summary>
+    /// This command was refused before (fenced, no free device): every copy gets the same answer, so a
+    /// delayed refusal can never contradict a later copy's acknowledgement.
+    /// </summary>
+    public sealed record RefusedBefore(string Reason) : LedgerVerdict;
+
     public static readonly LedgerVerdict Applies = new Apply();
     public static readonly LedgerVerdict Repeated = new Duplicate();
 }
@@ -31,6 +37,7 @@ public sealed class CommandLedger
     public const int DefaultCapacity = 10_000;
 
     private readonly HashSet<CommandId> _applied = [];
+    private readonly Dictionary<CommandId, string> _refused = [];
     private readonly Queue<CommandId> _order = new();
 
     public CommandLedger(int capacity = DefaultCapacity) =>
@@ -55,7 +62,16 @@ public sealed class CommandLedger
     {
         if (epoch < NewestEpoch) return new LedgerVerdict.Refuse($"epoch {epoch} is older than {NewestEpoch}", NewestEpoch);
         NewestEpoch = epoch;
-        return _applied.Contains(id) ? LedgerVerdict.Repeated : LedgerVerdict.Applies;
+        if (_applied.Contains(id)) return LedgerVerdict.Repeated;
+        return _refused.TryGetValue(id, out var reason) ? new LedgerVerdict.RefusedBefore(reason) : LedgerVerdict.Applies;
+    }
+
+    /// <summary>The command was admitted but could not be carried out: its later copies are refused alike.</summary>
+    public void Refused(CommandId id, string reason)
+    {
+        if (_applied.Contains(id) || !_refused.TryAdd(id, reason)) return;
+        _order.Enqueue(id);
+        Trim();
     }
 
     /// <summary>The command was carried out: a retry of it is only acknowledged from now on.</summary>
@@ -63,7 +79,17 @@ public sealed class CommandLedger
     {
         if (!_applied.Add(id)) return;
         _order.Enqueue(id);
-        while (_order.Count > Capacity) _applied.Remove(_order.Dequeue());
+        Trim();
+    }
+
+    private void Trim()
+    {
+        while (_order.Count > Capacity)
+        {
+            var oldest = _order.Dequeue();
+            _applied.Remove(oldest);
+            _refused.Remove(oldest);
+        }
     }
 
     public bool WasApplied(CommandId id) => _applied.Contains(id);

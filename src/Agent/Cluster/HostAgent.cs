@@ -215,6 +215,9 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
                 _log.Warning("Refusing command {0}: {1} (a coordinator that lost its role)", id, refuse.Reason);
                 Sender.Tell(new CommandRefused(id, _settings.Host, refuse.Reason, refuse.NewestEpoch, epoch, _incarnation));
                 return false;
+            case LedgerVerdict.RefusedBefore before:
+                Sender.Tell(new CommandRefused(id, _settings.Host, before.Reason, _ledger.NewestEpoch, epoch, _incarnation));
+                return false;
             case LedgerVerdict.Duplicate:
                 again?.Invoke();
                 Sender.Tell(new CommandAcknowledged(id, _settings.Host, epoch)); // a retry: already done
@@ -222,6 +225,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             default:
                 return true;
         }
+    }
+
+    private void Refuse(AttachPort attach, string reason)
+    {
+        _ledger.Refused(attach.Id, reason);
+        Sender.Tell(new CommandRefused(attach.Id, _settings.Host, reason, _ledger.NewestEpoch, attach.Epoch, _incarnation));
     }
 
     private void Applied(CommandId id, long epoch)
@@ -241,7 +250,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             })) return;
         if (_lease.Fenced)
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, _incarnation));
+            Refuse(attach, "this host is fenced (no majority)");
             return;
         }
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
@@ -255,7 +264,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
-            Sender.Tell(new CommandRefused(attach.Id, _settings.Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch, _incarnation));
+            Refuse(attach, "no free device for another port");
             return;
         }
         Applied(attach.Id, attach.Epoch);

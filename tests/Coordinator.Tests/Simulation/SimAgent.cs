@@ -272,6 +272,9 @@ public sealed class SimAgent
                 Log($"refusing command {id}: {refuse.Reason}");
                 _world.Network.Send(Self, sender, new CommandRefused(id, Host, refuse.Reason, refuse.NewestEpoch, epoch, Incarnation));
                 return false;
+            case LedgerVerdict.RefusedBefore before:
+                _world.Network.Send(Self, sender, new CommandRefused(id, Host, before.Reason, _ledger.NewestEpoch, epoch, Incarnation));
+                return false;
             case LedgerVerdict.Duplicate:
                 again?.Invoke();
                 _world.Network.Send(Self, sender, new CommandAcknowledged(id, Host, epoch));
@@ -297,6 +300,7 @@ public sealed class SimAgent
             })) return;
         if (_lease.Fenced)
         {
+            _ledger.Refused(attach.Id, "this host is fenced (no majority)");
             _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "this host is fenced (no majority)", _ledger.NewestEpoch, attach.Epoch, Incarnation));
             return;
         }
@@ -315,6 +319,7 @@ public sealed class SimAgent
         }
         else
         {
+            _ledger.Refused(attach.Id, "no free device for another port");
             _world.Network.Send(Self, sender, new CommandRefused(attach.Id, Host, "no free device for another port", _ledger.NewestEpoch, attach.Epoch, Incarnation));
             return;
         }
