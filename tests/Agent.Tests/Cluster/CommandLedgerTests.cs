@@ -104,4 +104,28 @@ public sealed class CommandLedgerTests
     [Fact]
     public void A_capacity_below_one_is_rejected() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new CommandLedger(0));
+
+    [Fact]
+    public void A_command_refused_once_is_refused_again_with_the_same_reason_and_never_applied()
+    {
+        var ledger = new CommandLedger();
+        Assert.IsType<LedgerVerdict.Apply>(ledger.Admit(Id(1), 2));
+        ledger.Refused(Id(1), "no free device for another port");
+
+        var again = Assert.IsType<LedgerVerdict.RefusedBefore>(ledger.Admit(Id(1), 2));
+        Assert.Equal("no free device for another port", again.Reason);
+        Assert.False(ledger.WasApplied(Id(1)));
+    }
+
+    [Fact]
+    public void Refused_commands_count_towards_the_bound_like_applied_ones()
+    {
+        var ledger = new CommandLedger(capacity: 2);
+        ledger.Refused(Id(1), "fenced");
+        ledger.Applied(Id(2));
+        ledger.Applied(Id(3));
+
+        Assert.IsType<LedgerVerdict.Apply>(ledger.Admit(Id(1), 0));
+        Assert.True(ledger.WasApplied(Id(3)));
+    }
 }
