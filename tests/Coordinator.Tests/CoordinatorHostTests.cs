@@ -128,7 +128,7 @@ public sealed partial class CoordinatorHostTests : IDisposable
         }, "exe-host in /hosts", TimeSpan.FromSeconds(60));
 
         Assert.Equal("Up", listed!.Value.GetProperty("status").GetString());
-        var nic = Assert.Single(listed.Value.GetProperty("inventory").GetProperty("nics").EnumerateArray());
+        var nic = Assert.Single(listed.Value.GetProperty("nics").EnumerateArray());
         Assert.Equal("net/v1", nic.GetProperty("device").GetString());
         Assert.Equal("PermanentMac:52:54:00:aa:00:07", nic.GetProperty("identity").GetString());
         Assert.Equal(0, await agent.Terminate());
@@ -196,7 +196,7 @@ public sealed partial class CoordinatorHostTests : IDisposable
 
         Assert.Equal("Up", self!.Value.GetProperty("status").GetString());
         // Which NICs a machine has varies (lo has no identity and is never listed); every one listed is a real interface here.
-        foreach (var nic in self.Value.GetProperty("inventory").GetProperty("nics").EnumerateArray())
+        foreach (var nic in self.Value.GetProperty("nics").EnumerateArray())
         {
             var device = nic.GetProperty("device").GetString()!;
             Assert.StartsWith("net/", device);

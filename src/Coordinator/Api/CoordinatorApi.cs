@@ -68,7 +68,7 @@ public static class CoordinatorApi
                 : Error(StatusCodes.Status404NotFound, $"unknown host {host.Value}"));
         });
         endpoints.MapGet("/devices", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, view => Ok(new DevicesView(
-            [.. view.Hosts.SelectMany(h => h.Inventory.Nics.Select(n => new DeviceView(h.Host, n.Device, n.Identity, n.PciSlot, n.Healthy)))]))));
+            [.. view.Hosts.SelectMany(h => h.Nics.Select(n => new DeviceView(h.Host, n.Device, n.Identity, n.PciSlot, n.Healthy)))]))));
         endpoints.MapGet("/nics", (CancellationToken ct) => coordinator.Ask<NicsView>(new GetNics(), ct, Ok));
         endpoints.MapGet("/ports", (CancellationToken ct) => coordinator.Ask<PortsView>(new GetPorts(), ct, Ok));
         endpoints.MapGet("/failovers", (CancellationToken ct) => coordinator.Ask<FailoversView>(new GetFailovers(), ct, Ok));

@@ -76,8 +76,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             _tickAt = null;
             Decide(Tick.Instance);
         });
-        Command<CoordinatorQueries.GetHosts>(_ => Sender.Tell(new CoordinatorQueries.HostsView([.. _state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal)])));
-        Command<CoordinatorQueries.GetPorts>(_ => Sender.Tell(new CoordinatorQueries.PortsView([.. _state.Ports.Values.OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal)])));
+        Command<CoordinatorQueries.GetHosts>(_ => Sender.Tell(new CoordinatorQueries.HostsView(CoordinatorViews.Hosts(_state))));
+        Command<CoordinatorQueries.GetPorts>(_ => Sender.Tell(new CoordinatorQueries.PortsView(CoordinatorViews.Ports(_state))));
         Command<CoordinatorQueries.GetFailovers>(_ => Sender.Tell(new CoordinatorQueries.FailoversView([.. _state.Failovers.Values.OrderByDescending(f => f.Started)])));
         Command<CoordinatorQueries.GetNics>(_ => Sender.Tell(new CoordinatorQueries.NicsView([.. _state.Nics.Locations])));
         Command<CoordinatorQueries.GetRecentEvents>(g => Sender.Tell(new CoordinatorQueries.EventsView(

@@ -51,8 +51,9 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
         .Add<CoordinatorQueries.GetNics>("coordinator.query.get-nics")
         .Add<CoordinatorQueries.GetRecentEvents>("coordinator.query.get-recent-events")
         .Add<CoordinatorQueries.GetReadiness>("coordinator.query.get-readiness")
-        .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts")
-        .Add<CoordinatorQueries.PortsView>("coordinator.query.ports")
+        // Views (v2): their own contracts (HostView, PortView), no longer the state's records.
+        .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts", version: 2)
+        .Add<CoordinatorQueries.PortsView>("coordinator.query.ports", version: 2)
         .Add<CoordinatorQueries.FailoversView>("coordinator.query.failovers")
         .Add<CoordinatorQueries.NicsView>("coordinator.query.nics")
         .Add<CoordinatorQueries.EventsView>("coordinator.query.events")

@@ -18,8 +18,8 @@ public static class CoordinatorQueries
     public sealed record GetRecentEvents(int Max) : ICoordinatorQuery;
     public sealed record GetReadiness : ICoordinatorQuery;
 
-    public sealed record HostsView(IReadOnlyList<HostRecord> Hosts) : ICoordinatorQuery;
-    public sealed record PortsView(IReadOnlyList<PortRecord> Ports) : ICoordinatorQuery;
+    public sealed record HostsView(IReadOnlyList<HostView> Hosts) : ICoordinatorQuery;
+    public sealed record PortsView(IReadOnlyList<PortView> Ports) : ICoordinatorQuery;
     public sealed record FailoversView(IReadOnlyList<FailoverRecord> Failovers) : ICoordinatorQuery;
     public sealed record NicsView(IReadOnlyList<Tracking.NicLocation> Nics) : ICoordinatorQuery;
     /// <summary>One recent event as an operator reads it.</summary>

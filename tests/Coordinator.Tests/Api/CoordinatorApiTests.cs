@@ -49,12 +49,12 @@ public sealed class CoordinatorApiTests(ApiClusterFixture cluster) : IClassFixtu
         var host = Host(body, "host-a");
         Assert.Equal("Up", host.GetProperty("status").GetString());
         Assert.False(host.GetProperty("drained").GetBoolean());
-        var inventory = host.GetProperty("inventory");
-        var nics = inventory.GetProperty("nics").EnumerateArray().ToDictionary(n => n.GetProperty("device").GetString()!, n => n.GetProperty("identity").GetString());
+        var nics = host.GetProperty("nics").EnumerateArray().ToDictionary(n => n.GetProperty("device").GetString()!, n => n.GetProperty("identity").GetString());
         Assert.Equal("PermanentMac:52:54:00:00:00:0a", Assert.Single(nics, n => n.Key == "net/v1").Value);
-        Assert.Equal("p1", Assert.Single(inventory.GetProperty("ports").EnumerateArray()).GetProperty("spec").GetProperty("port").GetString());
+        Assert.Equal("p1", Assert.Single(host.GetProperty("ports").EnumerateArray()).GetString());
         // host-a has one port of its own and no fail-over devices: no slot for a foreign port.
-        Assert.Equal(0, inventory.GetProperty("capacity").GetInt32());
+        Assert.Equal(0, host.GetProperty("capacity").GetInt32());
+        Assert.Equal(0, host.GetProperty("load").GetInt32());
     }
 
     [Fact]
