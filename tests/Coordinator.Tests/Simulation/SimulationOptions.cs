@@ -28,18 +28,22 @@ public sealed record SimulationOptions
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromMilliseconds(10);
     public TimeSpan MaxLongDelay { get; init; } = TimeSpan.FromMilliseconds(1500);
 
-    // The cluster (ClusterNodeOptions' production values).
-    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(1.5);
-    public TimeSpan Detection { get; init; } = TimeSpan.FromSeconds(1.5);
-    public TimeSpan StableAfter { get; init; } = TimeSpan.FromSeconds(7);
+    // The cluster: ClusterNodeOptions' production values, read from there.
+    private static readonly Replug.Shared.Hosting.ClusterNodeOptions Production = new();
+    public TimeSpan Lease { get; init; } = Production.Lease;
+    public TimeSpan Detection { get; init; } = Production.AcceptableHeartbeatPause;
+    public TimeSpan StableAfter { get; init; } = Production.StableAfter;
     public TimeSpan MembershipTick { get; init; } = TimeSpan.FromMilliseconds(100);
     public TimeSpan JoinDelay { get; init; } = TimeSpan.FromMilliseconds(800);
     public TimeSpan HandoverGap { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan RegisterRetry { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>How often an agent reports every port's state again (HostAgentSettings.ReportInterval).</summary>
-    public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ReportInterval { get; init; } = Replug.Agent.Cluster.HostAgentSettings.DefaultReportInterval;
 
-    public CoordinatorSettings Coordinator { get; init; } = CoordinatorSettings.Default with { Lease = TimeSpan.FromSeconds(1.5), Detection = TimeSpan.FromSeconds(1.5) };
+    public CoordinatorSettings Coordinator { get; init; } = CoordinatorSettings.Default with
+    {
+        Lease = Production.Lease, LeaseMargin = Production.LeaseMargin, Detection = Production.AcceptableHeartbeatPause,
+    };
 
     /// <summary>Keep every trace line (needed for a violation's short trace and for replay comparison).</summary>
     public bool RecordTrace { get; init; } = true;

@@ -69,7 +69,9 @@ public sealed class JournalFaultTests : ClusterTestBase
         Assert.Contains("malformed", readiness.Problem);
         Assert.DoesNotContain("recovering its state", readiness.Problem);
 
-        // One warning per backoff step, one error when giving up; nothing else repeats.
+        // One warning per backoff step, one error when giving up; nothing else repeats. The log
+        // reaches the collector through the event stream, after the decision: wait for the last line.
+        await Wait.Until(() => log.Any(e => $"{e.Message}".Contains("did not recover in 3 attempt(s)")), "the give-up error in the log");
         var lines = log.Select(e => $"{e.LogSource}: {e.Message}").ToList();
         Assert.Equal(2, lines.Count(l => l.Contains("Coordinator recovery failed (attempt")));
         Assert.Single(lines, l => l.Contains("did not recover in 3 attempt(s)"));
