@@ -84,6 +84,7 @@ public sealed class ClusterView
 
     public void Reset(IEnumerable<string> members, IEnumerable<string> unreachable)
     {
+        _majority = null;
         _members.Clear();
         _members.UnionWith(members);
         _unreachable.Clear();
@@ -94,27 +95,38 @@ public sealed class ClusterView
     /// <summary>A member that is up (a new incarnation joins at its predecessor's address, reachable).</summary>
     public void Up(string address)
     {
+        _majority = null;
         _members.Add(address);
         _unreachable.Remove(address);
     }
 
     public void Gone(string address)
     {
+        _majority = null;
         _members.Remove(address);
         _unreachable.Remove(address);
     }
 
     public void MarkUnreachable(string address)
     {
+        _majority = null;
         _members.Add(address);
         _unreachable.Add(address);
     }
 
-    public void MarkReachable(string address) => _unreachable.Remove(address);
+    public void MarkReachable(string address)
+    {
+        _majority = null;
+        _unreachable.Remove(address);
+    }
 
-    /// <summary>Keep-majority's rule, the one the agents fence by (<see cref="Agent.Cluster.MembershipLease.HasMajority"/>).</summary>
-    public bool HasMajority => Known && Agent.Cluster.MembershipLease.HasMajority(
-        [.. _members.Select(Akka.Actor.Address.Parse)], [.. _unreachable.Select(Akka.Actor.Address.Parse)]);
+    /// <summary>Keep-majority's rule, the one the agents fence by (<see cref="Agent.Cluster.MembershipLease.HasMajority"/>); cached until the view changes.</summary>
+    public bool HasMajority => _majority ??= Known && Agent.Cluster.MembershipLease.HasMajority(Addresses(_members), Addresses(_unreachable));
+
+    private bool? _majority;
+
+    private static List<Akka.Actor.Address> Addresses(IEnumerable<string> addresses) =>
+        [.. addresses.Select(a => Akka.Actor.Address.TryParse(a, out var parsed) ? parsed : null).OfType<Akka.Actor.Address>()];
 }
 
 /// <summary>An escalation that waits for the NIC tracker: the port's NIC may be migrating.</summary>
