@@ -140,6 +140,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private void OnRegistered(HostRegistered registered)
     {
         if (registered.Incarnation != 0 && registered.Incarnation != _incarnation) return; // an answer to a predecessor
+        if (registered.Epoch < _ledger.NewestEpoch)
+        {
+            // From a coordinator that lost its role: what it says this host owns is out of date.
+            _log.Warning("Ignoring a registration answer of epoch {0}: this agent has seen epoch {1} (a coordinator that lost its role)", registered.Epoch, _ledger.NewestEpoch);
+            return;
+        }
         _ledger.Observe(registered.Epoch);
         if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
         _registered = true;

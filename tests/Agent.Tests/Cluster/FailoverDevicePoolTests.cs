@@ -48,4 +48,24 @@ public sealed class FailoverDevicePoolTests
         Assert.Equal([F1, F2], pool.Free);
         Assert.Equal([F1], pool.Take(null)!.Members);
     }
+
+    [Fact]
+    public void An_absent_fail_over_device_is_passed_over()
+    {
+        var pool = new FailoverDevicePool([F1, F2]);
+
+        var taken = pool.Take(null, present: d => d != F1)!;
+
+        Assert.Equal([F2], taken.Members);
+        Assert.Equal([F1], pool.Free);
+    }
+
+    [Fact]
+    public void A_port_none_of_whose_devices_is_present_is_not_made_and_takes_nothing()
+    {
+        var pool = new FailoverDevicePool([F1, F2]);
+
+        Assert.Null(pool.Take([M1], present: _ => false));
+        Assert.Equal([F1, F2], pool.Free);
+    }
 }

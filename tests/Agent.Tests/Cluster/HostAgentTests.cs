@@ -80,6 +80,36 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_command_addressed_to_another_incarnation_is_ignored_and_the_next_one_for_this_incarnation_applied()
+    {
+        var agent = StartAgent(5, out var register);
+        var forPredecessor = new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), null, register.Incarnation - 1);
+        var forThis = new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p2")), null, register.Incarnation);
+        agent.Tell(forPredecessor, _coordinator.Ref);
+        agent.Tell(forThis, _coordinator.Ref);
+
+        // Commands are handled in order: the first answer is to the second command.
+        var first = _coordinator.FishForMessage(m => m is CommandAcknowledged or CommandRefused, TimeSpan.FromSeconds(5));
+        Assert.Equal(forThis.Id, Assert.IsType<CommandAcknowledged>(first).Id);
+        Assert.Equal(1, _portsMade);
+    }
+
+    [Fact]
+    public void A_registration_answer_of_an_older_epoch_does_not_take_a_port_away()
+    {
+        var agent = StartAgent(epoch: 5);
+        agent.Tell(new AttachPort(CommandId.New(), 7, new PortSpec(new PortId("p1"))), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+
+        // A deposed coordinator (epoch 5) answers a registration: it does not know p1 is here.
+        agent.Tell(new HostRegistered(new HostId("h1"), 5, []), _coordinator.Ref);
+        agent.Tell(new AttachPort(CommandId.New(), 7, new PortSpec(new PortId("p1"))), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(1, _portsMade); // p1 was still there: not made again
+    }
+
+    [Fact]
     public void A_newer_epoch_becomes_the_bar_for_later_commands()
     {
         var agent = StartAgent(epoch: 5);

@@ -144,6 +144,12 @@ public sealed class SimAgent
     private void OnRegistered(HostRegistered registered)
     {
         if (registered.Incarnation != 0 && registered.Incarnation != Incarnation) return; // an answer to a predecessor
+        if (registered.Epoch < _ledger.NewestEpoch)
+        {
+            // From a coordinator that lost its role: what it says this host owns is out of date.
+            Log($"ignoring a registration answer of epoch {registered.Epoch}: newest seen {_ledger.NewestEpoch}");
+            return;
+        }
         _ledger.Observe(registered.Epoch);
         if (!_registered) Log($"registered (epoch {registered.Epoch}), owned [{string.Join(", ", registered.OwnedPorts)}]");
         _registered = true;
