@@ -178,10 +178,10 @@ public static class CrossHostBenchmark
             await stopping;
 
             var events = (await c.Ask<EventsView>(new GetRecentEvents(1000))).Events
-                .Where(e => e.Type == nameof(CoordinatorEvents.HostStatusChanged) && e.Summary.Contains($"Host = {LostHost},", StringComparison.Ordinal))
+                .Where(e => e.Type == nameof(CoordinatorEvents.HostStatusChanged) && e.Summary.Contains($"Host={LostHost},", StringComparison.Ordinal))
                 .ToList();
-            var unreachable = events.FirstOrDefault(e => e.Summary.Contains("Status = Unreachable", StringComparison.Ordinal))?.At;
-            var down = events.LastOrDefault(e => e.Summary.Contains("Status = Down", StringComparison.Ordinal))?.At
+            var unreachable = events.FirstOrDefault(e => e.Summary.Contains("Status=Unreachable", StringComparison.Ordinal))?.At;
+            var down = events.LastOrDefault(e => e.Summary.Contains("Status=Down", StringComparison.Ordinal))?.At
                 ?? throw new InvalidOperationException("no Down event for the lost host among the recent events");
             var failovers = done!.Failovers.Where(f => f.From == new HostId(LostHost) && f.Status == FailoverStatus.Completed).ToList();
             var placed = failovers.Max(f => f.Steps.Where(s => s.What.StartsWith("placed on", StringComparison.Ordinal)).Max(s => s.At));
