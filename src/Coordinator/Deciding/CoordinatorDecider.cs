@@ -335,10 +335,12 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         private void OnPortChanged(PortChanged changed)
         {
             var known = state.Ports.GetValueOrDefault(changed.Port.Port);
-            if (known?.LastReport is { } last && known.Host == changed.Host && SameReport(last, changed.Port)) { }
-            else Emit(new PortReported(changed.Host, changed.Port, now));
-            // Escalated, or (a port made with none of its devices healthy) no device in use while not fenced: it does not forward.
-            if (changed.Port.Escalated || (changed.Port.Active is null && !changed.Port.Fenced))
+            var repeated = known?.LastReport is { } last && known.Host == changed.Host && SameReport(last, changed.Port);
+            if (!repeated) Emit(new PortReported(changed.Host, changed.Port, now));
+            // Escalated: it does not forward. No device in use while not fenced (a port made with none
+            // of its devices healthy never escalates by itself) counts once it is reported twice in a
+            // row: a port just attached may report before it has learnt its devices' health.
+            if (changed.Port.Escalated || (repeated && changed.Port.Active is null && !changed.Port.Fenced))
                 OnPortEscalated(new PortEscalated(changed.Host, changed.Port.Port, "reported with no healthy device"));
         }
 

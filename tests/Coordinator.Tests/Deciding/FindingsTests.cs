@@ -319,4 +319,21 @@ public sealed class FindingsTests
         Assert.NotEqual(A, failover.Target);
         c.AssertReplayMatches();
     }
+
+    [Fact]
+    public void A_port_reported_twice_with_no_device_in_use_while_unfenced_is_an_escalation_and_an_escalated_report_at_once()
+    {
+        var c = FourHosts();
+        var deviceless = new PortReport(new PortSpec(P1), [DeviceId.Net("n1")], null, false);
+
+        c.FromHost(new PortChanged(A, deviceless));
+        Assert.Empty(c.State.Failovers); // it may not have learnt its devices' health yet
+        c.FromHost(new PortChanged(A, deviceless));
+        Assert.Equal(A, Assert.Single(c.State.Failovers.Values).From);
+        Assert.Single(c.SentTo<DetachPort>(A));
+
+        var d = FourHosts();
+        d.FromHost(new PortChanged(A, deviceless with { Escalated = true }));
+        Assert.Single(d.State.Failovers.Values); // a lost PortEscalated is not lost for good
+    }
 }
