@@ -62,11 +62,8 @@ public sealed record SimulationOptions
         get
         {
             var c = Coordinator;
-            var retries = TimeSpan.Zero;
-            var state = new CoordinatorState(c);
-            for (var attempt = 1; attempt <= c.CommandAttempts; attempt++) retries += state.RetryDelay(attempt);
             return JoinDelay + RegisterRetry + Detection + StableAfter + HandoverGap + c.FailOverAfter + c.MigrationWindow
-                + retries + MaxLongDelay + TimeSpan.FromSeconds(5);
+                + Retries() + MaxLongDelay + TimeSpan.FromSeconds(5);
         }
     }
 
@@ -83,7 +80,7 @@ public sealed record SimulationOptions
         var c = Coordinator;
         return $"settle bound {SettleBound.TotalSeconds:0.#} s = join {JoinDelay.TotalSeconds:0.#} + register retry {RegisterRetry.TotalSeconds:0.#}"
             + $" + detection {Detection.TotalSeconds:0.#} + stable-after {StableAfter.TotalSeconds:0.#} + hand-over {HandoverGap.TotalSeconds:0.#}"
-            + $" + lease+margin {c.FailOverAfter.TotalSeconds:0.#} + migration window {c.MigrationWindow.TotalSeconds:0.#}"
+            + $" + fail-over wait (detection+lease+margin) {c.FailOverAfter.TotalSeconds:0.#} + migration window {c.MigrationWindow.TotalSeconds:0.#}"
             + $" + one command's {c.CommandAttempts} attempts {Retries().TotalSeconds:0.#} + longest message delay {MaxLongDelay.TotalSeconds:0.#} + 5 s slack";
     }
 }
