@@ -33,7 +33,7 @@ public static class AgentClusterHosting
                 TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
             var proxy = registry.Get<CoordinatorProxyKey>();
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
-                FailoverPorts(options, actors.Watcher, dataPathFor, out var pool, device => IsPresent(bus, device))), ActorNames.HostAgent);
+                FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device))), ActorNames.HostAgent);
             registry.Register<HostAgentKey>(agent);
         });
         return builder;
@@ -45,12 +45,13 @@ public static class AgentClusterHosting
     /// next free fail-over device as standby. A port's fail-over devices are free again once it
     /// has stopped (detached) and taken its traffic off them.
     /// </summary>
-    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor) =>
-        FailoverPorts(options, watcher, dataPathFor, out _);
-
-    /// <inheritdoc cref="FailoverPorts(AgentOptions, IActorRef, Func{AgentOptions.PortOptions, IDataPath}?)"/>
-    /// <param name="pool">The fail-over devices and which are free, for tests and views.</param>
     /// <param name="present">Whether a device exists now (sysfs): absent fail-over devices are not given.</param>
+    public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
+        Func<DeviceId, bool>? present = null) =>
+        FailoverPorts(options, watcher, dataPathFor, out _, present);
+
+    /// <inheritdoc cref="FailoverPorts(AgentOptions, IActorRef, Func{AgentOptions.PortOptions, IDataPath}?, Func{DeviceId, bool}?)"/>
+    /// <param name="pool">The fail-over devices and which are free, for tests and views.</param>
     public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
         out FailoverDevicePool pool, Func<DeviceId, bool>? present = null)
     {

@@ -159,7 +159,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         {
             var first = !state.Cluster.Known;
             state.Cluster.Reset(membership.Members, membership.Unreachable);
-            if (first) DeliverOwedAfter(membership);
+            // Hosts up before this view: on a new instance, what the previous one owed them is sent below
+            // (a host found reachable again is sent its commands by OnReachable).
+            var upBefore = state.Hosts.Values.Where(h => h.Status == HostStatus.Up).Select(h => h.Host).ToHashSet();
             var members = membership.Members.Concat(membership.NotYetUp ?? []).ToHashSet(StringComparer.Ordinal);
             var unreachable = membership.Unreachable.ToHashSet(StringComparer.Ordinal);
             foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
@@ -172,14 +174,10 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 else if (host.Status == HostStatus.Unreachable) continue;
                 else OnUnreachable(host.Address);
             }
-        }
-
-        /// <summary>What the previous instance owed, sent once this one knows which hosts are still there.</summary>
-        private void DeliverOwedAfter(Membership membership)
-        {
-            var present = membership.Members.Concat(membership.NotYetUp ?? []).Except(membership.Unreachable).ToHashSet(StringComparer.Ordinal);
-            foreach (var command in state.PendingCommands.Values.ToList())
-                if (state.Hosts.GetValueOrDefault(command.Host) is { } host && present.Contains(host.Address)) Deliver(command);
+            if (!first) return;
+            // What the previous instance owed, sent once this one knows which hosts are still there
+            // (Deliver sends only to hosts that are up).
+            foreach (var command in state.PendingCommands.Values.Where(c => upBefore.Contains(c.Host)).ToList()) Deliver(command);
         }
 
         private void OnUnreachable(string address)

@@ -44,7 +44,7 @@ public sealed record CoordinatorSettings(
     TimeSpan? Detection = null)
 {
     /// <summary>The failure detector's acceptable heartbeat pause when none is given (ClusterNodeOptions' default).</summary>
-    public static readonly TimeSpan DefaultDetection = TimeSpan.FromSeconds(1.5);
+    public static readonly TimeSpan DefaultDetection = new Shared.Hosting.ClusterNodeOptions().AcceptableHeartbeatPause;
 
     public static readonly CoordinatorSettings Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2),
         TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 6, 100);

@@ -30,9 +30,8 @@ public static class CoordinatorViews
         var candidates = state.Candidates().ToDictionary(c => c.Host);
         return [.. state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).Select(h => new HostView(
             h.Host, h.Address, h.Incarnation, h.Status, h.Drained, h.Since, h.Inventory.Nics,
-            [.. state.Ports.Values.Where(p => p.Host == h.Host && p.State is PortState.Active or PortState.Moving).Select(p => p.Spec.Port)
-                .Concat(state.IncomingPorts(h.Host)).Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)],
-            h.Inventory.Capacity, candidates.TryGetValue(h.Host, out var c) ? c.Load : 0, h.Inventory.Reserved))];
+            [.. candidates[h.Host].PortsHere.Select(p => p.Port).Concat(state.IncomingPorts(h.Host)).Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)],
+            h.Inventory.Capacity, candidates[h.Host].Load, h.Inventory.Reserved))];
     }
 
     public static IReadOnlyList<PortView> Ports(CoordinatorState state) =>

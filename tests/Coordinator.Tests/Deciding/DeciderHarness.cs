@@ -125,5 +125,5 @@ public sealed class DeciderHarness
     }
 
     private static string Serialized(CoordinatorSnapshot snapshot) =>
-        System.Text.Json.JsonSerializer.Serialize(snapshot with { Nics = snapshot.Nics }, new System.Text.Json.JsonSerializerOptions { WriteIndented = false });
+        System.Text.Json.JsonSerializer.Serialize(snapshot);
 }
