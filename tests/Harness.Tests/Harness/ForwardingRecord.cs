@@ -31,7 +31,7 @@ public sealed class ForwardingRecord
             $"port {Port} forwarded on {HostA} and {HostB} at once from {FromSlot / 1000.0:0.000} s to {ToSlot / 1000.0:0.000} s ({Windows} window(s) of the probe)";
     }
 
-    public const int MergeGapMs = 50;
+    public const int MergeGapMs = 100;
     private const int Ring = 8192; // windows kept for the overlap check: 80 s at 10 ms, far more than any receive delay
 
     private readonly string[] _ports;

@@ -105,6 +105,23 @@ internal static unsafe partial class Native
     [LibraryImport("libc")]
     public static partial uint geteuid();
 
+    public const int SCHED_FIFO = 1;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sched_setscheduler(int pid, int policy, int* param);
+
+    /// <summary>
+    /// Real-time (SCHED_FIFO) scheduling for the calling thread (pid 0 = the caller): the probe's
+    /// threads sleep or block nearly always, and must not be starved by the five Replug processes
+    /// and whatever else shares the two cores, or the probe would see gaps that are its own. Best
+    /// effort: false when not allowed.
+    /// </summary>
+    public static bool MakeRealTime(int priority)
+    {
+        var p = priority;
+        return sched_setscheduler(0, SCHED_FIFO, &p) == 0;
+    }
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";

@@ -207,6 +207,7 @@ public sealed class SupervisedProcess : IAsyncDisposable
         foreach (var a in command) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
         psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment["DOTNET_TieredPGO"] = "0"; // less JIT work at start: five processes share two cores
         psi.Environment["Logging__Console__FormatterName"] = "simple";
         psi.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
         psi.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";

@@ -207,7 +207,7 @@ public sealed class Topology : IAsyncDisposable
     }
 
     /// <summary>A locally administered MAC per NIC name, so that a NIC that returns (or moves) keeps its identity.</summary>
-    private string MacOf(string nic)
+    public string MacOf(string nic)
     {
         var hash = (uint)nic.Aggregate(17, (h, c) => h * 31 + c);
         var run = (uint)Run.Name.Aggregate(7, (h, c) => h * 31 + c);

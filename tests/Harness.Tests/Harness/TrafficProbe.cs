@@ -106,6 +106,7 @@ public sealed unsafe partial class TrafficProbe : IDisposable
     private void Send(Action ready)
     {
         Native.EnterNetworkNamespace(_fabricNamespace);
+        Native.MakeRealTime(20);
         var fd = Native.socket(Native.AF_PACKET, Native.SOCK_RAW | Native.SOCK_CLOEXEC, 0);
         if (fd < 0) throw new IOException($"socket(AF_PACKET): {Native.Describe(Native.LastError)}");
         try
@@ -155,6 +156,7 @@ public sealed unsafe partial class TrafficProbe : IDisposable
     private void Receive(int host, Action ready)
     {
         Native.EnterNetworkNamespace(_hostNamespaces[host]);
+        Native.MakeRealTime(10);
         var fds = new int[_vmEnds.Count];
         Array.Fill(fds, -1);
         try

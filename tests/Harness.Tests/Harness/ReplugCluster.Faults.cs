@@ -1,0 +1,141 @@
+namespace Replug.Harness;
+
+/// <summary>The faults the harness injects, each stamped on the timeline (the probe's clock) when it takes effect.</summary>
+public sealed partial class ReplugCluster
+{
+    /// <summary>kill -9 of a host's agent; with <paramref name="hold"/> it stays dead until <see cref="StartAgent"/> (a host that crashed), else the supervisor restarts it.</summary>
+    public async Task<int> KillAgentAsync(string host, bool hold = true)
+    {
+        var at = Timeline.Add($"FAULT kill -9 agent {host}{(hold ? " (stays down)" : " (restarted by the supervisor)")}");
+        await Agent(host).KillAsync(hold);
+        return at;
+    }
+
+    /// <summary>Starts a held agent again (or lets the supervisor keep it running).</summary>
+    public int StartAgent(string host)
+    {
+        var at = Timeline.Add($"start agent {host}");
+        Agent(host).Start();
+        return at;
+    }
+
+    /// <summary>SIGSTOP: the agent hangs (a paused VM, a stuck process); its kernel state stays as it is.</summary>
+    public int PauseAgent(string host)
+    {
+        var at = Timeline.Add($"FAULT SIGSTOP agent {host}");
+        if (!Agent(host).Signal(Native.SIGSTOP)) throw new HarnessException($"agent {host} is not running: cannot SIGSTOP it");
+        return at;
+    }
+
+    public int ResumeAgent(string host)
+    {
+        var at = Timeline.Add($"SIGCONT agent {host}");
+        Agent(host).Signal(Native.SIGCONT);
+        return at;
+    }
+
+    public async Task<int> KillCoordinatorAsync(string name, bool hold = true)
+    {
+        var at = Timeline.Add($"FAULT kill -9 coordinator {name}{(hold ? " (stays down)" : "")}");
+        await Coordinator(name).Process.KillAsync(hold);
+        return at;
+    }
+
+    public int StartCoordinator(string name)
+    {
+        var at = Timeline.Add($"start coordinator {name}");
+        Coordinator(name).Process.Start();
+        return at;
+    }
+
+    /// <summary>The NIC is pulled: its veth is deleted (a surprise removal).</summary>
+    public async Task<int> DeleteNicAsync(string nic)
+    {
+        var host = Topology.WhereIs(nic);
+        await Topology.DeleteNicAsync(nic);
+        return Timeline.Add($"FAULT NIC {nic} removed from {host}");
+    }
+
+    public async Task<int> RestoreNicAsync(string nic, string host)
+    {
+        await Topology.RestoreNicAsync(nic, host);
+        return Timeline.Add($"NIC {nic} back on {host}");
+    }
+
+    /// <summary>The NIC's identity as the coordinator knows it (a veth given its address: "Mac:...").</summary>
+    public string NicIdentity(string nic) => $"Mac:{Topology.MacOf(nic)}";
+
+    /// <summary>
+    /// A live migration of <paramref name="nic"/> to <paramref name="toHost"/>: announced (POST
+    /// /migrations start, the move, complete) or not (the coordinator pairs the removal and the add).
+    /// </summary>
+    public async Task<int> MigrateNicAsync(string nic, string toHost, bool announced)
+    {
+        var from = Topology.WhereIs(nic) ?? throw new HarnessException($"{nic} is deleted: it cannot migrate");
+        if (announced && !await Api.MigrationAsync(NicIdentity(nic), from, toHost, "start"))
+            throw new HarnessException($"no coordinator accepted the migration start of {nic}");
+        await Topology.MoveNicAsync(nic, toHost);
+        var at = Timeline.Add($"FAULT NIC {nic} migrated {from} -> {toHost}{(announced ? " (announced)" : " (not announced)")}");
+        if (announced && !await Api.MigrationAsync(NicIdentity(nic), from, toHost, "complete"))
+            throw new HarnessException($"no coordinator accepted the migration complete of {nic}");
+        return at;
+    }
+
+    /// <summary>The host loses the management network (nftables drops in its namespace); its NICs keep their traffic.</summary>
+    public async Task<int> IsolateHostAsync(string host)
+    {
+        await Topology.IsolateAsync(host);
+        return Timeline.Add($"FAULT partition: {host} cut off from the management network");
+    }
+
+    public async Task<int> UnisolateHostAsync(string host)
+    {
+        await Topology.UnisolateAsync(host);
+        return Timeline.Add($"partition of {host} healed");
+    }
+
+    /// <summary>Only the traffic between two agents is dropped; both still reach the coordinators and the other agents.</summary>
+    public async Task<int> CutAsync(string a, string b)
+    {
+        await Topology.CutAsync(a, b);
+        return Timeline.Add($"FAULT asymmetric partition: {a} <-> {b} dropped");
+    }
+
+    public async Task<int> UncutAsync(string a, string b)
+    {
+        await Topology.UncutAsync(a, b);
+        return Timeline.Add($"partition {a} <-> {b} healed");
+    }
+
+    /// <summary>Every agent and coordinator stopped at once (SIGTERM, or kill -9 with <paramref name="crash"/>), then all started again.</summary>
+    public async Task<int> RestartEverythingAsync(bool crash)
+    {
+        var at = Timeline.Add($"FAULT restart of every process ({(crash ? "kill -9" : "SIGTERM")})");
+        var all = _agents.Values.Concat(_coordinators.Select(c => c.Process)).ToList();
+        if (crash) await Task.WhenAll(all.Select(p => p.KillAsync(hold: true)));
+        else await Task.WhenAll(all.Select(p => p.StopAsync(TimeSpan.FromSeconds(20))));
+        Timeline.Add("every process has exited; starting them again");
+        foreach (var c in _coordinators)
+        {
+            c.Process.Start();
+            await c.Process.WaitRunningAsync(TimeSpan.FromSeconds(10));
+        }
+        foreach (var agent in _agents.Values) agent.Start();
+        return at;
+    }
+
+    /// <summary>Polls the API until <paramref name="host"/> has <paramref name="status"/> (Up, Unreachable, Down).</summary>
+    public async Task WaitHostStatusAsync(string host, string status, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var hosts = await Api.HostsAsync();
+            if (hosts?.FirstOrDefault(h => h.Host == host)?.Status == status) return;
+            if (DateTime.UtcNow > deadline)
+                throw new HarnessException($"{host} is not {status} in GET /hosts after {timeout.TotalSeconds:0} s " +
+                    $"(it is {hosts?.FirstOrDefault(h => h.Host == host)?.Status ?? "not listed"})");
+            await Task.Delay(100);
+        }
+    }
+}
