@@ -183,13 +183,13 @@ public sealed class ForwardingRecord
         Intervals(port, host).Any(i => i.Last >= from && i.First <= to);
 
     /// <summary>One line per port: where its frames arrived, as intervals.</summary>
-    public string Describe()
+    public string Describe(int since = 0)
     {
         var lines = new List<string>();
         for (var p = 0; p < _ports.Length; p++)
             for (var h = 0; h < _hosts.Length; h++)
             {
-                var intervals = Intervals(p, h);
+                var intervals = Intervals(p, h).Where(i => i.Last >= since).ToList();
                 if (intervals.Count == 0) continue;
                 var shown = intervals.Count > 12 ? [.. intervals.Take(4), .. intervals.TakeLast(8)] : intervals;
                 lines.Add($"  {_ports[p]} on {_hosts[h]}: {string.Join(", ", shown)}{(intervals.Count > 12 ? $" ({intervals.Count} runs)" : "")}");

@@ -50,8 +50,13 @@ public sealed record HarnessOptions
     public int Hosts { get; init; } = 3;
     /// <summary>Ports configured on each host, each a bridge over a primary and a standby veth NIC.</summary>
     public int PortsPerHost { get; init; } = 2;
-    /// <summary>Veth NICs kept free on each host for ports failed over to it.</summary>
-    public int FailoverDevicesPerHost { get; init; } = 2;
+    /// <summary>
+    /// Veth NICs kept free on each host for ports failed over to it. Four: a port failed over never
+    /// returns to its home host's own NICs (it keeps a fail-over slot wherever it goes), so with three
+    /// hosts and six ports, four slots each is what lets any one host fail at any time, whatever
+    /// earlier faults did, without a port left Unplaced for want of room.
+    /// </summary>
+    public int FailoverDevicesPerHost { get; init; } = 4;
     public int Coordinators { get; init; } = 2;
     public ClusterTimings Timings { get; init; } = ClusterTimings.Fast;
     /// <summary>How long after an agent or coordinator exits the harness starts it again (systemd's RestartSec).</summary>

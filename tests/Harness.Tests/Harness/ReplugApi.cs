@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Replug.Harness;
 
 /// <summary>A port as <c>GET /ports</c> lists it (only what the harness compares with the traffic).</summary>
-public sealed record ApiPort(string Port, string Host, string State, bool Forwarding, string? Active, string? Failover)
+public sealed record ApiPort(string Port, string Host, string State, bool Forwarding, string? Active, string? Failover, IReadOnlyList<string> Members)
 {
     public override string ToString() => $"{Port}: {State} on {Host}{(Forwarding ? ", forwarding" : "")}{(Active is null ? "" : $" over {Active}")}";
 }
@@ -30,7 +30,8 @@ public sealed class ReplugApi(Func<IReadOnlyList<Uri>> endpoints) : IDisposable
             p.GetProperty("state").GetString()!,
             p.GetProperty("forwarding").GetBoolean(),
             p.TryGetProperty("active", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null,
-            p.TryGetProperty("failover", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null))];
+            p.TryGetProperty("failover", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null,
+            p.TryGetProperty("members", out var m) && m.ValueKind == JsonValueKind.Array ? [.. m.EnumerateArray().Select(x => x.GetString()!)] : []))];
     }
 
     public async Task<IReadOnlyList<ApiHost>?> HostsAsync(CancellationToken ct = default)

@@ -51,15 +51,16 @@ public sealed partial class ReplugCluster
     /// <summary>The NIC is pulled: its veth is deleted (a surprise removal).</summary>
     public async Task<int> DeleteNicAsync(string nic)
     {
-        var host = Topology.WhereIs(nic);
+        var at = Timeline.Add($"FAULT NIC {nic} removed from {Topology.WhereIs(nic)}");
         await Topology.DeleteNicAsync(nic);
-        return Timeline.Add($"FAULT NIC {nic} removed from {host}");
+        return at;
     }
 
     public async Task<int> RestoreNicAsync(string nic, string host)
     {
+        var at = Timeline.Add($"NIC {nic} back on {host}");
         await Topology.RestoreNicAsync(nic, host);
-        return Timeline.Add($"NIC {nic} back on {host}");
+        return at;
     }
 
     /// <summary>The NIC's identity as the coordinator knows it (a veth given its address: "Mac:...").</summary>
@@ -74,8 +75,8 @@ public sealed partial class ReplugCluster
         var from = Topology.WhereIs(nic) ?? throw new HarnessException($"{nic} is deleted: it cannot migrate");
         if (announced && !await Api.MigrationAsync(NicIdentity(nic), from, toHost, "start"))
             throw new HarnessException($"no coordinator accepted the migration start of {nic}");
-        await Topology.MoveNicAsync(nic, toHost);
         var at = Timeline.Add($"FAULT NIC {nic} migrated {from} -> {toHost}{(announced ? " (announced)" : " (not announced)")}");
+        await Topology.MoveNicAsync(nic, toHost);
         if (announced && !await Api.MigrationAsync(NicIdentity(nic), from, toHost, "complete"))
             throw new HarnessException($"no coordinator accepted the migration complete of {nic}");
         return at;
@@ -84,27 +85,31 @@ public sealed partial class ReplugCluster
     /// <summary>The host loses the management network (nftables drops in its namespace); its NICs keep their traffic.</summary>
     public async Task<int> IsolateHostAsync(string host)
     {
+        var at = Timeline.Add($"FAULT partition: {host} cut off from the management network");
         await Topology.IsolateAsync(host);
-        return Timeline.Add($"FAULT partition: {host} cut off from the management network");
+        return at;
     }
 
     public async Task<int> UnisolateHostAsync(string host)
     {
+        var at = Timeline.Add($"partition of {host} healed");
         await Topology.UnisolateAsync(host);
-        return Timeline.Add($"partition of {host} healed");
+        return at;
     }
 
     /// <summary>Only the traffic between two agents is dropped; both still reach the coordinators and the other agents.</summary>
     public async Task<int> CutAsync(string a, string b)
     {
+        var at = Timeline.Add($"FAULT asymmetric partition: {a} <-> {b} dropped");
         await Topology.CutAsync(a, b);
-        return Timeline.Add($"FAULT asymmetric partition: {a} <-> {b} dropped");
+        return at;
     }
 
     public async Task<int> UncutAsync(string a, string b)
     {
+        var at = Timeline.Add($"partition {a} <-> {b} healed");
         await Topology.UncutAsync(a, b);
-        return Timeline.Add($"partition {a} <-> {b} healed");
+        return at;
     }
 
     /// <summary>Every agent and coordinator stopped at once (SIGTERM, or kill -9 with <paramref name="crash"/>), then all started again.</summary>
@@ -137,5 +142,50 @@ public sealed partial class ReplugCluster
                     $"(it is {hosts?.FirstOrDefault(h => h.Host == host)?.Status ?? "not listed"})");
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>Polls the kernel until exactly <paramref name="nics"/> are enslaved to <paramref name="port"/>'s bridge on <paramref name="host"/>.</summary>
+    public async Task WaitEnslavedAsync(string host, string port, IReadOnlyList<string> nics, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        IReadOnlyList<string> now = [];
+        while (true)
+        {
+            now = await Topology.EnslavedAsync(host, port);
+            if (now.Order().SequenceEqual(nics.Order())) return;
+            if (DateTime.UtcNow > deadline)
+                throw new HarnessException($"on {host}, br-{port} holds [{string.Join(", ", now)}], not [{string.Join(", ", nics)}], after {timeout.TotalSeconds:0} s");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Polls <c>GET /ports</c> until <paramref name="port"/> satisfies <paramref name="condition"/>; returns how the API listed it.</summary>
+    public async Task<ApiPort> WaitApiPortAsync(string port, Func<ApiPort, bool> condition, string what, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        ApiPort? last = null;
+        while (true)
+        {
+            last = (await Api.PortsAsync())?.FirstOrDefault(p => p.Port == port) ?? last;
+            if (last is not null && condition(last)) return last;
+            if (DateTime.UtcNow > deadline)
+                throw new HarnessException($"the API did not show {what} within {timeout.TotalSeconds:0} s (last: {last?.ToString() ?? "nothing"})");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Ends whatever faults are left: partitions, stopped or held processes, removed NICs (back where they were).</summary>
+    public async Task HealAsync()
+    {
+        Timeline.Add("healing whatever faults are left");
+        await Topology.HealAllAsync();
+        foreach (var host in Hosts)
+        {
+            Agent(host.Name).Signal(Native.SIGCONT);
+            if (!Agent(host.Name).Running) Agent(host.Name).Start();
+        }
+        foreach (var c in _coordinators) if (!c.Process.Running) c.Process.Start();
+        foreach (var (nic, where) in Topology.NicLocations)
+            if (where is null && Topology.LastHostOf(nic) is { } host) await RestoreNicAsync(nic, host);
     }
 }

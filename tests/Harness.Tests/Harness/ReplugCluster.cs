@@ -54,7 +54,10 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     public bool Failed { get; set; }
     public int Now => Probe.Now;
 
-    private void Log(string line) => Options.Log?.Invoke(line);
+    /// <summary>Where progress lines go now (the current test's output, when one cluster serves several tests).</summary>
+    public Action<string>? Sink { get; set; }
+
+    private void Log(string line) => Sink?.Invoke(line);
 
     /// <summary>Builds the network, starts the probe, the coordinators and the agents, and waits until every port forwards on its home host.</summary>
     public static async Task<ReplugCluster> StartAsync(HarnessOptions options, TimeSpan? settle = null)
@@ -63,13 +66,14 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         RemoveStaleDirectories(options.WorkRoot);
         var directory = Path.Combine(options.WorkRoot, run.Name);
         System.IO.Directory.CreateDirectory(directory);
-        var cluster = new ReplugCluster(options, run, directory);
+        var cluster = new ReplugCluster(options, run, directory) { Sink = options.Log };
         try
         {
             await cluster.BuildAsync();
             // At start the coordinator recovers and registers hosts while five processes still JIT: the API's lag is not judged here.
             await cluster.WaitSettledAsync(settle ?? TimeSpan.FromSeconds(120), "the cluster starts", apiLagLimitMs: 30_000);
-            cluster.Timeline.Add("cluster up: every port forwards on one host");
+            cluster.Timeline.Add("cluster up: every port forwards on one host; CPU used so far: " + string.Join(", ",
+                cluster._coordinators.Select(c => c.Process).Concat(cluster._agents.Values).Select(p => $"{p.Name} {p.CpuTime?.TotalSeconds:0.0} s")));
         }
         catch (Exception e)
         {
@@ -88,9 +92,9 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         var tag = (uint)Run.Name.Aggregate(23, (h, c) => h * 31 + c);
         Probe = new TrafficProbe(Topology.FabricNamespace, Topology.FabricBridge, [.. Topology.Hosts.Select(h => h.Namespace)],
             [.. Topology.Ports.Select(p => p.VmEnd)], tag, record);
-        Timeline = new Timeline(() => Probe.Now, Options.Log);
+        Timeline = new Timeline(() => Probe.Now, Log);
         Probe.Start();
-        Journal = await Journal.CreateAsync(Run, Directory, Options.Persistence, Options.Log);
+        Journal = await Journal.CreateAsync(Run, Directory, Options.Persistence, Log);
         Timeline.Add($"run {Run}: {Topology.Hosts.Count} hosts x {Options.PortsPerHost} ports, {Options.Coordinators} coordinators; " +
             $"journal: {Journal.Description}; management network {Topology.Subnet}.0/24; {Options.Timings}; logs in {Directory}");
 
@@ -187,15 +191,27 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     /// node): the last one whose log shows its singleton manager becoming the oldest.
     /// </summary>
     public CoordinatorNode? SingletonNode() =>
-        _coordinators.Where(c => c.Process.Running && c.Process.CurrentLog().Contains("-> Oldest]", StringComparison.Ordinal))
-            .OrderByDescending(c => c.Process.CurrentLog().LastIndexOf("-> Oldest]", StringComparison.Ordinal) >= 0 ? 1 : 0)
-            .FirstOrDefault();
+        _coordinators.FirstOrDefault(c => c.Process.Running && c.Process.CurrentLog().Split('\n')
+            .LastOrDefault(line => line.Contains("ClusterSingletonManager state change", StringComparison.Ordinal))?
+            .Contains("-> Oldest]", StringComparison.Ordinal) == true);
 
     // ---- what the traffic says -------------------------------------------------------------------
 
     /// <summary>The hosts on which <paramref name="port"/> forwards now (frames in the last <paramref name="withinMs"/>).</summary>
     public IReadOnlyList<string> ForwardingHosts(string port, int withinMs = 150) =>
         [.. Traffic.ForwardingHosts(PortIndex(port), withinMs).Select(h => Traffic.Hosts[h])];
+
+    /// <summary>The ports forwarding on <paramref name="host"/> now.</summary>
+    public IReadOnlyList<string> PortsForwardingOn(string host) =>
+        [.. Topology.Ports.Select(p => p.Name).Where(p => ForwardingHosts(p).Contains(host))];
+
+    /// <summary>The host forwarding the most ports now (ties: the first by name): the victim that shows most.</summary>
+    public string BusiestHost() =>
+        Topology.Hosts.Select(h => h.Name).OrderByDescending(h => PortsForwardingOn(h).Count).ThenBy(h => h, StringComparer.Ordinal).First();
+
+    /// <summary>The host forwarding the fewest ports now, other than <paramref name="not"/>.</summary>
+    public string QuietestHost(string not) =>
+        Topology.Hosts.Select(h => h.Name).Where(h => h != not).OrderBy(h => PortsForwardingOn(h).Count).ThenBy(h => h, StringComparer.Ordinal).First();
 
     /// <summary>Polls the probe (and nothing else) until <paramref name="condition"/> holds.</summary>
     public async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan timeout)
@@ -225,9 +241,9 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     // ---- checks -------------------------------------------------------------------------------
 
     /// <summary>The invariant, checked on every frame so far: no port forwarded on two hosts at once.</summary>
-    public void AssertNoViolations()
+    public void AssertNoViolations(int since = 0)
     {
-        var violations = Traffic.Violations;
+        var violations = Traffic.Violations.Where(v => v.ToSlot >= since).ToList();
         if (violations.Count == 0) return;
         throw new HarnessException($"{violations.Count} time(s) a port forwarded on two hosts at once:\n" +
             string.Join('\n', violations.Take(20).Select(v => $"  {v}")));
@@ -338,19 +354,25 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         return (problems.Count == 0, forwarding, since, string.Join("; ", problems));
     }
 
+    /// <summary>Fetches <c>GET /ports</c> for the next <see cref="Report"/>.</summary>
+    public async Task RefreshApiViewAsync()
+    {
+        if (Api is not null && await Api.PortsAsync() is { } ports) _lastPorts = ports;
+    }
+
     /// <summary>Everything needed to understand a failure: timeline, violations, traffic, the API's last view, each process's log tail.</summary>
-    public string Report(int tailLines = 40)
+    public string Report(int tailLines = 40, int since = 0)
     {
         var text = new StringBuilder();
         text.AppendLine($"---- harness run {Run} (logs: {Directory}; journal: {Journal?.Description ?? "none"})");
-        if (Timeline is not null) text.AppendLine("timeline:").AppendLine(Timeline.Describe(80));
+        if (Timeline is not null) text.AppendLine("timeline:").AppendLine(Timeline.Describe(80, since));
         if (Probe is not null)
         {
             text.AppendLine($"probe: {Traffic.SlotsSent} slots sent ({Traffic.SlotsSkipped} skipped), {Traffic.FramesChecked} frames checked, " +
                 $"{Traffic.Violations.Count} violation(s), {Traffic.CloseHandovers} hand-over(s) within one {Traffic.WindowMs} ms window");
-            foreach (var v in Traffic.Violations.Take(20)) text.AppendLine($"  VIOLATION {v}");
+            foreach (var v in Traffic.Violations.Where(v => v.ToSlot >= since).Take(20)) text.AppendLine($"  VIOLATION {v}");
             foreach (var e in Probe.Errors) text.AppendLine($"  probe error: {e}");
-            text.AppendLine("traffic (where each port's frames arrived):").AppendLine(Traffic.Describe());
+            text.AppendLine("traffic (where each port's frames arrived):").AppendLine(Traffic.Describe(since));
         }
         if (_lastPorts is not null) text.AppendLine("API, last GET /ports:").AppendLine(string.Join('\n', _lastPorts.Select(p => $"  {p}")));
         foreach (var process in _coordinators.Select(c => c.Process).Concat(_agents.Values))

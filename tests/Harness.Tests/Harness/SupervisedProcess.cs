@@ -28,7 +28,7 @@ public sealed class Timeline(Func<int> now, Action<string>? log)
         get { lock (_entries) return [.. _entries]; }
     }
 
-    public string Describe(int last = 60) => string.Join('\n', Entries.TakeLast(last).Select(e => $"  {e}"));
+    public string Describe(int last = 60, int since = 0) => string.Join('\n', Entries.Where(e => e.At >= since).TakeLast(last).Select(e => $"  {e}"));
 }
 
 /// <summary>
@@ -89,6 +89,23 @@ public sealed class SupervisedProcess : IAsyncDisposable
     }
 
     public bool Running => Pid is not null;
+
+    /// <summary>CPU time (user + system) the running instance has used, from /proc; null when it does not run.</summary>
+    public TimeSpan? CpuTime
+    {
+        get
+        {
+            if (Pid is not { } pid) return null;
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+                return TimeSpan.FromSeconds((long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0);
+            }
+            catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { return null; }
+        }
+    }
 
     /// <summary>Starts it (now) and keeps it running: the supervision loop, or the release of a hold.</summary>
     public void Start()

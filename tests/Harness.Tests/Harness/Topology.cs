@@ -65,6 +65,7 @@ public sealed class Topology : IAsyncDisposable
 
     private readonly Dictionary<string, string?> _nicHost = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _nicMac = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _nicLastHost = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _partitionRules = new(StringComparer.Ordinal);
     private readonly List<string> _namespaces = [];
     private readonly Lock _gate = new();
@@ -95,6 +96,12 @@ public sealed class Topology : IAsyncDisposable
     public string? WhereIs(string nic)
     {
         lock (_gate) return _nicHost.GetValueOrDefault(nic);
+    }
+
+    /// <summary>Where a deleted NIC was last.</summary>
+    public string? LastHostOf(string nic)
+    {
+        lock (_gate) return _nicLastHost.GetValueOrDefault(nic);
     }
 
     public IReadOnlyDictionary<string, string?> NicLocations
@@ -221,7 +228,11 @@ public sealed class Topology : IAsyncDisposable
     {
         var host = WhereIs(nic) ?? throw new InvalidOperationException($"{nic} is already deleted");
         await Cmd.Ip($"-n {Namespace(host)} link del {nic}");
-        lock (_gate) _nicHost[nic] = null;
+        lock (_gate)
+        {
+            _nicHost[nic] = null;
+            _nicLastHost[nic] = host;
+        }
     }
 
     /// <summary>The NIC returns (same name and MAC, so the same identity), plugged into the fabric again, on <paramref name="host"/>.</summary>

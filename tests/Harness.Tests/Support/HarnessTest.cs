@@ -4,35 +4,42 @@ using Xunit.Abstractions;
 namespace Replug.Harness.Tests.Support;
 
 /// <summary>
-/// A scenario on a fresh cluster: started, run, checked for the invariant (no port on two hosts at
-/// once, on every frame of the run), and removed. A failure prints the run's report (timeline,
-/// violations, traffic, the API's view, each process's log tail) and keeps its logs.
+/// A scenario on the pool's cluster (<see cref="ClusterPool"/>): settled first, run, then checked for
+/// the invariant on every frame since the test began (no port on two hosts at once). A failure
+/// prints the report of the test's part of the run (timeline, violations, traffic, the API's view,
+/// each process's log tail) and keeps the run's logs.
 /// </summary>
-public abstract class HarnessTest(ITestOutputHelper output)
+[Collection(HarnessCollection.Name)]
+public abstract class HarnessTest(ClusterPool pool, ITestOutputHelper output)
 {
     protected ITestOutputHelper Output { get; } = output;
 
-    protected HarnessOptions Options(HarnessOptions? options = null) => (options ?? new HarnessOptions()) with { Log = Write };
-
-    private void Write(string line)
+    protected void Write(string line)
     {
         try { Output.WriteLine(line); }
         catch (InvalidOperationException) { } // a background line after the test ended
     }
 
-    protected async Task RunAsync(Func<ReplugCluster, Task> scenario, HarnessOptions? options = null)
+    protected async Task RunAsync(Func<ReplugCluster, Task> scenario)
     {
-        await using var cluster = await ReplugCluster.StartAsync(Options(options));
+        var cluster = await pool.AcquireAsync(Write);
+        var since = cluster.Now;
+        var failed = true;
         try
         {
             await scenario(cluster);
-            cluster.AssertNoViolations();
+            cluster.AssertNoViolations(since);
+            failed = false;
         }
         catch (Exception)
         {
-            cluster.Failed = true;
-            Write(cluster.Report());
+            await cluster.RefreshApiViewAsync();
+            Write(cluster.Report(since: since));
             throw;
+        }
+        finally
+        {
+            pool.Release(failed);
         }
     }
 }
