@@ -11,6 +11,8 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["crosshost"] = ("cross-host fail-over: lost host -> ports attached elsewhere (in-process cluster, SQLite)", CrossHostBenchmark.RunAsync),
     ["handover"] = ("coordinator singleton hand-over: hard stop -> new instance recovered from SQLite", HandoverBenchmark.RunAsync),
     ["simulate"] = ("deterministic simulation of the fail-over protocol: seeds, steps, faults, violations", SimulationBenchmark.RunAsync),
+    ["harness-failover"] = ("kill -9 of an agent -> its ports forward elsewhere, measured on traffic (real processes, root)", HarnessBenchmarks.FailoverAsync),
+    ["harness-random"] = ("seeded randomized faults on real processes: faults, frames checked, violations (root)", HarnessBenchmarks.RandomAsync),
     ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 
@@ -23,7 +25,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help" or "help" || !commands.TryGe
     writer.WriteLine();
     writer.WriteLine("benchmarks:");
     foreach (var (name, (description, _)) in commands.OrderBy(c => c.Key, StringComparer.Ordinal))
-        writer.WriteLine($"  {name,-12} {description}");
+        writer.WriteLine($"  {name,-17} {description}");
     return error || args.Length == 0 ? 2 : 0;
 }
 

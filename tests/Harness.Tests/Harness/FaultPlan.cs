@@ -20,6 +20,13 @@ public sealed record PlannedFault(int AtMs, FaultKind Kind, string Target, strin
 {
     public int EndMs => AtMs + ForMs;
 
+    /// <summary>What it occupies while it lasts: its hosts, NIC or coordinator (a NIC's removal leaves its host free for other faults).</summary>
+    public IReadOnlyList<string> Targets => Kind switch
+    {
+        FaultKind.CutAgents or FaultKind.MigrateNic => [Target, Other!],
+        _ => [Target],
+    };
+
     public override string ToString() => Kind switch
     {
         FaultKind.KillAgent => $"kill -9 agent {Target}, down {ForMs / 1000.0:0.0} s",

@@ -62,7 +62,7 @@ public sealed record HarnessOptions
     /// <summary>How long after an agent or coordinator exits the harness starts it again (systemd's RestartSec).</summary>
     public TimeSpan RestartDelay { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>"auto": PostgreSQL when it answers (required when REPLUG_TEST_POSTGRES is set), else one shared SQLite file; or "postgresql" / "sqlite".</summary>
-    public string Persistence { get; init; } = "auto";
+    public string Persistence { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_PERSISTENCE") is { Length: > 0 } chosen ? chosen : "auto";
     /// <summary>Where run folders (process logs, SQLite) go.</summary>
     public string WorkRoot { get; init; } = Path.Combine(Path.GetTempPath(), "replug-harness");
     /// <summary>Keep the run's folder after a clean run too (it is always kept after a failure).</summary>
