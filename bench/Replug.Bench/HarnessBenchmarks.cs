@@ -46,7 +46,8 @@ public static class HarnessBenchmarks
         return null;
     }
 
-    private sealed record Sample(int Run, string Port, string From, string To, Handover Handover);
+    /// <param name="ObservedUntil">The probe's clock when the hand-over was measured: an old host still forwarding then never stopped.</param>
+    private sealed record Sample(int Run, string Port, string From, string To, Handover Handover, int ObservedUntil);
 
     /// <summary>
     /// kill -9 of the agent carrying the most ports; per port: from the kill to its first frame on
@@ -59,11 +60,19 @@ public static class HarnessBenchmarks
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: harness-failover [--runs N (20)] [--timings production|fast] [--hosts N (3)] [--keep-logs] [--verbose]");
+            Console.WriteLine("usage: harness-failover [--runs N (20)] [--fault kill|partition] [--timings production|fast] [--hosts N (3)] [--keep-logs] [--verbose] [--trace]");
+            Console.WriteLine("  kill: kill -9 of the busiest host's agent (restarted after each run);");
+            Console.WriteLine("  partition: the busiest host cut off the management network (healed after each run): the fence-before-move margin.");
             return 0;
         }
         if (Missing() is { } why) { Console.Error.WriteLine($"harness-failover: {why}"); return 2; }
         var runs = BenchFormat.IntOption(args, "--runs", 20);
+        var partition = (OptionValue(args, "--fault") ?? "kill") switch
+        {
+            "kill" => false,
+            "partition" => true,
+            var other => throw new ArgumentException($"--fault {other}: kill or partition"),
+        };
         var options = Options(args);
         var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
         var clock = Stopwatch.StartNew();
@@ -78,26 +87,32 @@ public static class HarnessBenchmarks
             {
                 var victim = cluster.BusiestHost();
                 var ports = cluster.PortsForwardingOn(victim);
-                var killedAt = await cluster.KillAgentAsync(victim, hold: true);
+                var killedAt = partition ? await cluster.IsolateHostAsync(victim) : await cluster.KillAgentAsync(victim, hold: true);
+                var moved = new List<(string Port, string To)>();
                 foreach (var port in ports)
                 {
-                    try
-                    {
-                        var to = await cluster.WaitForwardingElsewhereAsync(port, victim, TimeSpan.FromSeconds(60));
-                        var handover = Handover.Of(cluster.Traffic, port, victim, to, killedAt);
-                        samples.Add(new Sample(run, port, victim, to, handover));
-                        Console.Error.WriteLine($"  run {run}: {handover}");
-                    }
+                    try { moved.Add((port, await cluster.WaitForwardingElsewhereAsync(port, victim, TimeSpan.FromSeconds(60)))); }
                     catch (HarnessException e)
                     {
                         incomplete++;
                         Console.Error.WriteLine($"  run {run}: {port}: {e.Message}");
                     }
                 }
-                // Measure how long the killed host keeps forwarding (a kernel fence stops it within the lease) before cleaning up.
+                // How long the killed host keeps forwarding (a kernel fence stops it within the lease), observed
+                // for twice the coordinator's wait after the kill, before anything is cleaned up.
                 await cluster.WaitUntilAsync(() => cluster.Now >= killedAt + (int)(options.Timings.FailoverWait.TotalMilliseconds * 2), "the run's observation time", TimeSpan.FromSeconds(30));
-                released += await cluster.ReleaseStaleForwardingAsync(victim);
-                cluster.StartAgent(victim);
+                foreach (var (port, to) in moved)
+                {
+                    var handover = Handover.Of(cluster.Traffic, port, victim, to, killedAt);
+                    samples.Add(new Sample(run, port, victim, to, handover, cluster.Traffic.LastSentSlot));
+                    Console.Error.WriteLine($"  run {run}: {handover}");
+                }
+                if (partition) await cluster.UnisolateHostAsync(victim);
+                else
+                {
+                    released += await cluster.ReleaseStaleForwardingAsync(victim);
+                    cluster.StartAgent(victim);
+                }
                 await cluster.WaitHostStatusAsync(victim, "Up", TimeSpan.FromSeconds(90));
                 await cluster.WaitSettledAsync(TimeSpan.FromSeconds(90), $"run {run}", apiLagLimitMs: 30_000);
             }
@@ -111,33 +126,37 @@ public static class HarnessBenchmarks
 
         var failover = samples.Where(s => s.Handover.FailoverMs is not null).Select(s => (double)s.Handover.FailoverMs!.Value).Order().ToList();
         var firstPerRun = samples.GroupBy(s => s.Run).Select(g => (double)g.Max(s => s.Handover.FailoverMs ?? 0)).Order().ToList();
-        var stopped = samples.Where(s => s.Handover.OldLast is { } last && last < cluster.Traffic.LastSentSlot - 1000 && last < s.Handover.NewFirst).ToList();
-        var kept = stopped.Select(s => (double)s.Handover.OldKeptForwardingMs!.Value).Order().ToList();
+        if (BenchFormat.HasOption(args, "--trace")) Console.WriteLine($"traffic:\n{cluster.Traffic.Describe()}\ntimeline:\n{cluster.Timeline.Describe(400)}");
+        var stopped = samples.Where(s => s.Handover.OldLast is not { } last || last < s.ObservedUntil - ForwardingRecord.MergeGapMs).ToList();
+        var kept = stopped.Where(s => s.Handover.OldLast is not null).Select(s => (double)s.Handover.OldKeptForwardingMs!.Value).Order().ToList();
         var overlapped = samples.Count(s => s.Handover.MarginMs is <= 0);
         var margins = samples.Where(s => s.Handover.MarginMs is > 0).Select(s => (double)s.Handover.MarginMs!.Value).Order().ToList();
         var t = options.Timings;
 
-        BenchFormat.Header("harness-failover — kill -9 of an agent -> its ports forward on another host (real processes, traffic probe)");
+        var what = partition ? "a host cut off the management network" : "kill -9 of an agent";
+        BenchFormat.Header($"harness-failover — {what} -> its ports forward on another host (real processes, traffic probe)");
         BenchFormat.Row("cluster", $"{cluster.Hosts.Count} host namespaces x {options.PortsPerHost} ports, {options.FailoverDevicesPerHost} fail-over veths each; {options.Coordinators} coordinator processes; {cluster.Journal.Description}");
         BenchFormat.Row("timings", t.ToString());
         BenchFormat.Row("runs / wall time", $"{runs} runs, {samples.Count} ports moved, {incomplete} not moved in 60 s; {clock.Elapsed.TotalSeconds:0} s");
         BenchFormat.Row("machine", $"{Environment.ProcessorCount} cores; load average {load} at the start");
         BenchFormat.Row("probe", $"{cluster.Traffic.SlotsSent} ms sent ({cluster.Traffic.SlotsSkipped} missed by the sender), {cluster.Traffic.FramesChecked} frames checked");
-        Console.WriteLine("  from the kill (probe clock) to the port's first frame on its new host:");
+        Console.WriteLine($"  from the {(partition ? "cut" : "kill")} (probe clock) to the port's first frame on its new host:");
         BenchFormat.Row("  per port: median / p99 / max", Stats(failover));
         BenchFormat.Row("  per run (its last port): median / p99 / max", Stats(firstPerRun));
-        BenchFormat.Row("killed host kept forwarding after the kill", stopped.Count == samples.Count
+        BenchFormat.Row($"{(partition ? "cut-off" : "killed")} host kept forwarding after the {(partition ? "cut" : "kill")}", stopped.Count == samples.Count
             ? $"{Stats(kept)} (every port stopped)"
-            : $"{samples.Count - stopped.Count} of {samples.Count} ports still forwarded on the killed host {t.FailoverWait.TotalSeconds * 2:0.#} s after the kill (no fence in the kernel)" +
+            : $"{samples.Count - stopped.Count} of {samples.Count} ports still forwarded on the old host {t.FailoverWait.TotalSeconds * 2:0.#} s after the fault" +
               (kept.Count > 0 ? $"; the others: {Stats(kept)}" : ""));
         BenchFormat.Row("old host stopped before the new host started", $"{samples.Count - overlapped} of {samples.Count} ports" +
-            (margins.Count > 0 ? $"; margin median {BenchStats.Median(margins):0} ms, min {margins[0]:0} ms" : ""));
+            (margins.Count > 0 ? $"; fence-before-move margin median {BenchStats.Median(margins):0} ms, min {margins[0]:0} ms" : ""));
         BenchFormat.Row("violations (frames of a port on two hosts in one window)", $"{cluster.Traffic.Violations.Count}");
-        BenchFormat.Row("stale forwarding released by the harness between runs", $"{released} port(s) (the restarted agent left them: finding 2)");
-        BenchFormat.Row("goal: kill -9 -> forwarding elsewhere < 3 s (p99)", failover.Count == 0 ? "n/a" : BenchFormat.Percentile(failover, 99) < 3000
+        if (!partition) BenchFormat.Row("stale forwarding released by the harness between runs", $"{released} port(s) (the restarted agent left them: finding 2)");
+        BenchFormat.Row($"goal: {(partition ? "cut" : "kill -9")} -> forwarding elsewhere < 3 s (p99)", failover.Count == 0 ? "n/a" : BenchFormat.Percentile(failover, 99) < 3000
             ? $"MET ({BenchFormat.Percentile(failover, 99) / 1000:0.00} s)" : $"NOT MET ({BenchFormat.Percentile(failover, 99) / 1000:0.00} s)");
-        BenchFormat.Row("goal: killed host stops within the lease, before the new host", stopped.Count == samples.Count && overlapped == 0 && kept.All(k => k < t.Lease.TotalMilliseconds)
-            ? "MET" : "NOT MET");
+        // A killed agent's host must stop by the kernel's lease; a cut-off one fences itself (detection + lease), before any other host starts.
+        var stoppedInTime = partition || kept.All(k => k < t.Lease.TotalMilliseconds);
+        BenchFormat.Row(partition ? "goal: the old host stops before the new host starts" : "goal: the killed host stops within the lease, before the new host",
+            stopped.Count == samples.Count && overlapped == 0 && stoppedInTime ? "MET" : "NOT MET");
         return 0;
     }
 

@@ -178,6 +178,15 @@ public sealed class ForwardingRecord
         return null;
     }
 
+    /// <summary>The last slot in [from, to] in which <paramref name="port"/> arrived on <paramref name="host"/>, or null.</summary>
+    public int? LastSeenBetween(int port, int host, int from, int to)
+    {
+        int? last = null;
+        foreach (var interval in Intervals(port, host))
+            if (interval.Last >= from && interval.First <= to) last = Math.Min(interval.Last, to);
+        return last;
+    }
+
     /// <summary>Whether <paramref name="port"/> arrived on <paramref name="host"/> at any slot in [from, to].</summary>
     public bool SeenBetween(int port, int host, int from, int to) =>
         Intervals(port, host).Any(i => i.Last >= from && i.First <= to);

@@ -2,8 +2,8 @@ namespace Replug.Harness;
 
 /// <summary>
 /// A port leaving one host for another after a fault, as the probe saw it (all on the probe's clock):
-/// the old host's last frame of the run that was going on at the fault, and the new host's first
-/// frame after it.
+/// the old host's last frame after the fault (up to when the hand-over is measured: a gap in its
+/// frames does not count as stopping), and the new host's first frame after the fault.
 /// </summary>
 public sealed record Handover(string Port, string From, string To, int FaultAt, int? OldLast, int? NewFirst)
 {
@@ -18,7 +18,7 @@ public sealed record Handover(string Port, string From, string To, int FaultAt, 
     {
         var p = traffic.PortIndex(port);
         return new Handover(port, from, to, faultAt,
-            traffic.LastOfRunAt(p, traffic.HostIndex(from), faultAt),
+            traffic.LastSeenBetween(p, traffic.HostIndex(from), faultAt, traffic.LastSentSlot),
             traffic.FirstSeenFrom(p, traffic.HostIndex(to), faultAt));
     }
 

@@ -14,12 +14,22 @@ public sealed class ClusterPool : IAsyncLifetime
 {
     private ReplugCluster? _cluster;
     private bool _tainted;
+    private bool _waited;
 
     public HarnessOptions Options { get; } = new();
 
-    /// <summary>A settled cluster for the next test, its lines going to <paramref name="log"/>.</summary>
-    public async Task<ReplugCluster> AcquireAsync(Action<string> log)
+    /// <summary>
+    /// A settled cluster for the next test, its lines going to <paramref name="log"/>; a fresh one when
+    /// the current one does not settle, or is not <paramref name="suitable"/> for the test (say, no port
+    /// left with a standby NIC after earlier tests).
+    /// </summary>
+    public async Task<ReplugCluster> AcquireAsync(Action<string> log, Func<ReplugCluster, Task<string?>>? suitable = null)
     {
+        if (!_waited)
+        {
+            _waited = true;
+            await SiblingTestHosts.WaitUntilAloneAsync(log, TimeSpan.FromMinutes(30));
+        }
         if (_cluster is not null && !_tainted)
         {
             _cluster.Sink = log;
@@ -28,8 +38,12 @@ public sealed class ClusterPool : IAsyncLifetime
                 await _cluster.HealAsync();
                 foreach (var host in _cluster.Hosts) await _cluster.WaitHostStatusAsync(host.Name, "Up", TimeSpan.FromSeconds(60));
                 await _cluster.WaitSettledAsync(TimeSpan.FromSeconds(60), "the previous test (reused cluster)", apiLagLimitMs: 30_000);
-                _cluster.Timeline.Add("---- next test on this cluster");
-                return _cluster;
+                if (suitable is null || await suitable(_cluster) is not { } unsuitable)
+                {
+                    _cluster.Timeline.Add("---- next test on this cluster");
+                    return _cluster;
+                }
+                log($"the cluster does not suit the next test ({unsuitable}): starting a fresh one");
             }
             catch (HarnessException e)
             {

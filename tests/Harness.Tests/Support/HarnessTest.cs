@@ -20,9 +20,10 @@ public abstract class HarnessTest(ClusterPool pool, ITestOutputHelper output)
         catch (InvalidOperationException) { } // a background line after the test ended
     }
 
-    protected async Task RunAsync(Func<ReplugCluster, Task> scenario)
+    /// <param name="suitable">Why the pool's cluster, as earlier tests left it, does not suit this scenario (null: it does).</param>
+    protected async Task RunAsync(Func<ReplugCluster, Task> scenario, Func<ReplugCluster, Task<string?>>? suitable = null)
     {
-        var cluster = await pool.AcquireAsync(Write);
+        var cluster = await pool.AcquireAsync(Write, suitable);
         var since = cluster.Now;
         var failed = true;
         try
