@@ -63,6 +63,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     public static async Task<ReplugCluster> StartAsync(HarnessOptions options, TimeSpan? settle = null)
     {
         var run = RunId.New();
+        KillStaleProcesses(options.WorkRoot, options.Log);
         RemoveStaleDirectories(options.WorkRoot);
         var directory = Path.Combine(options.WorkRoot, run.Name);
         System.IO.Directory.CreateDirectory(directory);
@@ -381,6 +382,26 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             text.AppendLine(process.Tail(tailLines));
         }
         return text.ToString();
+    }
+
+    /// <summary>
+    /// Processes of runs whose owner is gone (a test process killed mid-run leaves its coordinators
+    /// running in the root namespace): recognised by their working folder, RUN/NAME under <paramref name="root"/>.
+    /// </summary>
+    private static void KillStaleProcesses(string root, Action<string>? log)
+    {
+        var prefix = Path.GetFullPath(root) + Path.DirectorySeparatorChar;
+        foreach (var dir in System.IO.Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId) continue;
+            string? cwd;
+            try { cwd = new DirectoryInfo(Path.Combine(dir, "cwd")).LinkTarget; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            if (cwd is null || !cwd.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            if (RunId.Of(cwd[prefix.Length..]) is not { IsStale: true } stale) continue;
+            Native.kill(pid, Native.SIGKILL);
+            log?.Invoke($"killed process {pid} of an earlier, killed run {stale}");
+        }
     }
 
     private static void RemoveStaleDirectories(string root)

@@ -14,7 +14,6 @@ public sealed class ClusterPool : IAsyncLifetime
 {
     private ReplugCluster? _cluster;
     private bool _tainted;
-    private bool _waited;
 
     public HarnessOptions Options { get; } = new();
 
@@ -25,11 +24,8 @@ public sealed class ClusterPool : IAsyncLifetime
     /// </summary>
     public async Task<ReplugCluster> AcquireAsync(Action<string> log, Func<ReplugCluster, Task<string?>>? suitable = null)
     {
-        if (!_waited)
-        {
-            _waited = true;
-            await SiblingTestHosts.WaitUntilAloneAsync(log, TimeSpan.FromMinutes(30));
-        }
+        // Before every test, not only the first: another assembly's tests may have started meanwhile.
+        await SiblingTestHosts.WaitUntilAloneAsync(log, TimeSpan.FromMinutes(30));
         if (_cluster is not null && !_tainted)
         {
             _cluster.Sink = log;
