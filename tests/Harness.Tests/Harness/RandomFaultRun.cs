@@ -75,8 +75,8 @@ public static class RandomFaultRun
         string? failure = null;
         try
         {
-            foreach (var host in cluster.Hosts) await cluster.WaitHostStatusAsync(host.Name, "Up", TimeSpan.FromSeconds(90));
-            settlement = await cluster.WaitSettledAsync(settle ?? TimeSpan.FromSeconds(90), $"the randomized run (seed {plan.Seed})");
+            foreach (var host in cluster.Hosts) await cluster.WaitHostStatusAsync(host.Name, "Up", TimeSpan.FromSeconds(60));
+            settlement = await cluster.WaitSettledAsync(settle ?? TimeSpan.FromSeconds(60), $"the randomized run (seed {plan.Seed})");
         }
         catch (HarnessException e) { failure = e.Message; }
 

@@ -47,9 +47,10 @@ public sealed partial record RunId(string Name, int OwnerPid)
 /// <item>"RUN-fab", the fabric (top-of-rack switch): bridge "fab", to which the peer of every host
 /// NIC is attached as an <b>isolated</b> port (frames from a host NIC never reach another host NIC,
 /// so a port briefly enslaving two NICs cannot loop), and bridge "mgmt", the management network.</item>
-/// <item>"RUN-hK" per host: its NICs (veths "eKxN", peers "xeKxN" in the fabric), its fail-over
-/// devices ("fKx", peers in the fabric), for EVERY port of the cluster a bridge "br-PORT" with a VM
-/// veth pair on it, and "mgmt0" on the management network (10.a.b.(10+K)).</item>
+/// <item>"RUN-hK" per host: its ports' NICs (host 1, port a: primary "e1a0", standby "e1a1"; each
+/// fabric peer is "x" + the name), its fail-over devices ("f1a", "f1b", ...), for EVERY port of the
+/// cluster a bridge "br-PORT" with a VM veth pair on it ("vPORT" enslaved, "vPORT-vm" where the
+/// probe counts), and "mgmt0" on the management network (10.a.b.(10+K)).</item>
 /// <item>In the root namespace, where the coordinators run: "RUNm" on the management network with
 /// one address per coordinator (10.a.b.1, .2, ...).</item>
 /// </list>
