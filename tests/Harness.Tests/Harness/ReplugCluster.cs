@@ -16,7 +16,7 @@ public sealed record CoordinatorNode(int Index, string Name, string Address, int
 /// <see cref="Topology"/>, the <see cref="TrafficProbe"/> and its <see cref="ForwardingRecord"/>, two
 /// coordinator processes (src/Coordinator) on a fresh journal, and one agent process (src/Agent)
 /// per host, each run in its host's namespace with <c>ip netns exec</c> and restarted whenever it
-/// exits (an agent downed by the split brain resolver exits with code 3 and must rejoin).
+/// exits (an agent downed by the split brain resolver exits, and must rejoin).
 /// Everything is removed in <see cref="DisposeAsync"/>, also after a failure; leftovers of a
 /// killed run are removed by the next.
 /// </summary>
@@ -59,7 +59,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
 
     private void Log(string line) => Sink?.Invoke(line);
 
-    /// <summary>Builds the network, starts the probe, the coordinators and the agents, and waits until every port forwards on its home host.</summary>
+    /// <summary>Builds the network, starts the probe, the coordinators and the agents, and waits until every port forwards on one host and the API agrees.</summary>
     public static async Task<ReplugCluster> StartAsync(HarnessOptions options, TimeSpan? settle = null)
     {
         var run = RunId.New();
@@ -123,8 +123,10 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// A coordinator joins the coordinators that run now; with none running it founds the cluster
-    /// (no seed nodes: it joins itself). Listing itself would make it wait a seed-node timeout.
+    /// Every coordinator lists every coordinator as seed nodes, c1 first, as in production: c1 (the
+    /// first seed) founds the cluster when no other seed answers as a member, every other one only
+    /// joins. (Choosing seeds by which processes run deadlocks once the whole cluster was downed: two
+    /// coordinators restarted each other's way would wait for each other forever.)
     /// </summary>
     private IReadOnlyList<string> CoordinatorCommand(CoordinatorNode node)
     {
@@ -135,8 +137,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             $"--Replug:Cluster:Port={node.RemotingPort}",
             $"--Replug:Coordinator:ApiUrls=http://{node.Address}:{node.ApiPort}",
         };
-        var seeds = _coordinators.Where(c => c != node && c.Process.Running).ToList();
-        for (var i = 0; i < seeds.Count; i++) args.Add($"--Replug:Cluster:SeedNodes:{i}={seeds[i].SeedAddress}");
+        for (var i = 0; i < _coordinators.Count; i++) args.Add($"--Replug:Cluster:SeedNodes:{i}={_coordinators[i].SeedAddress}");
         args.AddRange(Journal.Arguments);
         args.AddRange(Options.Timings.Arguments());
         return args;
