@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Replug.Agent.Devices;
+using Replug.Agent.Ports;
 using Replug.Agent.Sources;
 using Replug.Shared.Hosting;
 using Replug.Shared.Serialization;
@@ -53,6 +54,13 @@ public static class AgentHost
         }
 
         var clustered = cluster.SeedNodes.Count > 0;
+        string? fenceError = null;
+        var kernelLease = clustered ? AgentClusterHosting.InstallKernelFence(options, out fenceError) : null;
+        if (fenceError is not null)
+        {
+            Console.Error.WriteLine($"replug-agent: {fenceError}");
+            return ExitCodes.BadConfiguration;
+        }
         var bus = new SysfsDeviceBus(options.SysfsRoot);
         builder.Services.AddSystemd();
         builder.Services.AddSingleton(options);
@@ -60,7 +68,7 @@ public static class AgentHost
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.WithReplugLogging();
-            if (clustered) akka.WithAgentClusterMember(options, cluster, bus);
+            if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease);
             else akka.WithActors((system, registry, _) =>
             {
                 var actors = AgentActors.Start(system, options, bus);
@@ -141,11 +149,11 @@ public static class AgentHost
 
     /// <summary>The agent executable in a cluster: role "agent", the shared protocols' serializers, the coordinator proxy, the host agent.</summary>
     public static AkkaConfigurationBuilder WithAgentClusterMember(this AkkaConfigurationBuilder builder, AgentOptions options,
-        ClusterNodeOptions cluster, IDeviceBus bus) => builder
+        ClusterNodeOptions cluster, IDeviceBus bus, IKernelLease? kernelLease = null) => builder
         .WithReplugCluster(cluster, ClusterNodeOptions.AgentRole)
         .WithReplugSerializers()
         .WithCoordinatorProxy()
-        .WithAgentNode(options, cluster, bus);
+        .WithAgentNode(options, cluster, bus, kernelLease: kernelLease);
 
     /// <summary>Binds and validates "Replug:Agent"; a misspelt key is an error too, not silently ignored.</summary>
     public static bool TryLoadOptions(IConfiguration configuration, out AgentOptions options, out IReadOnlyList<string> errors) =>

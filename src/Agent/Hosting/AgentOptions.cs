@@ -36,6 +36,25 @@ public sealed class AgentOptions
     public int? Capacity { get; set; }
     /// <summary>A host kept free for fail-over: the coordinator places ports here first.</summary>
     public bool Reserved { get; set; }
+    /// <summary>In a cluster: the fence the kernel enforces when this agent is gone (see <see cref="FenceOptions"/>).</summary>
+    public FenceOptions Fence { get; set; } = new();
+
+    /// <summary>
+    /// The kernel-enforced lease: the port members and fail-over devices forward through a bridge
+    /// only while the coordinator's lease, renewed by this agent in an nftables timeout set, lasts.
+    /// A killed or hung agent renews nothing, and the kernel drops the traffic by itself.
+    /// </summary>
+    public sealed class FenceOptions
+    {
+        /// <summary>"nftables" (the default) or "none": only this process fences, so a killed agent's ports keep forwarding.</summary>
+        public string Kind { get; set; } = "nftables";
+        /// <summary>The nftables table (bridge family) the fence lives in.</summary>
+        public string Table { get; set; } = Replug.Agent.Ports.NftablesLease.DefaultTable;
+        /// <summary>The nft program.</summary>
+        public string Nft { get; set; } = "nft";
+        /// <summary>How often the lease is renewed (default: a quarter of the cluster's lease).</summary>
+        public TimeSpan? RenewInterval { get; set; }
+    }
 
     public sealed class StepOptions
     {
@@ -114,6 +133,10 @@ public sealed class AgentOptions
             Check(DeviceId.TryParse(FailoverDevices[i], out _), $"FailoverDevices:{i}", $"'{FailoverDevices[i]}' is not a device id");
         Check(Capacity is null or >= 0, nameof(Capacity), "must not be negative");
         Check(FailoverDataPath.Kind is "bridge" or "command", "FailoverDataPath:Kind", $"'{FailoverDataPath.Kind}' is not a data path (bridge, command)");
+        Check(Fence.Kind is "nftables" or "none", "Fence:Kind", $"'{Fence.Kind}' is not a fence (nftables, none)");
+        Check(DeviceNames.IsSafe(Fence.Table), "Fence:Table", $"'{Fence.Table}' is not an nftables table name");
+        Check(!string.IsNullOrWhiteSpace(Fence.Nft), "Fence:Nft", "must name the nft program");
+        Check(Fence.RenewInterval is null || Fence.RenewInterval > TimeSpan.Zero, "Fence:RenewInterval", "must be positive");
 
         var portNames = new HashSet<string>();
         for (var i = 0; i < Ports.Count; i++)
@@ -147,6 +170,16 @@ public sealed class AgentOptions
         }
         return errors;
     }
+
+    /// <summary>The net devices the kernel fence covers: every port member and fail-over device that is a net interface.</summary>
+    public IReadOnlyList<string> FencedNetDevices() =>
+        [.. FailoverDevices.Concat(Ports.SelectMany(p => p.Devices))
+            .Select(d => DeviceId.TryParse(d, out var id) ? id : (DeviceId?)null)
+            .OfType<DeviceId>().Where(d => d.Subsystem == Shared.Devices.Subsystems.Net).Select(d => d.Name).Distinct()];
+
+    /// <summary>Whether the kernel fence covers every port: it drops bridged traffic, so a "command" data path is outside it.</summary>
+    public bool FenceCoversAllPorts =>
+        Fence.Kind == "nftables" && FailoverDataPath.Kind == "bridge" && Ports.All(p => p.DataPath.Kind == "bridge");
 
     /// <summary>The fail-over slots this host offers: <see cref="Capacity"/>, else one per fail-over device.</summary>
     public int EffectiveCapacity => Capacity ?? FailoverDevices.Count;

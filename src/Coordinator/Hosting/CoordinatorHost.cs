@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Replug.Agent.Devices;
 using Replug.Agent.Hosting;
+using Replug.Agent.Ports;
 using Replug.Coordinator.Api;
 using Replug.Shared.Hosting;
 
@@ -66,8 +67,15 @@ public static class CoordinatorHost
         builder.Services.AddSystemd();
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
+        IKernelLease? kernelLease = null;
         if (agent is not null)
         {
+            kernelLease = AgentClusterHosting.InstallKernelFence(agent, out var fenceError);
+            if (fenceError is not null)
+            {
+                errors = [fenceError];
+                return false;
+            }
             bus = new SysfsDeviceBus(agent.SysfsRoot);
             builder.Services.AddSingleton(agent);
             builder.Services.AddSingleton(bus);
@@ -79,7 +87,7 @@ public static class CoordinatorHost
                 .WithNodeSerializers(coordinator: true)
                 .WithCoordinatorProxy()
                 .WithCoordinatorNode(coordinator, cluster);
-            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!);
+            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!, kernelLease: kernelLease);
             akka.WithFoundingJoin(cluster);
         });
         // After Akka: it opens the kernel's uevent socket once the watcher runs, and closes it first on the way down.
