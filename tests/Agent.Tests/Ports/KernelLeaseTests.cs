@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Replug.Agent.Linux;
+using Replug.Agent.Ports;
+using Replug.Agent.Tests.Support;
+
+namespace Replug.Agent.Tests.Ports;
+
+/// <summary>
+/// The nftables lease against the kernel, judged by traffic: a host namespace with bridge br0
+/// holding the port's NIC (v1) and the VM's end (vm); the NIC's peer in a "fabric" namespace
+/// sends UDP datagrams that reach a socket in a "VM" namespace only if the bridge forwards them.
+/// Nothing renews the lease in these tests, as with a killed agent: what stops the traffic is the
+/// kernel's own timeout.
+/// </summary>
+public sealed class KernelLeaseTests : IDisposable
+{
+    private const int VmPort = 7777;
+    private readonly TestNetworkNamespace? _host;
+    private readonly TestNetworkNamespace? _fabric;
+    private readonly TestNetworkNamespace? _vm;
+    private readonly Socket? _sender;
+    private readonly Socket? _receiver;
+    private readonly NftablesLease? _lease;
+    private int _token;
+
+    public KernelLeaseTests()
+    {
+        if (MissingReason() is not null) return;
+        _host = new TestNetworkNamespace("rplh");
+        _fabric = new TestNetworkNamespace("rplf");
+        _vm = new TestNetworkNamespace("rplv");
+        try
+        {
+            _host.Ip("link add name br0 type bridge");
+            _host.Ip("link set dev br0 up");
+            _host.Ip($"link add v1 type veth peer name v1p netns {_fabric.Name}");
+            _host.Ip($"link add vm type veth peer name vmp netns {_vm.Name}");
+            foreach (var dev in new[] { "v1", "vm" })
+            {
+                _host.Ip($"link set dev {dev} master br0");
+                _host.Ip($"link set dev {dev} up");
+            }
+            _fabric.Ip("addr add 10.77.0.1/24 dev v1p");
+            _fabric.Ip("link set dev v1p up");
+            _vm.Ip("addr add 10.77.0.2/24 dev vmp");
+            _vm.Ip("link set dev vmp up");
+            // No ARP: what crosses the bridge is exactly the datagrams counted.
+            var vmMac = System.Text.Json.JsonDocument.Parse(_vm.Ip("-j link show dev vmp")).RootElement[0].GetProperty("address").GetString();
+            _fabric.Ip($"neigh add 10.77.0.2 lladdr {vmMac} dev v1p nud permanent");
+            _sender = NetworkNamespace.Run(_fabric.Name, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+            _receiver = NetworkNamespace.Run(_vm.Name, () =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                s.Bind(new IPEndPoint(IPAddress.Parse("10.77.0.2"), VmPort));
+                return s;
+            });
+            _lease = new NftablesLease("replugtest", _host.Name);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private static string? MissingReason() =>
+        KernelRequirements.MissingReason() ?? (Shell.TryRun("nft", "--version", out _) ? null : "needs nftables ('nft')");
+
+    [KernelLeaseFact]
+    public void A_managed_device_forwards_only_while_leased()
+    {
+        Assert.True(Delivered(), "before the fence: the bridge forwards");
+        Assert.True(_lease!.Install(["v1"]).Succeeded);
+        Assert.False(Delivered(), "managed and not leased: dropped");
+
+        Assert.True(_lease.Lease(["v1"], TimeSpan.FromSeconds(30)).Succeeded);
+        Assert.True(Delivered(), "leased: forwarded");
+    }
+
+    [KernelLeaseFact]
+    public void The_kernel_ends_the_lease_by_itself_when_nobody_renews_it()
+    {
+        Assert.True(_lease!.Install(["v1"]).Succeeded);
+        var lease = TimeSpan.FromSeconds(1.5);
+        var given = Stopwatch.StartNew();
+        Assert.True(_lease.Lease(["v1"], lease).Succeeded);
+        Assert.True(Delivered(), "leased: forwarded");
+
+        // Nothing renews it, as when the agent is killed: the kernel must stop the traffic.
+        var stoppedAfter = TimeSpan.Zero;
+        while (given.Elapsed < lease + TimeSpan.FromSeconds(5))
+        {
+            if (!Delivered()) { stoppedAfter = given.Elapsed; break; }
+        }
+        Assert.NotEqual(TimeSpan.Zero, stoppedAfter);
+        Assert.True(stoppedAfter >= lease - TimeSpan.FromMilliseconds(50), $"stopped after {stoppedAfter}, before the lease of {lease} ran out");
+        Assert.False(Delivered(), "still dropped afterwards");
+    }
+
+    [KernelLeaseFact]
+    public void A_renewal_that_leaves_a_device_out_stops_it_at_once_and_keeps_the_others()
+    {
+        Assert.True(_lease!.Install(["v1", "vm"]).Succeeded);
+        Assert.True(_lease.Lease(["v1", "vm"], TimeSpan.FromSeconds(30)).Succeeded);
+        Assert.True(Delivered());
+
+        Assert.True(_lease.Lease(["vm"], TimeSpan.FromSeconds(30)).Succeeded);
+        Assert.False(Delivered(), "v1 is no longer leased: frames entering through it are dropped");
+        Assert.Contains("\"vm\"", Shell.Run("ip", $"netns exec {_host!.Name} nft list set bridge replugtest leased"));
+    }
+
+    [KernelLeaseFact]
+    public void Installing_again_keeps_the_leases_a_previous_process_left()
+    {
+        Assert.True(_lease!.Install(["v1"]).Succeeded);
+        Assert.True(_lease.Lease(["v1"], TimeSpan.FromSeconds(30)).Succeeded);
+        // A restarted agent installs its fence again: what was granted runs out on its own, not at once.
+        Assert.True(new NftablesLease("replugtest", _host!.Name).Install(["v1"]).Succeeded);
+        Assert.True(Delivered());
+    }
+
+    [KernelLeaseFact]
+    public void A_bad_device_name_or_missing_nft_is_a_clear_error()
+    {
+        var bad = _lease!.Lease(["v1\" } ; flush ruleset ; add element bridge x y { \"z"], TimeSpan.FromSeconds(1));
+        Assert.False(bad.Succeeded);
+        Assert.Contains("invalid interface name", bad.Error);
+
+        var missing = new NftablesLease("replugtest", _host!.Name, nft: "/nonexistent/nft").Install(["v1"]);
+        Assert.False(missing.Succeeded);
+        Assert.Contains("nft", missing.Error);
+    }
+
+    [KernelLeaseFact]
+    public void The_writer_never_carries_a_lease_past_its_end()
+    {
+        Assert.True(_lease!.Install(["v1"]).Succeeded);
+        var written = new BlockingCollection<(KernelLeaseResult Result, int Devices, TimeSpan Remaining)>();
+        using var writer = new KernelLeaseWriter(new NftablesLease("replugtest", _host!.Name), (r, d, t) => written.Add((r, d, t)));
+
+        // A lease that ended before the writer got to it leases nothing.
+        writer.Want(["v1"], Stopwatch.GetTimestamp() - Stopwatch.Frequency);
+        Assert.True(written.TryTake(out var ended, TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, ended.Devices);
+        Assert.False(Delivered());
+
+        writer.Want(["v1"], Stopwatch.GetTimestamp() + 30 * Stopwatch.Frequency);
+        Assert.True(written.TryTake(out var live, TimeSpan.FromSeconds(10)));
+        Assert.True(live.Result.Succeeded, live.Result.Error);
+        Assert.Equal(1, live.Devices);
+        Assert.True(live.Remaining <= TimeSpan.FromSeconds(30));
+        Assert.True(Delivered());
+
+        Assert.True(writer.RevokeNow().Succeeded);
+        Assert.False(Delivered(), "revoked: dropped at once");
+    }
+
+    /// <summary>Sends one datagram from the fabric and says whether it reached the VM.</summary>
+    private bool Delivered()
+    {
+        var token = Encoding.ASCII.GetBytes($"probe-{++_token}");
+        _sender!.SendTo(token, new IPEndPoint(IPAddress.Parse("10.77.0.2"), VmPort));
+        var buffer = new byte[64];
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromMilliseconds(300))
+        {
+            if (!_receiver!.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
+            var n = _receiver.Receive(buffer);
+            if (buffer.AsSpan(0, n).SequenceEqual(token)) return true; // older datagrams are skipped
+        }
+        return false;
+    }
+
+    public void Dispose()
+    {
+        _sender?.Dispose();
+        _receiver?.Dispose();
+        _lease?.Dispose();
+        _vm?.Dispose();
+        _fabric?.Dispose();
+        _host?.Dispose();
+    }
+
+    private sealed class KernelLeaseFactAttribute : FactAttribute
+    {
+        public KernelLeaseFactAttribute()
+        {
+            if (MissingReason() is { } reason) Skip = reason;
+        }
+    }
+}
