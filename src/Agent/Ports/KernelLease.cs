@@ -113,8 +113,12 @@ public sealed class NftablesLease(string table = NftablesLease.DefaultTable, str
             using var process = Process.Start(start) ?? throw new IOException($"cannot start {start.FileName}");
             var stderr = process.StandardError.ReadToEndAsync();
             var stdout = process.StandardOutput.ReadToEndAsync();
-            process.StandardInput.Write(script);
-            process.StandardInput.Close();
+            try
+            {
+                process.StandardInput.Write(script);
+                process.StandardInput.Close();
+            }
+            catch (IOException) { } // it exited before reading (nsenter could not run nft): its exit code and message say why
             if (!process.WaitForExit(_runTimeout))
             {
                 try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
