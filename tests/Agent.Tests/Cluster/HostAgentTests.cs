@@ -151,10 +151,9 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     }
 
     /// <summary>A port that answers its status with fixed members, as a fail-safe group would.</summary>
-    private sealed class StatusPort(PortId port, DeviceId member) : ReceiveActor
+    private sealed class StatusPort : ReceiveActor
     {
-        public StatusPort() : this(default, default) { }
-        protected override void PreStart() => Receive<Replug.Agent.Ports.PortProtocol.GetPortStatus>(_ =>
+        public StatusPort(PortId port, DeviceId member) => Receive<Replug.Agent.Ports.PortProtocol.GetPortStatus>(_ =>
             Sender.Tell(new Replug.Agent.Ports.PortStatus(port, member, [member], [member], true, false, "test", false)));
     }
 
