@@ -22,7 +22,8 @@ public sealed record HostAgentSettings(
     TimeSpan LeaseCheckInterval,
     TimeSpan? ReportInterval = null,
     TimeSpan? RenewInterval = null,
-    bool AllPortsBridged = true)
+    bool AllPortsBridged = true,
+    IReadOnlySet<string>? FencedDevices = null)
 {
     /// <summary>How often the coordinator's lease is asked for: a quarter of the lease, so a lost answer or two cost nothing.</summary>
     public TimeSpan EffectiveRenewInterval => RenewInterval ?? Lease / 4;
@@ -376,7 +377,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!_registered) return;
         var now = _clock.Elapsed;
         var sequence = _granted.Ask(now);
-        _coordinator.Tell(new RenewLease(_settings.Host, _incarnation, sequence, _kernel is not null && _settings.AllPortsBridged));
+        _coordinator.Tell(new RenewLease(_settings.Host, _incarnation, sequence, KernelEnforcesEveryPort()));
         // No grant for a whole lease: the coordinator no longer counts this host as its own (it
         // lost it, or a new instance does not know it): register again, as after a partition.
         var silentFor = now - (_granted.LastGrantAt is { } last && last > _registeredAt ? last : _registeredAt);
@@ -401,6 +402,15 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         _lapseLogged = false;
         WriteKernelLease();
     }
+
+    /// <summary>
+    /// Whether the kernel fence covers every device a port of this host runs over: a port that
+    /// followed its NIC here runs over a device outside the fence installed at start, and then the
+    /// coordinator must wait for this agent to fence itself, as for a host without the fence.
+    /// </summary>
+    private bool KernelEnforcesEveryPort() =>
+        _kernel is not null && _settings.AllPortsBridged && _settings.FencedDevices is { } fenced &&
+        _members.Values.SelectMany(m => m).Where(d => d.Subsystem == Subsystems.Net).All(d => fenced.Contains(d.Name));
 
     /// <summary>The devices of the ports the coordinator allows, leased in the kernel until the lease ends.</summary>
     private void WriteKernelLease()

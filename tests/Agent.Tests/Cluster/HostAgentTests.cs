@@ -162,7 +162,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     {
         var kernel = new RecordingKernelLease();
         var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
-        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
         var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
             new SysfsDeviceBus(_sysfs.Root),
             (context, spec, _) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, DeviceId.Net("f1"))), "port-" + spec.Port.Value),
@@ -193,7 +193,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     {
         var kernel = new RecordingKernelLease();
         var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
-        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
         var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
             new SysfsDeviceBus(_sysfs.Root),
             (context, spec, _) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, DeviceId.Net("f1"))), "port-" + spec.Port.Value),
