@@ -30,9 +30,10 @@ public static class CoordinatorHost
         if (!TryBuild(args, out var app, out var errors))
         {
             foreach (var error in errors) Console.Error.WriteLine($"{ProgramName}: bad configuration: {error}");
-            return 2;
+            return ExitCodes.BadConfiguration;
         }
-        return await AgentHost.RunUntilStopped(app, ProgramName, $"{ClusterNodeOptions.Section}:Port, {CoordinatorOptions.Section}:ApiUrls");
+        return await AgentHost.RunUntilStopped(app, ProgramName, $"{ClusterNodeOptions.Section}:Port, {CoordinatorOptions.Section}:ApiUrls",
+            app.Services.GetRequiredService<ClusterNodeOptions>());
     }
 
     /// <summary>
@@ -49,22 +50,12 @@ public static class CoordinatorHost
         builder.Configuration.AddCommandLine(settings, AgentHost.Switches);
 
         var problems = new List<string>(CheckArguments(settings, standalone));
-        problems.AddRange(ConfigurationSections.Unknown(builder.Configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
-        ConfigurationSections.TryBind<ClusterNodeOptions>(builder.Configuration, ClusterNodeOptions.Section, o => o.Validate(), out var cluster, out var clusterErrors);
-        problems.AddRange(clusterErrors);
-        ConfigurationSections.TryBind<CoordinatorOptions>(builder.Configuration, CoordinatorOptions.Section, o => o.Validate(), out var coordinator, out var coordinatorErrors);
-        problems.AddRange(coordinatorErrors);
-        AgentOptions? agent = null;
-        if (standalone)
-        {
-            AgentHost.TryLoadOptions(builder.Configuration, out var agentOptions, out var agentErrors);
-            problems.AddRange(agentErrors);
-            agent = agentOptions;
-        }
+        problems.AddRange(CheckConfiguration(builder.Configuration, standalone, out var cluster, out var coordinator, out var agent));
         errors = problems;
         if (problems.Count > 0) return false;
 
         builder.Services.AddSystemd();
+        builder.Services.AddSingleton(cluster);
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
         IKernelLease? kernelLease = null;
@@ -97,6 +88,29 @@ public static class CoordinatorHost
         app.UseReplugApiErrors();
         app.MapReplugApi();
         return true;
+    }
+
+    /// <summary>
+    /// The coordinator's sections ("Replug:Cluster", "Replug:Coordinator", and with
+    /// <see cref="StandaloneFlag"/> "Replug:Agent") read and checked as the executable does: every
+    /// problem, each naming its key; none when the options are usable.
+    /// </summary>
+    public static IReadOnlyList<string> CheckConfiguration(IConfiguration configuration, bool standalone,
+        out ClusterNodeOptions cluster, out CoordinatorOptions coordinator, out AgentOptions? agent)
+    {
+        var problems = new List<string>(ConfigurationSections.Unknown(configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
+        ConfigurationSections.TryBind(configuration, ClusterNodeOptions.Section, o => o.Validate(), out cluster, out var clusterErrors);
+        problems.AddRange(clusterErrors);
+        ConfigurationSections.TryBind(configuration, CoordinatorOptions.Section, o => o.Validate(), out coordinator, out var coordinatorErrors);
+        problems.AddRange(coordinatorErrors);
+        agent = null;
+        if (standalone)
+        {
+            AgentHost.TryLoadOptions(configuration, out var agentOptions, out var agentErrors);
+            problems.AddRange(agentErrors);
+            agent = agentOptions;
+        }
+        return problems;
     }
 
     /// <summary>
