@@ -74,6 +74,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     // Each port's devices, as its last status said: what the kernel lease lets forward.
     private readonly Dictionary<PortId, IReadOnlyList<DeviceId>> _members = [];
     private readonly KernelLeaseWriter? _kernel;
+    // The net devices under the kernel fence: those of the configuration, and any a port runs over since.
+    private readonly HashSet<string> _fenced;
     private bool _registered;
     private bool _kernelFailing;
     private bool _lapseLogged;
@@ -86,6 +88,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     public HostAgent(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
         IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory, IKernelLease? kernelLease = null)
     {
+        _fenced = new HashSet<string>(settings.FencedDevices ?? new HashSet<string>(), StringComparer.Ordinal);
         if (kernelLease is not null)
         {
             var self = Self;
@@ -314,6 +317,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             Refuse(attach, "no free device for another port");
             return;
         }
+        // A port that followed its NIC here runs over that NIC, outside the fence installed at start.
+        if (attach.Devices is { Count: > 0 } followed)
+        {
+            _members[attach.Port.Port] = followed;
+            Fence(followed);
+        }
         _ports[attach.Port.Port].Tell(new PortProtocol.GetPortStatus()); // its devices, for the kernel lease
         WriteKernelLease();
         Applied(attach.Id, attach.Epoch);
@@ -369,6 +378,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!_ports.ContainsKey(status.Port)) return; // a port that was removed since it answered
         var before = _members.GetValueOrDefault(status.Port);
         _members[status.Port] = status.Members;
+        Fence(status.Members);
         if (before is null || !before.SequenceEqual(status.Members)) WriteKernelLease();
     }
 
@@ -409,8 +419,26 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     /// coordinator must wait for this agent to fence itself, as for a host without the fence.
     /// </summary>
     private bool KernelEnforcesEveryPort() =>
-        _kernel is not null && _settings.AllPortsBridged && _settings.FencedDevices is { } fenced &&
-        _members.Values.SelectMany(m => m).Where(d => d.Subsystem == Subsystems.Net).All(d => fenced.Contains(d.Name));
+        _kernel is not null && _settings.AllPortsBridged &&
+        _members.Values.SelectMany(m => m).Where(d => d.Subsystem == Subsystems.Net).All(d => _fenced.Contains(d.Name));
+
+    /// <summary>Puts a port's net devices under the kernel fence if they are not yet (a NIC that migrated here).</summary>
+    private void Fence(IEnumerable<DeviceId> devices)
+    {
+        if (_kernel is null) return;
+        var outside = devices.Where(d => d.Subsystem == Subsystems.Net && !_fenced.Contains(d.Name)).Select(d => d.Name).ToList();
+        if (outside.Count == 0) return;
+        var wanted = new HashSet<string>(_fenced.Concat(outside), StringComparer.Ordinal);
+        var installed = _kernel.Manage(wanted);
+        if (installed.Succeeded)
+        {
+            _fenced.UnionWith(outside);
+            _log.Info("Host {0}: {1} now under the kernel fence", _settings.Host, string.Join(", ", outside));
+        }
+        else
+            // Not fenced: the renewals say so, and the coordinator waits for this agent to fence itself.
+            _log.Error("Host {0}: cannot put {1} under the kernel fence: {2}", _settings.Host, string.Join(", ", outside), installed.Error);
+    }
 
     /// <summary>The devices of the ports the coordinator allows, leased in the kernel until the lease ends.</summary>
     private void WriteKernelLease()

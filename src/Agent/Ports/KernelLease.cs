@@ -173,6 +173,15 @@ public sealed class KernelLeaseWriter : IDisposable
         _wake.Release();
     }
 
+    /// <summary>
+    /// Puts <paramref name="managed"/> (all of them, not only new ones) under the fence, on the
+    /// caller's thread: a device that a port runs over must be fenced before it is reported so.
+    /// </summary>
+    public KernelLeaseResult Manage(IReadOnlyCollection<string> managed)
+    {
+        lock (_write) return _lease.Install(managed);
+    }
+
     /// <summary>Nothing leased, now, on the caller's thread: a fence must not wait behind a renewal.</summary>
     public KernelLeaseResult RevokeNow()
     {

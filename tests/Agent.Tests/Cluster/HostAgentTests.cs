@@ -140,8 +140,14 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     private sealed class RecordingKernelLease : Replug.Agent.Ports.IKernelLease
     {
         public System.Collections.Concurrent.ConcurrentQueue<(string[] Devices, TimeSpan Remaining)> Writes { get; } = new();
+        public System.Collections.Concurrent.ConcurrentQueue<string[]> Installs { get; } = new();
+        public bool RefuseInstalls { get; init; }
         public string Describe => "recording";
-        public Replug.Agent.Ports.KernelLeaseResult Install(IReadOnlyCollection<string> managed) => Replug.Agent.Ports.KernelLeaseResult.Ok;
+        public Replug.Agent.Ports.KernelLeaseResult Install(IReadOnlyCollection<string> managed)
+        {
+            Installs.Enqueue([.. managed.Order()]);
+            return RefuseInstalls ? Replug.Agent.Ports.KernelLeaseResult.Fail("refused") : Replug.Agent.Ports.KernelLeaseResult.Ok;
+        }
         public Replug.Agent.Ports.KernelLeaseResult Lease(IReadOnlyCollection<string> devices, TimeSpan remaining)
         {
             Writes.Enqueue(([.. devices.Order()], remaining));
@@ -186,6 +192,30 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         var before = kernel.Writes.Count;
         agent.Tell(new DetachPort(CommandId.New(), 5, new PortId("p1"), register.Incarnation), _coordinator.Ref);
         AwaitAssert(() => Assert.Contains(kernel.Writes.Skip(before), w => w.Devices.Length == 0), TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_port_that_followed_its_NIC_here_puts_the_NIC_under_the_fence_or_the_lease_is_not_called_kernel_enforced(bool refuse)
+    {
+        var kernel = new RecordingKernelLease { RefuseInstalls = refuse };
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
+        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
+            new SysfsDeviceBus(_sysfs.Root),
+            (context, spec, followed) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, followed![0])), "port-" + spec.Port.Value),
+            kernel));
+        var register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
+        _coordinator.Reply(new HostRegistered(register.Host, 5, []));
+        Assert.True(_coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5)).KernelEnforced);
+
+        agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), [DeviceId.Net("mv2")], register.Incarnation), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Contains(kernel.Installs, i => i.SequenceEqual(["f1", "mv2"]));
+        // Every renewal after the attach says whether the NIC it runs over is fenced.
+        var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal(!refuse, renew.KernelEnforced);
     }
 
     [Fact]
