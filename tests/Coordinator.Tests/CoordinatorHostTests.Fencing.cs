@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Replug.Agent.Linux;
+using Replug.Agent.Tests.Support;
+using Replug.Coordinator.Tests.Support;
+
+namespace Replug.Coordinator.Tests;
+
+/// <summary>
+/// The kernel fence with real processes, judged by traffic: a coordinator process and an agent
+/// process acting in a host namespace whose port p1 is bridge br-p1 over NIC n1; datagrams from a
+/// "fabric" namespace reach a socket in a "VM" namespace only while the bridge forwards them.
+/// </summary>
+public sealed partial class CoordinatorHostTests
+{
+    private sealed class ForwardingProbe : IDisposable
+    {
+        private const int VmPort = 7777;
+        private readonly TestNetworkNamespace _fabric = new("rpff");
+        private readonly TestNetworkNamespace _vm = new("rpfv");
+        private readonly Socket _sender;
+        private readonly Socket _receiver;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _sending;
+        private readonly Task _receiving;
+        private long _lastReceivedTicks = -1;
+
+        public TestNetworkNamespace Host { get; } = new("rpfh");
+
+        public ForwardingProbe()
+        {
+            Host.Ip("link add name br-p1 type bridge");
+            Host.Ip("link set dev br-p1 up");
+            Host.Ip($"link add n1 type veth peer name n1p netns {_fabric.Name}");
+            Host.Ip($"link add vm type veth peer name vmp netns {_vm.Name}");
+            Host.Ip("link set dev n1 up");
+            Host.Ip("link set dev vm master br-p1");
+            Host.Ip("link set dev vm up");
+            _fabric.Ip("addr add 10.78.0.1/24 dev n1p");
+            _fabric.Ip("link set dev n1p up");
+            _vm.Ip("addr add 10.78.0.2/24 dev vmp");
+            _vm.Ip("link set dev vmp up");
+            var vmMac = System.Text.Json.JsonDocument.Parse(_vm.Ip("-j link show dev vmp")).RootElement[0].GetProperty("address").GetString();
+            _fabric.Ip($"neigh add 10.78.0.2 lladdr {vmMac} dev n1p nud permanent");
+            _sender = NetworkNamespace.Run(_fabric.Name, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+            _receiver = NetworkNamespace.Run(_vm.Name, () =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                s.Bind(new IPEndPoint(IPAddress.Parse("10.78.0.2"), VmPort));
+                return s;
+            });
+            var to = new IPEndPoint(IPAddress.Parse("10.78.0.2"), VmPort);
+            _sending = Task.Run(async () =>
+            {
+                var payload = new byte[8];
+                while (!_stop.IsCancellationRequested)
+                {
+                    // Each frame carries when it was sent: a receiver slowed by a busy machine still dates the forwarding right.
+                    BitConverter.TryWriteBytes(payload, _clock.Elapsed.Ticks);
+                    _sender.SendTo(payload, to);
+                    try { await Task.Delay(5, _stop.Token); } catch (OperationCanceledException) { }
+                }
+            });
+            _receiving = Task.Run(() =>
+            {
+                var buffer = new byte[64];
+                while (!_stop.IsCancellationRequested)
+                {
+                    if (!_receiver.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
+                    if (_receiver.Receive(buffer) != 8) continue;
+                    var sent = BitConverter.ToInt64(buffer, 0);
+                    if (sent > Interlocked.Read(ref _lastReceivedTicks)) Interlocked.Exchange(ref _lastReceivedTicks, sent);
+                }
+            });
+        }
+
+        /// <summary>When the last frame that crossed the bridge was sent, on this probe's clock (null: none yet).</summary>
+        public TimeSpan? LastForwarded => Interlocked.Read(ref _lastReceivedTicks) is var t and >= 0 ? TimeSpan.FromTicks(t) : null;
+
+        public TimeSpan Now => _clock.Elapsed;
+
+        public bool ForwardingWithin(TimeSpan window) => LastForwarded is { } last && Now - last <= window;
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            try { Task.WaitAll([_sending, _receiving], TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+            _sender.Dispose();
+            _receiver.Dispose();
+            Host.Dispose();
+            _fabric.Dispose();
+            _vm.Dispose();
+        }
+    }
+
+    private sealed class RootAndNftFactAttribute : FactAttribute
+    {
+        public RootAndNftFactAttribute()
+        {
+            if (KernelRequirements.MissingReason() is { } reason) Skip = reason;
+            else if (!Shell.TryRun("nft", "--version", out _)) Skip = "needs nftables ('nft')";
+        }
+    }
+
+    private RunningProgram StartFencedAgent(ForwardingProbe probe, string seed) =>
+        StartAgent("--netns", probe.Host.Name, "--sysfs", probe.Host.SysfsRoot, "--host", "fenced-host",
+            "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", "--Replug:Cluster:Port=0",
+            "--Replug:Agent:Ports:0:Name=p1", "--Replug:Agent:Ports:0:Devices:0=net/n1", "--Replug:Agent:Ports:0:DataPath:Bridge=br-p1");
+
+    [RootAndNftFact]
+    public async Task A_killed_agents_port_stops_forwarding_within_the_lease_with_no_process_running()
+    {
+        using var probe = new ForwardingProbe();
+        using var coordinator = Start(Isolated());
+        var seed = await coordinator.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        using var agent = StartFencedAgent(probe, seed);
+        await Wait.Until(() => probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 forwarding through br-p1", TimeSpan.FromSeconds(90));
+
+        var killedAt = probe.Now;
+        agent.Process.Kill(); // SIGKILL: nothing of the agent runs from here on
+        Assert.True(agent.Process.WaitForExit(10_000));
+
+        // The kernel's own timeout ends the lease: the coordinator granted 1.5 s from a request.
+        await Wait.Until(() => !probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 no longer forwarding", TimeSpan.FromSeconds(10));
+        var forwardedFor = probe.LastForwarded!.Value - killedAt;
+        output.WriteLine($"p1 forwarded {forwardedFor.TotalMilliseconds:0} ms after the agent was killed");
+        Assert.True(forwardedFor < TimeSpan.FromSeconds(1.5), $"p1 forwarded {forwardedFor} after the kill: longer than the lease");
+        // Still enslaved and up: nothing but the kernel's fence stops it.
+        Assert.Contains("master br-p1", probe.Host.Ip("link show dev n1"));
+    }
+}
