@@ -104,9 +104,10 @@ public sealed partial class CoordinatorHostTests
         }
     }
 
-    private RunningProgram StartFencedAgent(ForwardingProbe probe, string seed) =>
+    /// <param name="port">The agent's remoting port: a restarted agent comes back at its address, as a service does.</param>
+    private RunningProgram StartFencedAgent(ForwardingProbe probe, string seed, int port = 0) =>
         StartAgent("--netns", probe.Host.Name, "--sysfs", probe.Host.SysfsRoot, "--host", "fenced-host",
-            "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", "--Replug:Cluster:Port=0",
+            "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", $"--Replug:Cluster:Port={port}",
             "--Replug:Agent:Ports:0:Name=p1", "--Replug:Agent:Ports:0:Devices:0=net/n1", "--Replug:Agent:Ports:0:DataPath:Bridge=br-p1");
 
     [RootAndNftFact]
@@ -129,5 +130,30 @@ public sealed partial class CoordinatorHostTests
         Assert.True(forwardedFor < TimeSpan.FromSeconds(1.5), $"p1 forwarded {forwardedFor} after the kill: longer than the lease");
         // Still enslaved and up: nothing but the kernel's fence stops it.
         Assert.Contains("master br-p1", probe.Host.Ip("link show dev n1"));
+    }
+
+    [RootAndNftFact]
+    public async Task A_restarted_agent_forwards_again_once_the_coordinator_confirms_its_port_and_stops_on_a_graceful_stop()
+    {
+        using var probe = new ForwardingProbe();
+        using var coordinator = Start(Isolated());
+        var seed = await coordinator.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var port = FreePort();
+        using (var first = StartFencedAgent(probe, seed, port))
+        {
+            await Wait.Until(() => probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 forwarding", TimeSpan.FromSeconds(90));
+            first.Process.Kill();
+            Assert.True(first.Process.WaitForExit(10_000));
+        }
+        await Wait.Until(() => !probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 stopped with the agent", TimeSpan.FromSeconds(10));
+
+        // A new incarnation at the same address: it registers, the coordinator names p1 as still its
+        // own (nobody else could take it), and p1 is leased again.
+        using var second = StartFencedAgent(probe, seed, port);
+        await Wait.Until(() => probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 forwarding after the restart", TimeSpan.FromSeconds(90));
+        Assert.Equal(0, await second.Terminate());
+        Assert.Contains(second.Log, l => l.Contains("registered with the coordinator"));
+        await Wait.Until(() => !probe.ForwardingWithin(TimeSpan.FromMilliseconds(100)), "p1 stopped with the agent's stop", TimeSpan.FromSeconds(5));
+        Assert.Equal(0, await coordinator.Terminate());
     }
 }
