@@ -1,57 +1,30 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
-using Replug.Agent.Linux;
 using Replug.Agent.Tests.Support;
 using Replug.Coordinator.Tests.Support;
 
 namespace Replug.Coordinator.Tests;
 
 /// <summary>
-/// The kernel fence with real processes, judged by traffic: a coordinator process and an agent
-/// process acting in a host namespace whose port p1 is bridge br-p1 over NIC n1; datagrams from a
-/// "fabric" namespace reach a socket in a "VM" namespace only while the bridge forwards them.
+/// The kernel fence with real processes, judged by traffic (<see cref="BridgedVm"/>): a coordinator
+/// process and an agent process acting in a host namespace whose port p1 is bridge br-p1 over NIC n1.
 /// </summary>
 public sealed partial class CoordinatorHostTests
 {
+    /// <summary>Frames for port p1 every 5 ms from the fabric, each dated by its sender; the VM's end notes the newest that crossed the bridge.</summary>
     private sealed class ForwardingProbe : IDisposable
     {
-        private const int VmPort = 7777;
-        private readonly TestNetworkNamespace _fabric = new("rpff");
-        private readonly TestNetworkNamespace _vm = new("rpfv");
-        private readonly Socket _sender;
-        private readonly Socket _receiver;
+        private readonly BridgedVm _net = new("br-p1", "n1", enslaveNic: false, prefix: "rpf");
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _sending;
         private readonly Task _receiving;
         private long _lastReceivedTicks = -1;
 
-        public TestNetworkNamespace Host { get; } = new("rpfh");
+        public TestNetworkNamespace Host => _net.Host;
 
         public ForwardingProbe()
         {
-            Host.Ip("link add name br-p1 type bridge");
-            Host.Ip("link set dev br-p1 up");
-            Host.Ip($"link add n1 type veth peer name n1p netns {_fabric.Name}");
-            Host.Ip($"link add vm type veth peer name vmp netns {_vm.Name}");
-            Host.Ip("link set dev n1 up");
-            Host.Ip("link set dev vm master br-p1");
-            Host.Ip("link set dev vm up");
-            _fabric.Ip("addr add 10.78.0.1/24 dev n1p");
-            _fabric.Ip("link set dev n1p up");
-            _vm.Ip("addr add 10.78.0.2/24 dev vmp");
-            _vm.Ip("link set dev vmp up");
-            var vmMac = System.Text.Json.JsonDocument.Parse(_vm.Ip("-j link show dev vmp")).RootElement[0].GetProperty("address").GetString();
-            _fabric.Ip($"neigh add 10.78.0.2 lladdr {vmMac} dev n1p nud permanent");
-            _sender = NetworkNamespace.Run(_fabric.Name, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
-            _receiver = NetworkNamespace.Run(_vm.Name, () =>
-            {
-                var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                s.Bind(new IPEndPoint(IPAddress.Parse("10.78.0.2"), VmPort));
-                return s;
-            });
-            var to = new IPEndPoint(IPAddress.Parse("10.78.0.2"), VmPort);
             _sending = Task.Run(async () =>
             {
                 var payload = new byte[8];
@@ -59,7 +32,7 @@ public sealed partial class CoordinatorHostTests
                 {
                     // Each frame carries when it was sent: a receiver slowed by a busy machine still dates the forwarding right.
                     BitConverter.TryWriteBytes(payload, _clock.Elapsed.Ticks);
-                    _sender.SendTo(payload, to);
+                    _net.SendToVm(payload);
                     try { await Task.Delay(5, _stop.Token); } catch (OperationCanceledException) { }
                 }
             });
@@ -68,8 +41,8 @@ public sealed partial class CoordinatorHostTests
                 var buffer = new byte[64];
                 while (!_stop.IsCancellationRequested)
                 {
-                    if (!_receiver.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
-                    if (_receiver.Receive(buffer) != 8) continue;
+                    if (!_net.Receiver.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
+                    if (_net.Receiver.Receive(buffer) != 8) continue;
                     var sent = BitConverter.ToInt64(buffer, 0);
                     if (sent > Interlocked.Read(ref _lastReceivedTicks)) Interlocked.Exchange(ref _lastReceivedTicks, sent);
                 }
@@ -87,11 +60,7 @@ public sealed partial class CoordinatorHostTests
         {
             _stop.Cancel();
             try { Task.WaitAll([_sending, _receiving], TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
-            _sender.Dispose();
-            _receiver.Dispose();
-            Host.Dispose();
-            _fabric.Dispose();
-            _vm.Dispose();
+            _net.Dispose();
         }
     }
 

@@ -51,8 +51,7 @@ public sealed class CoordinatorLease
         LastGrantAt = now;
         var ends = sentAt + duration;
         if (EndsAt is not { } current || ends > current) EndsAt = ends;
-        _allowed.Clear();
-        _allowed.UnionWith(ports);
+        AllowOnly(ports);
         return true;
     }
 

@@ -444,11 +444,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private void WriteKernelLease()
     {
         if (_kernel is null) return;
-        if (_granted.EndsAt is not { } ends || _clock.Elapsed >= ends) return; // nothing to renew: the kernel lets it run out
+        var now = _clock.Elapsed;
+        if (!_granted.Holds(now)) return; // nothing to renew: the kernel lets it run out
         var devices = _granted.Allowed.Where(_ports.ContainsKey)
             .SelectMany(p => _members.GetValueOrDefault(p) ?? [])
             .Where(d => d.Subsystem == Subsystems.Net).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
-        var endsAt = Stopwatch.GetTimestamp() + (long)((ends - _clock.Elapsed).TotalSeconds * Stopwatch.Frequency);
+        var endsAt = Stopwatch.GetTimestamp() + (long)((_granted.EndsAt!.Value - now).TotalSeconds * Stopwatch.Frequency);
         _kernel.Want(devices, endsAt);
     }
 

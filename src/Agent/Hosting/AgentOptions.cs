@@ -231,7 +231,7 @@ public sealed class AgentOptions
             return $"'{Printable(text ?? "")}' is not a device id ({form})";
         return id.Subsystem switch
         {
-            Shared.Devices.Subsystems.Net when id.Name.Contains(':') || System.Text.Encoding.UTF8.GetByteCount(id.Name) > 15
+            Shared.Devices.Subsystems.Net when id.Name.Contains(':') || System.Text.Encoding.UTF8.GetByteCount(id.Name) > Replug.Agent.Ports.Rtnetlink.MaxInterfaceNameBytes
                 => $"'{Printable(text)}' is not an interface name (at most 15 bytes; no spaces, '/' or ':')",
             Shared.Devices.Subsystems.Pci when !DevPaths.IsPciAddress(id.Name)
                 => $"'{Printable(text)}' is not a PCI function (pci/DDDD:BB:DD.F in lower-case hex, e.g. pci/0000:03:00.0)",

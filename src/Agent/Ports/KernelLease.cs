@@ -10,7 +10,7 @@ namespace Replug.Agent.Ports;
 /// while the coordinator grants it a lease; an agent that is killed, crashes or hangs renews
 /// nothing, and the kernel itself drops its ports' traffic when the last renewal runs out.
 /// </summary>
-public interface IKernelLease : IDisposable
+public interface IKernelLease
 {
     /// <summary>A short description for logs ("nftables table bridge replug").</summary>
     string Describe { get; }
@@ -92,7 +92,7 @@ public sealed class NftablesLease(string table = NftablesLease.DefaultTable, str
     {
         if (!DeviceNames.IsSafe(table)) return KernelLeaseResult.Fail($"invalid nftables table name '{table}'");
         foreach (var d in devices)
-            if (!DeviceNames.IsSafe(d) || Encoding.UTF8.GetByteCount(d) > Rtnetlink.MaxInterfaceNameBytes || d.Contains('"'))
+            if (!Rtnetlink.IsInterfaceName(d) || d.Contains('"'))
                 return KernelLeaseResult.Fail($"invalid interface name '{d}'");
         return null;
     }
@@ -112,7 +112,7 @@ public sealed class NftablesLease(string table = NftablesLease.DefaultTable, str
         {
             using var process = Process.Start(start) ?? throw new IOException($"cannot start {start.FileName}");
             var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardOutput.ReadToEndAsync(); // drained, so nft never blocks on a full pipe
             try
             {
                 process.StandardInput.Write(script);
@@ -138,7 +138,6 @@ public sealed class NftablesLease(string table = NftablesLease.DefaultTable, str
     private static string FirstLine(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "(no message)";
 
-    public void Dispose() { }
 }
 
 /// <summary>
@@ -225,6 +224,5 @@ public sealed class KernelLeaseWriter : IDisposable
         try { _loop.Wait(TimeSpan.FromSeconds(10)); } catch (AggregateException) { }
         _stop.Dispose();
         _wake.Dispose();
-        _lease.Dispose();
     }
 }

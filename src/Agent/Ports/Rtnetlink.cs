@@ -61,6 +61,10 @@ public sealed unsafe class Rtnetlink : IDisposable
     /// <summary>IFNAMSIZ (16) including the terminating NUL.</summary>
     public const int MaxInterfaceNameBytes = 15;
 
+    /// <summary>Whether <paramref name="name"/> can name an interface in a request: safe, and within IFNAMSIZ.</summary>
+    public static bool IsInterfaceName(string name) =>
+        DeviceNames.IsSafe(name) && Encoding.UTF8.GetByteCount(name) <= MaxInterfaceNameBytes;
+
     private readonly Lock _gate = new();
     private readonly byte[] _request = GC.AllocateArray<byte>(128, pinned: true);
     private readonly byte[] _answer = GC.AllocateArray<byte>(32 * 1024, pinned: true);

@@ -153,7 +153,6 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
             Writes.Enqueue(([.. devices.Order()], remaining));
             return Replug.Agent.Ports.KernelLeaseResult.Ok;
         }
-        public void Dispose() { }
     }
 
     /// <summary>A port that answers its status with fixed members, as a fail-safe group would.</summary>
@@ -163,18 +162,32 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
             Sender.Tell(new Replug.Agent.Ports.PortStatus(port, member, [member], [member], true, false, "test", false)));
     }
 
-    [Fact]
-    public void The_kernel_lease_follows_the_coordinators_grants_attaches_and_detaches()
+    /// <summary>
+    /// An agent whose kernel lease is <paramref name="kernel"/>, fencing f1 from the start, registered
+    /// in epoch 5. Its ports run over the NIC they followed here, or f1.
+    /// </summary>
+    private IActorRef StartAgentWithKernelLease(RecordingKernelLease kernel, out RegisterHost register)
     {
-        var kernel = new RecordingKernelLease();
         var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
         var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
         var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
             new SysfsDeviceBus(_sysfs.Root),
-            (context, spec, _) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, DeviceId.Net("f1"))), "port-" + spec.Port.Value),
+            (context, spec, followed) =>
+            {
+                var member = followed is { Count: > 0 } ? followed[0] : DeviceId.Net("f1");
+                return context.ActorOf(Props.Create(() => new StatusPort(spec.Port, member)), "port-" + spec.Port.Value);
+            },
             kernel));
-        var register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
+        register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
         _coordinator.Reply(new HostRegistered(register.Host, 5, []));
+        return agent;
+    }
+
+    [Fact]
+    public void The_kernel_lease_follows_the_coordinators_grants_attaches_and_detaches()
+    {
+        var kernel = new RecordingKernelLease();
+        var agent = StartAgentWithKernelLease(kernel, out var register);
 
         // Registered: the agent asks for the lease at once, and says it enforces it in the kernel.
         var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
@@ -200,14 +213,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     public void A_port_that_followed_its_NIC_here_puts_the_NIC_under_the_fence_or_the_lease_is_not_called_kernel_enforced(bool refuse)
     {
         var kernel = new RecordingKernelLease { RefuseInstalls = refuse };
-        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
-        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
-        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
-            new SysfsDeviceBus(_sysfs.Root),
-            (context, spec, followed) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, followed![0])), "port-" + spec.Port.Value),
-            kernel));
-        var register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
-        _coordinator.Reply(new HostRegistered(register.Host, 5, []));
+        var agent = StartAgentWithKernelLease(kernel, out var register);
         Assert.True(_coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5)).KernelEnforced);
 
         agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), [DeviceId.Net("mv2")], register.Incarnation), _coordinator.Ref);
@@ -222,14 +228,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
     public void A_grant_for_another_incarnation_or_an_older_epoch_leases_nothing()
     {
         var kernel = new RecordingKernelLease();
-        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
-        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
-        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
-            new SysfsDeviceBus(_sysfs.Root),
-            (context, spec, _) => context.ActorOf(Props.Create(() => new StatusPort(spec.Port, DeviceId.Net("f1"))), "port-" + spec.Port.Value),
-            kernel));
-        var register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
-        _coordinator.Reply(new HostRegistered(register.Host, 5, []));
+        var agent = StartAgentWithKernelLease(kernel, out var register);
         agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), null, register.Incarnation), _coordinator.Ref);
         _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
 

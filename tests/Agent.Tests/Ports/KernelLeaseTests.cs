@@ -18,53 +18,15 @@ namespace Replug.Agent.Tests.Ports;
 /// </summary>
 public sealed class KernelLeaseTests : IDisposable
 {
-    private const int VmPort = 7777;
-    private readonly TestNetworkNamespace? _host;
-    private readonly TestNetworkNamespace? _fabric;
-    private readonly TestNetworkNamespace? _vm;
-    private readonly Socket? _sender;
-    private readonly Socket? _receiver;
+    private readonly BridgedVm? _net;
     private readonly NftablesLease? _lease;
     private int _token;
 
     public KernelLeaseTests()
     {
         if (MissingReason() is not null) return;
-        _host = new TestNetworkNamespace("rplh");
-        _fabric = new TestNetworkNamespace("rplf");
-        _vm = new TestNetworkNamespace("rplv");
-        try
-        {
-            _host.Ip("link add name br0 type bridge");
-            _host.Ip("link set dev br0 up");
-            _host.Ip($"link add v1 type veth peer name v1p netns {_fabric.Name}");
-            _host.Ip($"link add vm type veth peer name vmp netns {_vm.Name}");
-            foreach (var dev in new[] { "v1", "vm" })
-            {
-                _host.Ip($"link set dev {dev} master br0");
-                _host.Ip($"link set dev {dev} up");
-            }
-            _fabric.Ip("addr add 10.77.0.1/24 dev v1p");
-            _fabric.Ip("link set dev v1p up");
-            _vm.Ip("addr add 10.77.0.2/24 dev vmp");
-            _vm.Ip("link set dev vmp up");
-            // No ARP: what crosses the bridge is exactly the datagrams counted.
-            var vmMac = System.Text.Json.JsonDocument.Parse(_vm.Ip("-j link show dev vmp")).RootElement[0].GetProperty("address").GetString();
-            _fabric.Ip($"neigh add 10.77.0.2 lladdr {vmMac} dev v1p nud permanent");
-            _sender = NetworkNamespace.Run(_fabric.Name, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
-            _receiver = NetworkNamespace.Run(_vm.Name, () =>
-            {
-                var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                s.Bind(new IPEndPoint(IPAddress.Parse("10.77.0.2"), VmPort));
-                return s;
-            });
-            _lease = new NftablesLease("replugtest", _host.Name);
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
+        _net = new BridgedVm("br0", "v1", enslaveNic: true, prefix: "rpl");
+        _lease = new NftablesLease("replugtest", _net.Host.Name);
     }
 
     private static string? MissingReason() =>
@@ -110,7 +72,7 @@ public sealed class KernelLeaseTests : IDisposable
 
         Assert.True(_lease.Lease(["vm"], TimeSpan.FromSeconds(30)).Succeeded);
         Assert.False(Delivered(), "v1 is no longer leased: frames entering through it are dropped");
-        Assert.Contains("\"vm\"", Shell.Run("ip", $"netns exec {_host!.Name} nft list set bridge replugtest leased"));
+        Assert.Contains("\"vm\"", Shell.Run("ip", $"netns exec {_net!.Host.Name} nft list set bridge replugtest leased"));
     }
 
     [KernelLeaseFact]
@@ -119,7 +81,7 @@ public sealed class KernelLeaseTests : IDisposable
         Assert.True(_lease!.Install(["v1"]).Succeeded);
         Assert.True(_lease.Lease(["v1"], TimeSpan.FromSeconds(30)).Succeeded);
         // A restarted agent installs its fence again: what was granted runs out on its own, not at once.
-        Assert.True(new NftablesLease("replugtest", _host!.Name).Install(["v1"]).Succeeded);
+        Assert.True(new NftablesLease("replugtest", _net!.Host.Name).Install(["v1"]).Succeeded);
         Assert.True(Delivered());
     }
 
@@ -130,7 +92,7 @@ public sealed class KernelLeaseTests : IDisposable
         Assert.False(bad.Succeeded);
         Assert.Contains("invalid interface name", bad.Error);
 
-        var missing = new NftablesLease("replugtest", _host!.Name, nft: "/nonexistent/nft").Install(["v1"]);
+        var missing = new NftablesLease("replugtest", _net!.Host.Name, nft: "/nonexistent/nft").Install(["v1"]);
         Assert.False(missing.Succeeded);
         Assert.Contains("nft", missing.Error);
     }
@@ -140,7 +102,7 @@ public sealed class KernelLeaseTests : IDisposable
     {
         Assert.True(_lease!.Install(["v1"]).Succeeded);
         var written = new BlockingCollection<(KernelLeaseResult Result, int Devices, TimeSpan Remaining)>();
-        using var writer = new KernelLeaseWriter(new NftablesLease("replugtest", _host!.Name), (r, d, t) => written.Add((r, d, t)));
+        using var writer = new KernelLeaseWriter(new NftablesLease("replugtest", _net!.Host.Name), (r, d, t) => written.Add((r, d, t)));
 
         // A lease that ended before the writer got to it leases nothing.
         writer.Want(["v1"], Stopwatch.GetTimestamp() - Stopwatch.Frequency);
@@ -163,27 +125,19 @@ public sealed class KernelLeaseTests : IDisposable
     private bool Delivered()
     {
         var token = Encoding.ASCII.GetBytes($"probe-{++_token}");
-        _sender!.SendTo(token, new IPEndPoint(IPAddress.Parse("10.77.0.2"), VmPort));
+        _net!.SendToVm(token);
         var buffer = new byte[64];
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromMilliseconds(300))
         {
-            if (!_receiver!.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
-            var n = _receiver.Receive(buffer);
+            if (!_net.Receiver.Poll(TimeSpan.FromMilliseconds(50), SelectMode.SelectRead)) continue;
+            var n = _net.Receiver.Receive(buffer);
             if (buffer.AsSpan(0, n).SequenceEqual(token)) return true; // older datagrams are skipped
         }
         return false;
     }
 
-    public void Dispose()
-    {
-        _sender?.Dispose();
-        _receiver?.Dispose();
-        _lease?.Dispose();
-        _vm?.Dispose();
-        _fabric?.Dispose();
-        _host?.Dispose();
-    }
+    public void Dispose() => _net?.Dispose();
 
     private sealed class KernelLeaseFactAttribute : FactAttribute
     {
