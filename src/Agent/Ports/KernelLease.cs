@@ -44,14 +44,19 @@ public readonly record struct KernelLeaseResult(bool Succeeded, string? Error)
 /// <c>nft -f -</c> run (one netlink transaction: atomic), in <see cref="NetworkNamespace"/> when one
 /// is given (through nsenter).
 /// <para>
-/// Renewal replaces the set's contents (flush, then add with the new timeout) in that one
-/// transaction: kernels before 6.10 do not refresh the timeout of an element added again.
+/// Renewal, every few hundred milliseconds, goes straight to the kernel over netlink
+/// (<see cref="NftablesSetWriter"/>): no process per renewal, and the time left is exact when it is
+/// sent. It replaces the set's contents (flush, then add with the new timeout) in one transaction:
+/// kernels before 6.10 do not refresh the timeout of an element added again.
 /// </para>
 /// </summary>
 public sealed class NftablesLease(string table = NftablesLease.DefaultTable, string? networkNamespace = null, string nft = "nft",
-    TimeSpan? runTimeout = null) : IKernelLease
+    TimeSpan? runTimeout = null) : IKernelLease, IDisposable
 {
     public const string DefaultTable = "replug";
+    private const string LeasedSet = "leased";
+    private readonly Lock _renewal = new();
+    private NftablesSetWriter? _writer;
     private readonly TimeSpan _runTimeout = runTimeout ?? TimeSpan.FromSeconds(5);
 
     public string Describe => $"nftables table bridge {table}{(networkNamespace is null ? "" : $" in network namespace {networkNamespace}")}";
@@ -62,31 +67,50 @@ public sealed class NftablesLease(string table = NftablesLease.DefaultTable, str
         var script = new StringBuilder()
             .AppendLine($"add table bridge {table}")
             .AppendLine($"add set bridge {table} managed {{ type ifname; }}")
-            .AppendLine($"add set bridge {table} leased {{ type ifname; flags timeout; }}");
+            .AppendLine($"add set bridge {table} {LeasedSet} {{ type ifname; flags timeout; }}");
         foreach (var (chain, hook) in new[] { ("forward", "forward"), ("input", "input"), ("output", "output") })
         {
             script.AppendLine($"add chain bridge {table} {chain} {{ type filter hook {hook} priority filter; policy accept; }}")
                 .AppendLine($"flush chain bridge {table} {chain}");
-            if (hook != "output") script.AppendLine($"add rule bridge {table} {chain} iifname @managed iifname != @leased counter drop");
-            if (hook != "input") script.AppendLine($"add rule bridge {table} {chain} oifname @managed oifname != @leased counter drop");
+            if (hook != "output") script.AppendLine($"add rule bridge {table} {chain} iifname @managed iifname != @{LeasedSet} counter drop");
+            if (hook != "input") script.AppendLine($"add rule bridge {table} {chain} oifname @managed oifname != @{LeasedSet} counter drop");
         }
         script.AppendLine($"flush set bridge {table} managed");
-        if (managed.Count > 0) script.AppendLine($"add element bridge {table} managed {{ {Elements(managed, null)} }}");
+        if (managed.Count > 0) script.AppendLine($"add element bridge {table} managed {{ {Elements(managed)} }}");
         return Run(script.ToString());
     }
 
     public KernelLeaseResult Lease(IReadOnlyCollection<string> devices, TimeSpan remaining)
     {
         if (Check(devices) is { } bad) return bad;
-        var script = new StringBuilder().AppendLine($"flush set bridge {table} leased");
-        // nft counts timeouts in milliseconds; rounding down keeps the kernel's lease within the grant.
+        // The kernel counts timeouts in milliseconds; rounding down keeps its lease within the grant.
         var ms = (long)Math.Floor(remaining.TotalMilliseconds);
-        if (devices.Count > 0 && ms > 0) script.AppendLine($"add element bridge {table} leased {{ {Elements(devices, ms)} }}");
-        return Run(script.ToString());
+        try
+        {
+            lock (_renewal)
+            {
+                _writer ??= NftablesSetWriter.Open(networkNamespace);
+                var written = _writer.Replace(NftablesSetWriter.BridgeFamily, table, LeasedSet, devices, ms);
+                return written.Succeeded ? KernelLeaseResult.Ok : KernelLeaseResult.Fail($"nf_tables refused the lease of {table}/{LeasedSet}: {written}");
+            }
+        }
+        catch (IOException e)
+        {
+            return KernelLeaseResult.Fail(e.Message);
+        }
     }
 
-    private static string Elements(IEnumerable<string> devices, long? timeoutMs) =>
-        string.Join(", ", devices.Order(StringComparer.Ordinal).Select(d => timeoutMs is { } ms ? $"\"{d}\" timeout {ms}ms" : $"\"{d}\""));
+    public void Dispose()
+    {
+        lock (_renewal)
+        {
+            _writer?.Dispose();
+            _writer = null;
+        }
+    }
+
+    private static string Elements(IEnumerable<string> devices) =>
+        string.Join(", ", devices.Order(StringComparer.Ordinal).Select(d => $"\"{d}\""));
 
     private KernelLeaseResult? Check(IEnumerable<string> devices)
     {

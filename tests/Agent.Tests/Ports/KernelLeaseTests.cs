@@ -81,7 +81,8 @@ public sealed class KernelLeaseTests : IDisposable
         Assert.True(_lease!.Install(["v1"]).Succeeded);
         Assert.True(_lease.Lease(["v1"], TimeSpan.FromSeconds(30)).Succeeded);
         // A restarted agent installs its fence again: what was granted runs out on its own, not at once.
-        Assert.True(new NftablesLease("replugtest", _net!.Host.Name).Install(["v1"]).Succeeded);
+        using var again = new NftablesLease("replugtest", _net!.Host.Name);
+        Assert.True(again.Install(["v1"]).Succeeded);
         Assert.True(Delivered());
     }
 
@@ -92,9 +93,34 @@ public sealed class KernelLeaseTests : IDisposable
         Assert.False(bad.Succeeded);
         Assert.Contains("invalid interface name", bad.Error);
 
-        var missing = new NftablesLease("replugtest", _net!.Host.Name, nft: "/nonexistent/nft").Install(["v1"]);
+        using var withoutNft = new NftablesLease("replugtest", _net!.Host.Name, nft: "/nonexistent/nft");
+        var missing = withoutNft.Install(["v1"]);
         Assert.False(missing.Succeeded);
         Assert.Contains("nft", missing.Error);
+    }
+
+    [KernelLeaseFact]
+    public void A_renewal_before_the_fence_is_installed_names_the_table_and_the_kernels_reason()
+    {
+        var refused = _lease!.Lease(["v1"], TimeSpan.FromSeconds(1));
+        Assert.False(refused.Succeeded);
+        Assert.Contains("replugtest/leased", refused.Error);
+        Assert.Contains("No such file or directory", refused.Error);
+    }
+
+    [KernelLeaseFact]
+    public void A_renewal_gives_each_device_the_time_left_and_replaces_the_set_in_one_transaction()
+    {
+        Assert.True(_lease!.Install(["v1", "vm"]).Succeeded);
+        Assert.True(_lease.Lease(["v1"], TimeSpan.FromSeconds(40)).Succeeded);
+        Assert.True(_lease.Lease(["vm", "v1"], TimeSpan.FromMinutes(10)).Succeeded);
+
+        var listed = Shell.Run("ip", $"netns exec {_net!.Host.Name} nft list set bridge replugtest leased");
+        // Both with the new timeout: the first element's old one (40 s) is gone with the flush.
+        Assert.Contains("\"v1\" timeout 10m expires", listed);
+        Assert.Contains("\"vm\" timeout 10m expires", listed);
+        Assert.DoesNotContain("40s", listed);
+        Assert.True(Delivered());
     }
 
     [KernelLeaseFact]
@@ -102,7 +128,8 @@ public sealed class KernelLeaseTests : IDisposable
     {
         Assert.True(_lease!.Install(["v1"]).Succeeded);
         var written = new BlockingCollection<(KernelLeaseResult Result, int Devices, TimeSpan Remaining)>();
-        using var writer = new KernelLeaseWriter(new NftablesLease("replugtest", _net!.Host.Name), (r, d, t) => written.Add((r, d, t)));
+        using var lease = new NftablesLease("replugtest", _net!.Host.Name);
+        using var writer = new KernelLeaseWriter(lease, (r, d, t) => written.Add((r, d, t)));
 
         // A lease that ended before the writer got to it leases nothing.
         writer.Want(["v1"], Stopwatch.GetTimestamp() - Stopwatch.Frequency);
@@ -137,7 +164,11 @@ public sealed class KernelLeaseTests : IDisposable
         return false;
     }
 
-    public void Dispose() => _net?.Dispose();
+    public void Dispose()
+    {
+        _lease?.Dispose();
+        _net?.Dispose();
+    }
 
     private sealed class KernelLeaseFactAttribute : FactAttribute
     {
