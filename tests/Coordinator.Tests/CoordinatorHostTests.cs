@@ -8,14 +8,16 @@ using Replug.Agent.Tests.Support;
 using Replug.Coordinator.Hosting;
 using Replug.Coordinator.Tests.Api;
 using Replug.Coordinator.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Replug.Coordinator.Tests;
 
 /// <summary>The coordinator executable as an operator runs it: its modes, its configuration errors, its shutdown.</summary>
 [Collection(RealNodes.Name)]
-public sealed partial class CoordinatorHostTests : IDisposable
+public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempDirectory _data = new();
+    private readonly List<RunningProgram> _programs = [];
 
     /// <summary>Free ports for remoting and the API, SQLite in a temporary folder: tests never clash with each other or a running Replug.</summary>
     private string[] Isolated() =>
@@ -25,63 +27,103 @@ public sealed partial class CoordinatorHostTests : IDisposable
         $"--Replug:Coordinator:Persistence:DataDirectory={_data.Path}",
     ];
 
-    private sealed class RunningProgram(Process process) : IDisposable
+    /// <summary>
+    /// A program's stdout and stderr, each line stamped when the test read it: printed with the
+    /// test's output, so a failure shows what every program did and when.
+    /// </summary>
+    private sealed class RunningProgram(string name, Process process) : IDisposable
     {
+        private readonly ConcurrentQueue<string> _errors = new();
+        private readonly ConcurrentQueue<string> _log = new();
+
+        public string Name { get; } = name;
         public Process Process { get; } = process;
         public ConcurrentQueue<string> Output { get; } = new();
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource<Uri> Listening { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource<string> Remoting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public Task<string> Stderr { get; set; } = Task.FromResult("");
+
+        /// <summary>Everything written to stderr, once the program has exited.</summary>
+        public Task<string> Stderr { get; private set; } = Task.FromResult("");
+
+        public void Read()
+        {
+            Process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                Output.Enqueue(e.Data);
+                _log.Enqueue($"{DateTime.Now:HH:mm:ss.fff} {Name}  {e.Data}");
+                if (e.Data.Contains("Application started")) Started.TrySetResult();
+                if (ListeningOn().Match(e.Data) is { Success: true } m) Listening.TrySetResult(new Uri(m.Groups[1].Value));
+                if (RemotingOn().Match(e.Data) is { Success: true } r) Remoting.TrySetResult(r.Groups[1].Value);
+            };
+            Process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                _errors.Enqueue(e.Data);
+                _log.Enqueue($"{DateTime.Now:HH:mm:ss.fff} {Name}! {e.Data}");
+            };
+            Process.BeginOutputReadLine();
+            Process.BeginErrorReadLine();
+            // WaitForExitAsync also waits for the end of both redirected streams.
+            Stderr = Process.WaitForExitAsync().ContinueWith(_ => string.Join("\n", _errors), TaskScheduler.Default);
+        }
+
+        public IEnumerable<string> Log => _log;
 
         public async Task<int> Terminate()
         {
             using (var kill = System.Diagnostics.Process.Start("kill", $"-TERM {Process.Id}")) await kill.WaitForExitAsync();
-            Assert.True(Process.WaitForExit(30_000), "the program did not stop on SIGTERM");
+            Assert.True(Process.WaitForExit(30_000), $"{Name} did not stop on SIGTERM");
             Process.WaitForExit(); // flushes the redirected output
             return Process.ExitCode;
         }
 
+        private bool _disposed;
+
         public void Dispose()
         {
+            if (_disposed) return;
+            _disposed = true;
             if (!Process.HasExited) Process.Kill(entireProcessTree: true);
+            Process.WaitForExit(); // the last lines, for the log
             Process.Dispose();
         }
     }
 
-    private static RunningProgram Start(params string[] args) => StartProgram([Path.Combine(AppContext.BaseDirectory, "replug-coordinator.dll"), .. args]);
+    /// <summary>A port free a moment ago; taken meanwhile, the program says so and stops (exit code 1).</summary>
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private RunningProgram Start(params string[] args) => StartProgram("coordinator", [Path.Combine(AppContext.BaseDirectory, "replug-coordinator.dll"), .. args]);
 
     /// <summary>
     /// The agent executable from its own project's output (same configuration), with its own
     /// appsettings.json: next to the coordinator the two programs' appsettings.json collide, and
     /// whichever the build copied last would be read.
     /// </summary>
-    private static RunningProgram StartAgent(params string[] args)
+    private RunningProgram StartAgent(params string[] args)
     {
         var testOutput = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         var marker = $"{Path.DirectorySeparatorChar}tests{Path.DirectorySeparatorChar}Coordinator.Tests{Path.DirectorySeparatorChar}";
         var agentOutput = testOutput.Replace(marker, $"{Path.DirectorySeparatorChar}src{Path.DirectorySeparatorChar}Agent{Path.DirectorySeparatorChar}");
         var agent = Path.Combine(agentOutput, "replug-agent.dll");
         Assert.True(File.Exists(agent), $"the agent's build output is missing: {agent}");
-        return StartProgram([agent, .. args]);
+        return StartProgram("agent", [agent, .. args]);
     }
 
-    private static RunningProgram StartProgram(string[] args)
+    private RunningProgram StartProgram(string name, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        var running = new RunningProgram(Process.Start(psi)!);
-        running.Process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            running.Output.Enqueue(e.Data);
-            if (e.Data.Contains("Application started")) running.Started.TrySetResult();
-            if (ListeningOn().Match(e.Data) is { Success: true } m) running.Listening.TrySetResult(new Uri(m.Groups[1].Value));
-            if (RemotingOn().Match(e.Data) is { Success: true } r) running.Remoting.TrySetResult(r.Groups[1].Value);
-        };
-        running.Process.BeginOutputReadLine();
-        running.Stderr = running.Process.StandardError.ReadToEndAsync();
+        var running = new RunningProgram(name, Process.Start(psi)!);
+        running.Read();
+        _programs.Add(running);
         return running;
     }
 
@@ -113,10 +155,14 @@ public sealed partial class CoordinatorHostTests : IDisposable
         File.WriteAllText(nothing, "");
         using var coordinator = Start(Isolated());
         var seed = await coordinator.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        var api = await coordinator.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-
+        // The agent starts as soon as the seed listens: each program spends seconds starting (most of
+        // it JIT; on a loaded two-core machine 10 to 20 s each, and the coordinator's first journal
+        // recovery as much again), and waiting for the coordinator's API as well added the agent's
+        // start to all of that. Not earlier: an agent that finds no listener at the seed keeps off it
+        // for the remoting gate's 5 s and more.
         using var agent = StartAgent("--replay", nothing, "--sysfs", sysfs.Root, "--host", "exe-host",
             "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", "--Replug:Cluster:Port=0");
+        var api = await coordinator.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = api };
         JsonElement? listed = null;
         await Wait.Until(async () =>
@@ -135,6 +181,27 @@ public sealed partial class CoordinatorHostTests : IDisposable
         Assert.Equal(0, await coordinator.Terminate());
         Assert.DoesNotContain("Exception", await agent.Stderr);
         Assert.DoesNotContain("Exception", await coordinator.Stderr);
+    }
+
+    [Fact]
+    public async Task A_second_node_on_a_remoting_port_in_use_stops_with_the_setting_named_and_exit_code_1_and_the_first_runs_on()
+    {
+        if (!OperatingSystem.IsLinux()) return; // SIGTERM via kill(1)
+        var port = FreePort();
+        using var second = new TempDirectory();
+        using var first = Start([.. Isolated(), $"--Replug:Cluster:Port={port}"]);
+        Assert.Equal($"akka.tcp://replug@127.0.0.1:{port}", await first.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+
+        // Both Akka listeners would take the port (SO_REUSEPORT), and both nodes claim one address.
+        using var again = Start("--Replug:Coordinator:ApiUrls=http://127.0.0.1:0", $"--Replug:Coordinator:Persistence:DataDirectory={second.Path}",
+            $"--Replug:Cluster:Port={port}");
+        Assert.True(again.Process.WaitForExit(60_000), "the second node did not stop: it listens on the first one's port");
+
+        Assert.Equal(1, again.Process.ExitCode);
+        Assert.Contains($"replug-coordinator: Failed to bind to [127.0.0.1:{port}]: address already in use " +
+            "(another Replug running? set Replug:Cluster:Port, Replug:Coordinator:ApiUrls)", await again.Stderr);
+        Assert.False(first.Process.HasExited);
+        Assert.Equal(0, await first.Terminate());
     }
 
     [Fact]
@@ -210,5 +277,11 @@ public sealed partial class CoordinatorHostTests : IDisposable
         Assert.Contains("Uevent source counters", string.Join("\n", host.Output));
     }
 
-    public void Dispose() => _data.Dispose();
+    public void Dispose()
+    {
+        foreach (var program in _programs) program.Dispose();
+        // Interleaved by time: what each program did while the other waited.
+        foreach (var line in _programs.SelectMany(p => p.Log).Order(StringComparer.Ordinal)) output.WriteLine(line);
+        _data.Dispose();
+    }
 }

@@ -20,8 +20,14 @@ public sealed record HostAgentSettings(
     IReadOnlyDictionary<PortId, PortSpec> PortSpecs,
     TimeSpan RegisterRetry,
     TimeSpan LeaseCheckInterval,
-    TimeSpan? ReportInterval = null)
+    TimeSpan? ReportInterval = null,
+    TimeSpan? RenewInterval = null,
+    bool AllPortsBridged = true,
+    IReadOnlySet<string>? FencedDevices = null)
 {
+    /// <summary>How often the coordinator's lease is asked for: a quarter of the lease, so a lost answer or two cost nothing.</summary>
+    public TimeSpan EffectiveRenewInterval => RenewInterval ?? Lease / 4;
+
     /// <summary>
     /// How often every port's state is reported again. Reports are state, not edges: a lost
     /// report (or escalation) is repeated, and the coordinator records only what changed.
@@ -49,6 +55,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private sealed record TryRegister;
     private sealed record CheckLease;
     private sealed record ReportPorts;
+    private sealed record Renew;
+    private sealed record KernelLeaseWritten(KernelLeaseResult Result, int Devices, TimeSpan Remaining);
 
     private readonly HostAgentSettings _settings;
     private readonly IActorRef _watcher;
@@ -62,11 +70,30 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private readonly MembershipLease _lease;
     private readonly long _incarnation = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly CoordinatorLease _granted = new();
+    // Each port's devices, as its last status said: what the kernel lease lets forward.
+    private readonly Dictionary<PortId, IReadOnlyList<DeviceId>> _members = [];
+    private readonly KernelLeaseWriter? _kernel;
+    // The net devices under the kernel fence: those of the configuration, and any a port runs over since.
+    private readonly HashSet<string> _fenced;
     private bool _registered;
+    private bool _kernelFailing;
+    private bool _lapseLogged;
+    private TimeSpan _registeredAt;
 
+    /// <param name="kernelLease">
+    /// The fence the kernel enforces (installed by the caller), renewed here while the coordinator
+    /// grants a lease; null: none (the ports are fenced only by this process).
+    /// </param>
     public HostAgent(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
-        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory)
+        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory, IKernelLease? kernelLease = null)
     {
+        _fenced = new HashSet<string>(settings.FencedDevices ?? new HashSet<string>(), StringComparer.Ordinal);
+        if (kernelLease is not null)
+        {
+            var self = Self;
+            _kernel = new KernelLeaseWriter(kernelLease, (result, devices, remaining) => self.Tell(new KernelLeaseWritten(result, devices, remaining)));
+        }
         _settings = settings;
         _watcher = watcher;
         _coordinator = coordinator;
@@ -84,7 +111,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         Receive<Ports.PortEscalated>(e => _coordinator.Tell(new HostProtocol.PortEscalated(_settings.Host, e.Port, e.Reason)));
         Receive<PortRecovered>(e => ReportPort(e.Port));
         Receive<PortSwitched>(e => ReportPort(e.Port));
-        Receive<PortStatus>(s => _coordinator.Tell(new PortChanged(_settings.Host, Report(s))));
+        Receive<PortStatus>(OnPortStatus);
+        Receive<Renew>(_ => OnRenew());
+        Receive<LeaseGranted>(OnLeaseGranted);
+        Receive<KernelLeaseWritten>(OnKernelLeaseWritten);
         Receive<AttachPort>(OnAttachPort);
         Receive<DetachPort>(OnDetachPort);
         Receive<CheckLease>(_ => OnCheckLease());
@@ -99,8 +129,8 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(HostAgentSettings settings, IActorRef watcher, IReadOnlyDictionary<PortId, IActorRef> ports,
-        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory = null) =>
-        Akka.Actor.Props.Create(() => new HostAgent(settings, watcher, ports, coordinator, bus, portFactory));
+        IActorRef coordinator, IDeviceBus bus, PortFactory? portFactory = null, IKernelLease? kernelLease = null) =>
+        Akka.Actor.Props.Create(() => new HostAgent(settings, watcher, ports, coordinator, bus, portFactory, kernelLease));
 
     protected override void PreStart()
     {
@@ -113,6 +143,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("lease", new CheckLease(), _settings.LeaseCheckInterval);
         var every = _settings.ReportInterval ?? HostAgentSettings.DefaultReportInterval;
         Timers.StartPeriodicTimer("report", new ReportPorts(), every, every);
+        Timers.StartPeriodicTimer("renew", new Renew(), _settings.EffectiveRenewInterval);
     }
 
     protected override void PostStop()
@@ -121,6 +152,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         // here first. Stopping a port takes its traffic down (FailSafeGroup.PostStop).
         Context.System.EventStream.Unsubscribe(Self);
         _log.Info("Host agent {0} stopping: its ports are taken down", _settings.Host);
+        if (_kernel is not null)
+        {
+            var revoked = _kernel.RevokeNow();
+            if (!revoked.Succeeded) _log.Error("Host {0}: could not revoke the kernel lease while stopping: {1}", _settings.Host, revoked.Error);
+            _kernel.Dispose();
+        }
     }
 
     // ---- registration and reports ------------------------------------------------------------
@@ -154,6 +191,11 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         // Ports the coordinator moved elsewhere while we were away go; the rest carry traffic.
         var owned = registered.OwnedPorts.ToHashSet();
         var incoming = (registered.IncomingPorts ?? []).ToHashSet();
+        // Ports on their way here keep their standing: the attach decides them.
+        _granted.AllowOnly([.. owned, .. incoming.Where(_granted.Allowed.Contains)]);
+        _registeredAt = _clock.Elapsed;
+        Self.Tell(new Renew()); // the first lease now, not a renewal interval later
+        WriteKernelLease();
         foreach (var (port, group) in _ports.ToList())
         {
             if (incoming.Contains(port)) continue; // the coordinator's attach decides
@@ -259,6 +301,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             Refuse(attach, "this host is fenced (no majority)");
             return;
         }
+        _granted.Allow(attach.Port.Port);
         if (_ports.TryGetValue(attach.Port.Port, out var existing))
         {
             existing.Tell(new PortProtocol.Unfence($"attached by the coordinator (command {attach.Id})"));
@@ -270,9 +313,18 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         }
         else
         {
+            _granted.Disallow(attach.Port.Port);
             Refuse(attach, "no free device for another port");
             return;
         }
+        // A port that followed its NIC here runs over that NIC, outside the fence installed at start.
+        if (attach.Devices is { Count: > 0 } followed)
+        {
+            _members[attach.Port.Port] = followed;
+            Fence(followed);
+        }
+        _ports[attach.Port.Port].Tell(new PortProtocol.GetPortStatus()); // its devices, for the kernel lease
+        WriteKernelLease();
         Applied(attach.Id, attach.Epoch);
     }
 
@@ -285,6 +337,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void RemovePort(PortId port)
     {
+        // Out of the kernel's lease first: it stops forwarding now, whatever the bridge release costs.
+        _granted.Disallow(port);
+        WriteKernelLease();
+        _members.Remove(port);
         if (!_ports.Remove(port, out var group)) return;
         group.Tell(new PortProtocol.Fence("detached from this host"));
         Context.Stop(group);
@@ -303,6 +359,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
                 _log.Error("Host {0} has not seen a majority of the cluster for {1}: fencing {2} port(s)",
                     _settings.Host, _settings.Lease, _ports.Count);
                 foreach (var group in _ports.Values) group.Tell(new PortProtocol.Fence($"no majority for {_settings.Lease}"));
+                RevokeKernelLease($"no majority for {_settings.Lease}");
                 break;
             case LeaseVerdict.MajorityRegained:
                 // Ports come back only when the coordinator says which are still ours.
@@ -311,5 +368,111 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
                 break;
         }
+    }
+
+    // ---- the coordinator's lease, enforced by the kernel ---------------------------------------
+
+    private void OnPortStatus(PortStatus status)
+    {
+        _coordinator.Tell(new PortChanged(_settings.Host, Report(status)));
+        if (!_ports.ContainsKey(status.Port)) return; // a port that was removed since it answered
+        var before = _members.GetValueOrDefault(status.Port);
+        _members[status.Port] = status.Members;
+        Fence(status.Members);
+        if (before is null || !before.SequenceEqual(status.Members)) WriteKernelLease();
+    }
+
+    private void OnRenew()
+    {
+        if (!_registered) return;
+        var now = _clock.Elapsed;
+        var sequence = _granted.Ask(now);
+        _coordinator.Tell(new RenewLease(_settings.Host, _incarnation, sequence, KernelEnforcesEveryPort()));
+        // No grant for a whole lease: the coordinator no longer counts this host as its own (it
+        // lost it, or a new instance does not know it): register again, as after a partition.
+        var silentFor = now - (_granted.LastGrantAt is { } last && last > _registeredAt ? last : _registeredAt);
+        if (silentFor > _settings.Lease + _settings.EffectiveRenewInterval && !_lease.Fenced)
+        {
+            if (!_lapseLogged)
+                _log.Warning("Host {0}: the coordinator has granted no lease for {1:0.0} s: its ports stay fenced in the kernel; registering again",
+                    _settings.Host, silentFor.TotalSeconds);
+            _lapseLogged = true;
+            _registered = false;
+            Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
+        }
+    }
+
+    private void OnLeaseGranted(LeaseGranted grant)
+    {
+        if (grant.Incarnation != _incarnation || grant.Epoch < _ledger.NewestEpoch) return; // for a predecessor, or from a coordinator that lost its role
+        if (_lease.Fenced) return; // no majority: nothing forwards until the coordinator confirms what is ours
+        if (!_granted.Granted(grant.Sequence, grant.Duration, grant.Ports, _clock.Elapsed)) return;
+        _ledger.Observe(grant.Epoch);
+        if (_lapseLogged) _log.Info("Host {0}: the coordinator grants the lease again ({1} port(s))", _settings.Host, grant.Ports.Count);
+        _lapseLogged = false;
+        WriteKernelLease();
+    }
+
+    /// <summary>
+    /// Whether the kernel fence covers every device a port of this host runs over: a port that
+    /// followed its NIC here runs over a device outside the fence installed at start, and then the
+    /// coordinator must wait for this agent to fence itself, as for a host without the fence.
+    /// </summary>
+    private bool KernelEnforcesEveryPort() =>
+        _kernel is not null && _settings.AllPortsBridged &&
+        _members.Values.SelectMany(m => m).Where(d => d.Subsystem == Subsystems.Net).All(d => _fenced.Contains(d.Name));
+
+    /// <summary>Puts a port's net devices under the kernel fence if they are not yet (a NIC that migrated here).</summary>
+    private void Fence(IEnumerable<DeviceId> devices)
+    {
+        if (_kernel is null) return;
+        var outside = devices.Where(d => d.Subsystem == Subsystems.Net && !_fenced.Contains(d.Name)).Select(d => d.Name).ToList();
+        if (outside.Count == 0) return;
+        var wanted = new HashSet<string>(_fenced.Concat(outside), StringComparer.Ordinal);
+        var installed = _kernel.Manage(wanted);
+        if (installed.Succeeded)
+        {
+            _fenced.UnionWith(outside);
+            _log.Info("Host {0}: {1} now under the kernel fence", _settings.Host, string.Join(", ", outside));
+        }
+        else
+            // Not fenced: the renewals say so, and the coordinator waits for this agent to fence itself.
+            _log.Error("Host {0}: cannot put {1} under the kernel fence: {2}", _settings.Host, string.Join(", ", outside), installed.Error);
+    }
+
+    /// <summary>The devices of the ports the coordinator allows, leased in the kernel until the lease ends.</summary>
+    private void WriteKernelLease()
+    {
+        if (_kernel is null) return;
+        var now = _clock.Elapsed;
+        if (!_granted.Holds(now)) return; // nothing to renew: the kernel lets it run out
+        var devices = _granted.Allowed.Where(_ports.ContainsKey)
+            .SelectMany(p => _members.GetValueOrDefault(p) ?? [])
+            .Where(d => d.Subsystem == Subsystems.Net).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
+        var endsAt = Stopwatch.GetTimestamp() + (long)((_granted.EndsAt!.Value - now).TotalSeconds * Stopwatch.Frequency);
+        _kernel.Want(devices, endsAt);
+    }
+
+    private void RevokeKernelLease(string reason)
+    {
+        _granted.Revoke();
+        if (_kernel is null) return;
+        var revoked = _kernel.RevokeNow();
+        if (revoked.Succeeded) _log.Warning("Host {0}: kernel lease revoked ({1}): no port forwards here", _settings.Host, reason);
+        else _log.Error("Host {0}: could not revoke the kernel lease ({1}): {2}; it runs out by itself within {3}", _settings.Host, reason, revoked.Error, _settings.Lease);
+    }
+
+    private void OnKernelLeaseWritten(KernelLeaseWritten written)
+    {
+        if (written.Result.Succeeded)
+        {
+            if (_kernelFailing) _log.Info("Host {0}: kernel lease written again ({1} device(s))", _settings.Host, written.Devices);
+            _kernelFailing = false;
+            return;
+        }
+        // Logged once per run of failures: renewals repeat every few hundred milliseconds.
+        if (!_kernelFailing)
+            _log.Error("Host {0}: cannot renew the kernel lease: {1}; its ports stop forwarding when the current one runs out", _settings.Host, written.Result.Error);
+        _kernelFailing = true;
     }
 }

@@ -30,7 +30,10 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
     private bool _present;
     private bool _returnedWhileFaulted;
     private DeviceStep _step = DeviceStep.None;
+    private DeviceState _stepState;
     private long _stepGeneration;
+    // A bus step the device's state moved past while it ran: its result, when it comes, changes nothing.
+    private (long Generation, string Why)? _mootStep;
     private int _attempt;
     private long _remapId;
     private long _triggerTimestamp;
@@ -90,6 +93,15 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
 
     private void ChangeState(DeviceState next, string reason)
     {
+        if (_step is DeviceStep.Probe or DeviceStep.Restore or DeviceStep.Detach && (next != _stepState))
+        {
+            // A probe of a device that is gone (or a restore of one that failed again) has nothing
+            // left to do: no retries, and its outcome is not the device's.
+            _mootStep = (_stepGeneration, $"{_device} became {next} ({reason})");
+            _stepGeneration++;
+            _step = DeviceStep.None;
+            Timers.Cancel("retry");
+        }
         var change = new DeviceStateChanged(_device, _state, next, reason, DateTimeOffset.UtcNow);
         _state = next;
         _history.Add(change);
@@ -101,6 +113,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
     private void StartStep(DeviceStep step)
     {
         _step = step;
+        _stepState = _state;
         _attempt = 0;
         _stepGeneration++;
         switch (step)
@@ -185,9 +198,19 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
 
     private void OnStepResult(StepResult result)
     {
-        if (result.Generation != _stepGeneration) return; // superseded by a newer signal
+        if (result.Generation != _stepGeneration)
+        {
+            // Superseded by a newer step (silently), or made moot by a state change (said once).
+            if (_mootStep is { } moot && moot.Generation == result.Generation)
+            {
+                _mootStep = null;
+                _log.Info("Device {0}: {1} finished after {2}: moot ({3})", _device, result.Step.ToString().ToLowerInvariant(), moot.Why, result.Result);
+            }
+            return;
+        }
         if (result.Result.Succeeded)
         {
+            _step = DeviceStep.None;
             Apply(result.Step switch
             {
                 DeviceStep.Probe => DeviceSignal.ProbeSucceeded,
@@ -207,6 +230,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
             return;
         }
 
+        _step = DeviceStep.None;
         _log.Error("Device {0}: {1} failed after {2} retries: {3}", _device, result.Step, _policy.Retries, result.Result.Error);
         Apply(result.Step switch
         {

@@ -87,10 +87,11 @@ public sealed class DeviceWatcher : ReceiveActor
     private void OnUevent(Uevent uevent)
     {
         _received++;
-        if (uevent.Origin != UeventOrigin.Resync)
+        if (uevent.Origin == UeventOrigin.Kernel)
         {
-            // SEQNUM is one global counter: a number not above the last one is a duplicate or
-            // arrived out of order (several sources, a replay). Gaps are normal (other namespaces).
+            // SEQNUM is this kernel's one global counter: a number not above the last one is a
+            // duplicate or arrived out of order. Gaps are normal (other namespaces). A replay's
+            // numbers are another machine's, or another boot's: its events are taken as they come.
             if (uevent.SeqNum <= _lastSeqNum)
             {
                 _duplicates++;
@@ -107,8 +108,8 @@ public sealed class DeviceWatcher : ReceiveActor
         if (uevent.Action == UeventAction.Move && uevent.DevPathOld is { } oldPath)
         {
             // A rename is the old name leaving and the new one arriving: ports name their devices.
-            var old = new DeviceId(uevent.Subsystem, DevPaths.KernelName(oldPath).ToString());
-            Handle(old, uevent, DeviceSignal.Removed, $"renamed to {uevent.KernelName}");
+            var old = new DeviceId(uevent.Subsystem, DevPaths.DeviceName(uevent.Subsystem, oldPath));
+            Handle(old, uevent, DeviceSignal.Removed, $"renamed to {uevent.Device.Name}");
             Handle(uevent.Device, uevent, DeviceSignal.Appeared, $"renamed from {old.Name}");
             return;
         }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster.Hosting;
+using Akka.Event;
 using Akka.Hosting;
 using Replug.Agent.Cluster;
 using Replug.Agent.Devices;
@@ -20,20 +21,23 @@ public static class AgentClusterHosting
     /// registers, reports and carries out commands through the node's coordinator proxy
     /// (<see cref="ClusterHosting.WithCoordinatorProxy"/>, added once per node by the caller).
     /// </summary>
+    /// <param name="kernelLease">The kernel fence, installed (<see cref="InstallKernelFence"/>); null: none.</param>
     public static AkkaConfigurationBuilder WithAgentNode(this AkkaConfigurationBuilder builder, AgentOptions options,
-        ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null)
+        ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null, IKernelLease? kernelLease = null)
     {
         builder.WithActors((system, registry, _) =>
         {
+            ReleaseFailoverDevices(options, system.Log);
             var actors = AgentActors.Start(system, options, bus, dataPathFor, startFenced: true);
             registry.Register<DeviceWatcherKey>(actors.Watcher);
             registry.Register<HistoryKeeper>(actors.History);
             var settings = new HostAgentSettings(new HostId(options.Host), cluster.Lease, options.EffectiveCapacity, options.Reserved,
                 options.Ports.ToDictionary(p => new PortId(p.Name), p => new PortSpec(new PortId(p.Name), p.Priority, p.AntiAffinityGroup)),
-                TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100));
+                TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100), RenewInterval: options.Fence.RenewInterval,
+                AllPortsBridged: options.FenceCoversAllPorts, FencedDevices: options.FencedNetDevices().ToHashSet(StringComparer.Ordinal));
             var proxy = registry.Get<CoordinatorProxyKey>();
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
-                FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device))), ActorNames.HostAgent);
+                FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device)), kernelLease), ActorNames.HostAgent);
             registry.Register<HostAgentKey>(agent);
         });
         return builder;
@@ -88,6 +92,41 @@ public static class AgentClusterHosting
                 throw;
             }
         };
+    }
+
+    /// <summary>
+    /// The kernel fence of an agent in a cluster, installed over its port members and fail-over
+    /// devices; null when there is nothing to fence or the fence is off. An error names the cause:
+    /// the agent must not start without the fence it was configured with.
+    /// </summary>
+    public static IKernelLease? InstallKernelFence(AgentOptions options, out string? error)
+    {
+        error = null;
+        var devices = options.FencedNetDevices();
+        if (options.Fence.Kind != "nftables" || devices.Count == 0) return null;
+        var lease = new NftablesLease(options.Fence.Table, options.NetworkNamespace, options.Fence.Nft);
+        var installed = lease.Install(devices);
+        if (installed.Succeeded) return lease;
+        error = $"cannot install the kernel fence ({lease.Describe}): {installed.Error}";
+        return null;
+    }
+
+    /// <summary>
+    /// Fail-over devices belong to no port when the agent starts; one still in a bridge was put
+    /// there by a previous process of this agent that was killed. Released, so the ports the
+    /// coordinator attaches again start from a clean path (the kernel fence already keeps them
+    /// from forwarding: they are leased only as members of a port the coordinator allows).
+    /// </summary>
+    private static void ReleaseFailoverDevices(AgentOptions options, ILoggingAdapter log)
+    {
+        var netDevices = options.FailoverDevices.Select(ParseDevice).Where(d => d.Subsystem == Subsystems.Net).ToList();
+        if (netDevices.Count == 0 || options.FailoverDataPath.Kind != "bridge") return;
+        using var path = new BridgeDataPath(_ => null, options.NetworkNamespace);
+        foreach (var device in netDevices)
+        {
+            var released = path.DeactivateAsync(new PortId("(fail-over pool)"), device, CancellationToken.None).Result;
+            if (!released.Succeeded) log.Warning("Fail-over device {0}: could not release it at start: {1}", device, released.Error);
+        }
     }
 
     private static bool IsPresent(IDeviceBus bus, DeviceId device) => device.Subsystem switch

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Replug.Agent.Devices;
+using Replug.Agent.Ports;
 using Replug.Agent.Sources;
 using Replug.Shared.Hosting;
 using Replug.Shared.Serialization;
@@ -40,19 +41,21 @@ public static class AgentHost
         });
         builder.Configuration.AddCommandLine(args, Switches);
 
-        var errors = new List<string>(ConfigurationSections.Unknown(builder.Configuration, AgentOptions.Section, ClusterNodeOptions.Section));
-        TryLoadOptions(builder.Configuration, out var options, out var agentErrors);
-        ConfigurationSections.TryBind<ClusterNodeOptions>(builder.Configuration, ClusterNodeOptions.Section, o => o.Validate(),
-            out var cluster, out var clusterErrors);
-        errors.AddRange(agentErrors);
-        errors.AddRange(clusterErrors);
+        var errors = CheckConfiguration(builder.Configuration, out var options, out var cluster);
         if (errors.Count > 0)
         {
             foreach (var error in errors) Console.Error.WriteLine($"replug-agent: bad configuration: {error}");
-            return 2;
+            return ExitCodes.BadConfiguration;
         }
 
         var clustered = cluster.SeedNodes.Count > 0;
+        string? fenceError = null;
+        var kernelLease = clustered ? AgentClusterHosting.InstallKernelFence(options, out fenceError) : null;
+        if (fenceError is not null)
+        {
+            Console.Error.WriteLine($"replug-agent: {fenceError}");
+            return ExitCodes.BadConfiguration;
+        }
         var bus = new SysfsDeviceBus(options.SysfsRoot);
         builder.Services.AddSystemd();
         builder.Services.AddSingleton(options);
@@ -60,7 +63,7 @@ public static class AgentHost
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.WithReplugLogging();
-            if (clustered) akka.WithAgentClusterMember(options, cluster, bus);
+            if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease);
             else akka.WithActors((system, registry, _) =>
             {
                 var actors = AgentActors.Start(system, options, bus);
@@ -70,7 +73,22 @@ public static class AgentHost
         });
         builder.Services.AddHostedService<UeventSourceService>();
 
-        return await RunUntilStopped(builder.Build(), "replug-agent", $"{ClusterNodeOptions.Section}:Port");
+        // Only a cluster member binds a remoting port.
+        return await RunUntilStopped(builder.Build(), "replug-agent", $"{ClusterNodeOptions.Section}:Port", clustered ? cluster : null);
+    }
+
+    /// <summary>
+    /// The agent's sections ("Replug:Agent", "Replug:Cluster") read and checked as the executable
+    /// does: every problem, each naming its key; none when the options are usable.
+    /// </summary>
+    public static IReadOnlyList<string> CheckConfiguration(IConfiguration configuration, out AgentOptions options, out ClusterNodeOptions cluster)
+    {
+        var errors = new List<string>(ConfigurationSections.Unknown(configuration, AgentOptions.Section, ClusterNodeOptions.Section));
+        TryLoadOptions(configuration, out options, out var agentErrors);
+        ConfigurationSections.TryBind(configuration, ClusterNodeOptions.Section, o => o.Validate(), out cluster, out var clusterErrors);
+        errors.AddRange(agentErrors);
+        errors.AddRange(clusterErrors);
+        return errors;
     }
 
     /// <summary>
@@ -79,12 +97,15 @@ public static class AgentHost
     /// coordinated shutdown run with an <see cref="ExitCodeReason"/> (the coordinator that cannot
     /// recover its journal, 3) ends the process with that reason's code, so the service manager sees it.
     /// </summary>
-    public static async Task<int> RunUntilStopped(IHost host, string program, string portSettings)
+    /// <param name="remoting">The node's remoting address, claimed for this process before Akka binds it (<see cref="RemotingPort"/>); null when it binds none.</param>
+    public static async Task<int> RunUntilStopped(IHost host, string program, string portSettings, ClusterNodeOptions? remoting = null)
     {
         using (host)
         {
             try
             {
+                // Held until the process ends: Akka's listener outlives the host's stop.
+                using var port = remoting is null ? null : RemotingPort.Claim(remoting.Hostname, remoting.Port);
                 // RunAsync would dispose the services before the shutdown reason can be read.
                 await host.StartAsync();
                 await host.WaitForShutdownAsync();
@@ -141,54 +162,15 @@ public static class AgentHost
 
     /// <summary>The agent executable in a cluster: role "agent", the shared protocols' serializers, the coordinator proxy, the host agent.</summary>
     public static AkkaConfigurationBuilder WithAgentClusterMember(this AkkaConfigurationBuilder builder, AgentOptions options,
-        ClusterNodeOptions cluster, IDeviceBus bus) => builder
+        ClusterNodeOptions cluster, IDeviceBus bus, IKernelLease? kernelLease = null) => builder
         .WithReplugCluster(cluster, ClusterNodeOptions.AgentRole)
         .WithReplugSerializers()
         .WithCoordinatorProxy()
-        .WithAgentNode(options, cluster, bus);
+        .WithAgentNode(options, cluster, bus, kernelLease: kernelLease);
 
     /// <summary>Binds and validates "Replug:Agent"; a misspelt key is an error too, not silently ignored.</summary>
     public static bool TryLoadOptions(IConfiguration configuration, out AgentOptions options, out IReadOnlyList<string> errors) =>
         ConfigurationSections.TryBind(configuration, AgentOptions.Section, o => o.Validate(), out options, out errors);
-}
-
-/// <summary>
-/// Typed options from configuration, checked at start: every executable's sections go through
-/// here, so a misspelt key or a bad value stops the process with the key named instead of being
-/// silently ignored or defaulted.
-/// </summary>
-public static class ConfigurationSections
-{
-    /// <summary>Binds <paramref name="section"/> (unknown keys are errors) and validates the result.</summary>
-    public static bool TryBind<T>(IConfiguration configuration, string section, Func<T, IReadOnlyList<string>> validate,
-        out T options, out IReadOnlyList<string> errors) where T : new()
-    {
-        options = new T();
-        try
-        {
-            configuration.GetSection(section).Bind(options, b => b.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            errors = [e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}"];
-            return false;
-        }
-        errors = validate(options);
-        return errors.Count == 0;
-    }
-
-    /// <summary>
-    /// Sections under "Replug" that this executable does not read ("Replug:Clustre", or the
-    /// coordinator's section given to an agent): the binder never sees them, so they are named here.
-    /// </summary>
-    public static IReadOnlyList<string> Unknown(IConfiguration configuration, params string[] known)
-    {
-        const string root = "Replug";
-        var names = known.Select(k => k[(root.Length + 1)..]).ToList();
-        return [.. configuration.GetSection(root).GetChildren()
-            .Where(c => !names.Contains(c.Key, StringComparer.OrdinalIgnoreCase))
-            .Select(c => $"{c.Path}: not a section this program reads ({string.Join(", ", known)})")];
-    }
 }
 
 /// <summary>Opens the uevent source (kernel or replay) once the actors run, and closes it first on shutdown.</summary>

@@ -13,6 +13,7 @@ public sealed class AgentOptions
     public string SysfsRoot { get; set; } = "/sys";
     /// <summary>Watch and act in this named network namespace (one namespace = one host, for tests and demos).</summary>
     public string? NetworkNamespace { get; set; }
+    /// <summary>The subsystems to watch (default: net and pci). A list given on the command line replaces appsettings.json's whole.</summary>
     public List<string> Subsystems { get; set; } = [];
     public int ReceiveBufferBytes { get; set; } = 128 * 1024 * 1024;
     /// <summary>Read events from this capture (or "-" for stdin) instead of the kernel.</summary>
@@ -21,7 +22,11 @@ public sealed class AgentOptions
     public string? Capture { get; set; }
     public int HistorySize { get; set; } = 1000;
     public StepOptions Steps { get; set; } = new();
-    public Dictionary<string, DeviceOptions> Devices { get; set; } = [];
+    /// <summary>
+    /// How to treat devices this host manages, each named by its <see cref="DeviceOptions.Id"/>. A
+    /// list, not a map keyed by id: configuration keys split at ':', and every PCI address has two.
+    /// </summary>
+    public List<DeviceOptions> Devices { get; set; } = [];
     public List<PortOptions> Ports { get; set; } = [];
 
     /// <summary>In a cluster: devices kept free for ports the coordinator fails over to this host (one port each).</summary>
@@ -36,6 +41,25 @@ public sealed class AgentOptions
     public int? Capacity { get; set; }
     /// <summary>A host kept free for fail-over: the coordinator places ports here first.</summary>
     public bool Reserved { get; set; }
+    /// <summary>In a cluster: the fence the kernel enforces when this agent is gone (see <see cref="FenceOptions"/>).</summary>
+    public FenceOptions Fence { get; set; } = new();
+
+    /// <summary>
+    /// The kernel-enforced lease: the port members and fail-over devices forward through a bridge
+    /// only while the coordinator's lease, renewed by this agent in an nftables timeout set, lasts.
+    /// A killed or hung agent renews nothing, and the kernel drops the traffic by itself.
+    /// </summary>
+    public sealed class FenceOptions
+    {
+        /// <summary>"nftables" (the default) or "none": only this process fences, so a killed agent's ports keep forwarding.</summary>
+        public string Kind { get; set; } = "nftables";
+        /// <summary>The nftables table (bridge family) the fence lives in.</summary>
+        public string Table { get; set; } = Replug.Agent.Ports.NftablesLease.DefaultTable;
+        /// <summary>The nft program.</summary>
+        public string Nft { get; set; } = "nft";
+        /// <summary>How often the lease is renewed (default: a quarter of the cluster's lease).</summary>
+        public TimeSpan? RenewInterval { get; set; }
+    }
 
     public sealed class StepOptions
     {
@@ -47,7 +71,11 @@ public sealed class AgentOptions
 
     public sealed class DeviceOptions
     {
+        /// <summary>"net/eth1" (or "eth1"), "pci/0000:03:00.0".</summary>
+        public string Id { get; set; } = "";
+        /// <summary>For a PCI function: the driver to bind it to before it is offered to its ports ("vfio-pci").</summary>
         public string? Driver { get; set; }
+        /// <summary>For a net interface: the MTU to re-apply when it returns.</summary>
         public int? Mtu { get; set; }
         public bool BringUp { get; set; } = true;
     }
@@ -94,7 +122,7 @@ public sealed class AgentOptions
         Check(NetworkNamespace is null || (DeviceNames.IsSafe(NetworkNamespace) && File.Exists(Path.Combine(Linux.NetworkNamespace.RunDirectory, NetworkNamespace))),
             nameof(NetworkNamespace), $"'{NetworkNamespace}' is not a network namespace in {Linux.NetworkNamespace.RunDirectory}");
         for (var i = 0; i < Subsystems.Count; i++)
-            Check(!string.IsNullOrWhiteSpace(Subsystems[i]) && DeviceNames.IsSafe(Subsystems[i]), $"Subsystems:{i}", $"'{Subsystems[i]}' is not a subsystem name");
+            Check(IsConfiguredName(Subsystems[i]), $"Subsystems:{i}", $"'{Printable(Subsystems[i])}' is not a subsystem name");
         Check(ReceiveBufferBytes >= 4096, nameof(ReceiveBufferBytes), "must be at least 4096");
         Check(Replay is null || Replay == "-" || File.Exists(Replay), nameof(Replay), $"'{Replay}' does not exist");
         Check(HistorySize > 0, nameof(HistorySize), "must be positive");
@@ -103,17 +131,31 @@ public sealed class AgentOptions
         Check(Steps.InitialBackoff > TimeSpan.Zero && Steps.MaxBackoff >= Steps.InitialBackoff, "Steps:InitialBackoff",
             "must be positive and not above Steps:MaxBackoff");
 
-        foreach (var (key, device) in Devices)
+        var configured = new HashSet<DeviceId>();
+        for (var i = 0; i < Devices.Count; i++)
         {
-            Check(DeviceId.TryParse(key, out _), $"Devices:{key}", "is not a device id (subsystem/name, e.g. net/eth1 or pci/0000:03:00.0)");
-            Check(device.Mtu is null or >= 68 and <= 65535, $"Devices:{key}:Mtu", $"{device.Mtu} is not an MTU (68..65535)");
-            Check(device.Driver is null || DeviceNames.IsSafe(device.Driver), $"Devices:{key}:Driver", $"'{device.Driver}' is not a driver name");
+            var device = Devices[i];
+            var key = $"Devices:{i}";
+            if (ProblemOfDeviceId(device.Id, out var id) is { } problem)
+            {
+                Check(false, $"{key}:Id", problem);
+                continue;
+            }
+            Check(configured.Add(id), $"{key}:Id", $"'{device.Id}' is configured twice");
+            Check(device.Mtu is null or >= 68 and <= 65535, $"{key}:Mtu", $"{device.Mtu} is not an MTU (68..65535)");
+            Check(device.Mtu is null || id.Subsystem == Shared.Devices.Subsystems.Net, $"{key}:Mtu", $"{id} is not a net interface: only those have an MTU");
+            Check(device.Driver is null || IsConfiguredName(device.Driver), $"{key}:Driver", $"'{Printable(device.Driver ?? "")}' is not a driver name");
+            Check(device.Driver is null || id.Subsystem == Shared.Devices.Subsystems.Pci, $"{key}:Driver", $"{id} is not a PCI function: only those are bound to a driver");
         }
 
         for (var i = 0; i < FailoverDevices.Count; i++)
-            Check(DeviceId.TryParse(FailoverDevices[i], out _), $"FailoverDevices:{i}", $"'{FailoverDevices[i]}' is not a device id");
+            if (ProblemOfDeviceId(FailoverDevices[i], out _) is { } problem) Check(false, $"FailoverDevices:{i}", problem);
         Check(Capacity is null or >= 0, nameof(Capacity), "must not be negative");
         Check(FailoverDataPath.Kind is "bridge" or "command", "FailoverDataPath:Kind", $"'{FailoverDataPath.Kind}' is not a data path (bridge, command)");
+        Check(Fence.Kind is "nftables" or "none", "Fence:Kind", $"'{Fence.Kind}' is not a fence (nftables, none)");
+        Check(DeviceNames.IsSafe(Fence.Table), "Fence:Table", $"'{Fence.Table}' is not an nftables table name");
+        Check(!string.IsNullOrWhiteSpace(Fence.Nft), "Fence:Nft", "must name the nft program");
+        Check(Fence.RenewInterval is null || Fence.RenewInterval > TimeSpan.Zero, "Fence:RenewInterval", "must be positive");
 
         var portNames = new HashSet<string>();
         for (var i = 0; i < Ports.Count; i++)
@@ -126,8 +168,9 @@ public sealed class AgentOptions
             var ids = new HashSet<DeviceId>();
             for (var j = 0; j < port.Devices.Count; j++)
             {
-                var ok = DeviceId.TryParse(port.Devices[j], out var id);
-                Check(ok, $"{key}:Devices:{j}", $"'{port.Devices[j]}' is not a device id");
+                var problem = ProblemOfDeviceId(port.Devices[j], out var id);
+                var ok = problem is null;
+                Check(ok, $"{key}:Devices:{j}", problem ?? "");
                 Check(!ok || ids.Add(id), $"{key}:Devices:{j}", $"'{port.Devices[j]}' is listed twice");
             }
             switch (port.DataPath.Kind)
@@ -148,6 +191,16 @@ public sealed class AgentOptions
         return errors;
     }
 
+    /// <summary>The net devices the kernel fence covers: every port member and fail-over device that is a net interface.</summary>
+    public IReadOnlyList<string> FencedNetDevices() =>
+        [.. FailoverDevices.Concat(Ports.SelectMany(p => p.Devices))
+            .Select(d => DeviceId.TryParse(d, out var id) ? id : (DeviceId?)null)
+            .OfType<DeviceId>().Where(d => d.Subsystem == Shared.Devices.Subsystems.Net).Select(d => d.Name).Distinct()];
+
+    /// <summary>Whether the kernel fence covers every port: it drops bridged traffic, so a "command" data path is outside it.</summary>
+    public bool FenceCoversAllPorts =>
+        Fence.Kind == "nftables" && FailoverDataPath.Kind == "bridge" && Ports.All(p => p.DataPath.Kind == "bridge");
+
     /// <summary>The fail-over slots this host offers: <see cref="Capacity"/>, else one per fail-over device.</summary>
     public int EffectiveCapacity => Capacity ?? FailoverDevices.Count;
 
@@ -159,8 +212,36 @@ public sealed class AgentOptions
         foreach (var port in Ports)
             foreach (var d in port.Devices)
                 if (DeviceId.TryParse(d, out var id)) managed[id] = ManagedDevice.PortMember;
-        foreach (var (key, device) in Devices)
-            if (DeviceId.TryParse(key, out var id)) managed[id] = new ManagedDevice(device.Driver, device.Mtu, device.BringUp);
+        foreach (var device in Devices)
+            if (DeviceId.TryParse(device.Id, out var id)) managed[id] = new ManagedDevice(device.Driver, device.Mtu, device.BringUp);
         return managed;
     }
+
+    /// <summary>
+    /// Why <paramref name="text"/> is not the id of a device this host could have, or null. Stricter
+    /// than <see cref="DeviceId.TryParse"/>, which also reads names from the kernel: an interface
+    /// name is what the kernel accepts (dev_valid_name: at most 15 bytes, no '/', ':' or
+    /// whitespace), a PCI function is named by its address, and no name holds a space.
+    /// </summary>
+    public static string? ProblemOfDeviceId(string? text, out DeviceId id)
+    {
+        const string form = "subsystem/name, e.g. net/eth1 or pci/0000:03:00.0";
+        id = default;
+        if (text is null || !DeviceId.TryParse(text, out id) || text.Any(char.IsWhiteSpace))
+            return $"'{Printable(text ?? "")}' is not a device id ({form})";
+        return id.Subsystem switch
+        {
+            Shared.Devices.Subsystems.Net when id.Name.Contains(':') || System.Text.Encoding.UTF8.GetByteCount(id.Name) > Replug.Agent.Ports.Rtnetlink.MaxInterfaceNameBytes
+                => $"'{Printable(text)}' is not an interface name (at most 15 bytes; no spaces, '/' or ':')",
+            Shared.Devices.Subsystems.Pci when !DevPaths.IsPciAddress(id.Name)
+                => $"'{Printable(text)}' is not a PCI function (pci/DDDD:BB:DD.F in lower-case hex, e.g. pci/0000:03:00.0)",
+            _ => null,
+        };
+    }
+
+    /// <summary>A name from configuration that may become a path segment or a log word: no separators, spaces or control characters.</summary>
+    private static bool IsConfiguredName(string? name) =>
+        !string.IsNullOrEmpty(name) && DeviceNames.IsSafe(name) && !name.Any(char.IsWhiteSpace);
+
+    private static string Printable(string text) => ConfigurationSections.Printable(text);
 }

@@ -154,7 +154,7 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
     {
         if (device.Subsystem != Subsystems.Net)
             return DataPathResult.Fail($"the bridge data path carries net interfaces; {device} is not one");
-        if (!DeviceNames.IsSafe(device.Name) || System.Text.Encoding.UTF8.GetByteCount(device.Name) > Rtnetlink.MaxInterfaceNameBytes)
+        if (!Rtnetlink.IsInterfaceName(device.Name))
             return DataPathResult.Fail($"invalid interface name '{device.Name}'");
         return null;
     }

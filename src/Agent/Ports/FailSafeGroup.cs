@@ -77,6 +77,24 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         _log.Info("Port {0}: devices [{1}] (preferred {2}), {3}, data path {4}", _port.Port,
             string.Join(", ", _port.Members), _port.Preferred, _port.Revertive ? "revertive" : "non-revertive", _dataPath.Kind);
         foreach (var member in _port.Members) _watcher.Tell(new RegisterPortMember(_port.Port, member, Self));
+        if (_fenced) TakeOverFenced();
+    }
+
+    /// <summary>
+    /// A port that starts fenced puts nothing in the path, but the kernel may still hold what a
+    /// previous process of this agent put there (it was killed: nothing took it out). Every member
+    /// is released, so the path is what this process believes it is, and nothing forwards before
+    /// the coordinator confirms the port is this host's.
+    /// </summary>
+    private void TakeOverFenced()
+    {
+        foreach (var member in _port.Members)
+        {
+            var released = _dataPath.DeactivateAsync(_port.Port, member, new CancellationTokenSource(_switchTimeout).Token);
+            if (!released.Wait(_switchTimeout) || !released.Result.Succeeded)
+                _log.Warning("Port {0}: could not take {1} out of the path at start: {2}", _port.Port, member,
+                    released.IsCompletedSuccessfully ? released.Result.Error : "timed out");
+        }
     }
 
     private void Idle()

@@ -39,13 +39,10 @@ public readonly record struct RtnlResult(int Errno, string? Message)
 public sealed unsafe class Rtnetlink : IDisposable
 {
     // include/uapi/linux/netlink.h
-    private const ushort NLMSG_ERROR = 2;
+    private const ushort NLMSG_ERROR = NetlinkSocket.NLMSG_ERROR;
     private const ushort NLM_F_REQUEST = 0x1;
     private const ushort NLM_F_ACK = 0x4;
-    private const ushort NLM_F_CAPPED = 0x100;   // the error echoes only the request's header (NETLINK_CAP_ACK)
-    private const ushort NLM_F_ACK_TLVS = 0x200; // extended-ack attributes follow (NETLINK_EXT_ACK)
-    private const ushort NLMSGERR_ATTR_MSG = 1;
-    private const int NlMsgHdrSize = 16;
+    private const int NlMsgHdrSize = NetlinkSocket.NlMsgHdrSize;
 
     // include/uapi/linux/rtnetlink.h, if_link.h, if.h
     private const ushort RTM_NEWLINK = 16;
@@ -60,6 +57,10 @@ public sealed unsafe class Rtnetlink : IDisposable
 
     /// <summary>IFNAMSIZ (16) including the terminating NUL.</summary>
     public const int MaxInterfaceNameBytes = 15;
+
+    /// <summary>Whether <paramref name="name"/> can name an interface in a request: safe, and within IFNAMSIZ.</summary>
+    public static bool IsInterfaceName(string name) =>
+        DeviceNames.IsSafe(name) && Encoding.UTF8.GetByteCount(name) <= MaxInterfaceNameBytes;
 
     private readonly Lock _gate = new();
     private readonly byte[] _request = GC.AllocateArray<byte>(128, pinned: true);
@@ -84,23 +85,7 @@ public sealed unsafe class Rtnetlink : IDisposable
     /// <exception cref="IOException">The namespace does not exist or the socket cannot be made.</exception>
     public static Rtnetlink Open(string? networkNamespace = null, TimeSpan? answerTimeout = null)
     {
-        var fd = Linux.NetworkNamespace.Run(networkNamespace,
-            () => Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_ROUTE));
-        if (fd < 0) throw new IOException($"cannot open a NETLINK_ROUTE socket: {Libc.Describe(Libc.LastError)}");
-
-        // Best effort: errors echo only the request's header, and carry the kernel's reason text.
-        var on = 1;
-        Libc.setsockopt(fd, Libc.SOL_NETLINK, Libc.NETLINK_CAP_ACK, &on, sizeof(int));
-        Libc.setsockopt(fd, Libc.SOL_NETLINK, Libc.NETLINK_EXT_ACK, &on, sizeof(int));
-
-        var timeout = answerTimeout ?? TimeSpan.FromSeconds(1);
-        var tv = new Libc.TimeVal { Seconds = (long)timeout.TotalSeconds, Microseconds = timeout.Microseconds + timeout.Milliseconds * 1000L };
-        if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, &tv, sizeof(Libc.TimeVal)) != 0)
-        {
-            var errno = Libc.LastError;
-            Libc.close(fd);
-            throw new IOException($"cannot set the netlink receive timeout: {Libc.Describe(errno)}");
-        }
+        var fd = NetlinkSocket.OpenDescriptor(Libc.NETLINK_ROUTE, networkNamespace, answerTimeout);
         return new Rtnetlink(fd, networkNamespace);
     }
 
@@ -224,7 +209,7 @@ public sealed unsafe class Rtnetlink : IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(_request.AsSpan(offset + 2), type);
     }
 
-    private static int Align(int length) => (length + 3) & ~3;
+    private static int Align(int length) => NetlinkWriter.Align(length);
 
     // ---- exchange (caller holds _gate) ----
 
@@ -291,7 +276,7 @@ public sealed unsafe class Rtnetlink : IDisposable
             {
                 done = true;
                 var error = -BinaryPrimitives.ReadInt32LittleEndian(body);
-                return error == 0 ? RtnlResult.Ok : RtnlResult.Fail(error, ExtendedAckMessage(body, flags));
+                return error == 0 ? RtnlResult.Ok : RtnlResult.Fail(error, NetlinkSocket.ExtendedAckMessage(body, flags));
             }
             if (type == RTM_NEWLINK && body.Length >= IfInfoMsgSize)
             {
@@ -301,28 +286,5 @@ public sealed unsafe class Rtnetlink : IDisposable
             }
         }
         return RtnlResult.Ok;
-    }
-
-    /// <summary>
-    /// The kernel's reason text (NLMSGERR_ATTR_MSG) after struct nlmsgerr: the errno, then the
-    /// request's header (capped) or the whole request, then attributes.
-    /// </summary>
-    private static string? ExtendedAckMessage(ReadOnlySpan<byte> body, ushort flags)
-    {
-        if ((flags & NLM_F_ACK_TLVS) == 0 || body.Length < 4 + NlMsgHdrSize) return null;
-        var echoed = (flags & NLM_F_CAPPED) != 0
-            ? NlMsgHdrSize
-            : (int)BinaryPrimitives.ReadUInt32LittleEndian(body[4..]);
-        var offset = 4 + Align(echoed);
-        while (offset + 4 <= body.Length)
-        {
-            var length = BinaryPrimitives.ReadUInt16LittleEndian(body[offset..]);
-            var type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(body[(offset + 2)..]) & 0x3fff);
-            if (length < 4 || offset + length > body.Length) break;
-            if (type == NLMSGERR_ATTR_MSG)
-                return Encoding.UTF8.GetString(body.Slice(offset + 4, length - 4)).TrimEnd('\0');
-            offset += Align(length);
-        }
-        return null;
     }
 }

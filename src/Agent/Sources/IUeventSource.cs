@@ -27,7 +27,11 @@ public interface IUeventSink
     /// <summary>A message that was read but not accepted, with the reason.</summary>
     void OnRejected(UeventRejection reason, string detail);
 
-    /// <summary>The kernel dropped messages (ENOBUFS): the consumer must resync from sysfs.</summary>
+    /// <summary>
+    /// The kernel dropped messages (ENOBUFS): the consumer must resync from sysfs. Called after the
+    /// events that were queued before the loss, once the kernel delivers again: a rescan started
+    /// now misses nothing, and the events before this call are older than it.
+    /// </summary>
     void OnOverflow();
 
     /// <summary>The source has no more events (end of a replay) or failed for good.</summary>

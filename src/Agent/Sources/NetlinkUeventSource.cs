@@ -31,6 +31,15 @@ public sealed record NetlinkSourceOptions
 /// is an overflow, never a dead socket), truncated, sender not the kernel, credentials not
 /// root, then the parser. The socket is opened by the constructor, so nothing is missed
 /// between construction and <see cref="Start"/>: the kernel queues for it meanwhile.
+/// <para>
+/// An overflow is reported to the sink only once the queue has been read empty after the
+/// ENOBUFS, not when the ENOBUFS is read. The kernel reports ENOBUFS before the messages still
+/// queued, and it keeps dropping every broadcast to the socket (silently: the error is set once
+/// per episode) until a read finds the queue empty (NETLINK_S_CONGESTED, cleared by
+/// netlink_rcv_wake in net/netlink/af_netlink.c). So everything queued before the loss reaches
+/// the sink before the report, and nothing sent after the report is lost: a rescan started on
+/// the report sees every change the dropped messages described.
+/// </para>
 /// </summary>
 public sealed unsafe class NetlinkUeventSource : IUeventSource
 {
@@ -52,6 +61,8 @@ public sealed unsafe class NetlinkUeventSource : IUeventSource
     private Thread? _thread;
     private volatile bool _stopRequested;
     private bool _disposed;
+    // Read and written by the receive loop only.
+    private bool _overflowPending;
 
     /// <summary>Opens and binds the socket (in <see cref="NetlinkSourceOptions.NetworkNamespace"/> when set).</summary>
     /// <exception cref="IOException">The socket could not be opened, configured or bound.</exception>
@@ -269,13 +280,20 @@ public sealed unsafe class NetlinkUeventSource : IUeventSource
                 switch (errno)
                 {
                     case Libc.EAGAIN:
+                        // The queue is empty: the kernel delivers again from here on.
+                        if (_overflowPending)
+                        {
+                            _overflowPending = false;
+                            SinkCalls.Overflow(sink, Counters);
+                        }
                         return true;
                     case Libc.EINTR:
                         continue;
                     case Libc.ENOBUFS:
-                        // The kernel dropped broadcasts to this full socket (netlink_overrun). The
-                        // socket is fine: DPDK stops listening here forever; Replug resyncs.
-                        SinkCalls.Overflow(sink, Counters);
+                        // The kernel dropped broadcasts to this full socket (netlink_overrun), and drops
+                        // every next one until the queue is read empty. The socket is fine: DPDK stops
+                        // listening here forever; Replug reports it once the queue is empty, and resyncs.
+                        _overflowPending = true;
                         continue;
                     case Libc.EBADF or Libc.ENOTSOCK:
                         Counters.CountReceiveError();

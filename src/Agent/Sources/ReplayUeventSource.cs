@@ -33,7 +33,8 @@ public sealed record ReplayOptions
 /// (<c>udevadm monitor --kernel --property | replug-agent --replay -</c>). The format is
 /// recognised from the first delimiter: a NUL before any newline is the kernel's wire format,
 /// otherwise udevadm's text, where a NUL can only be corruption (rejected as
-/// <see cref="UeventRejection.EmbeddedNul"/>). Events carry <see cref="UeventOrigin.Replay"/>.
+/// <see cref="UeventRejection.EmbeddedNul"/>) and a line starting with '#' is a comment.
+/// Events carry <see cref="UeventOrigin.Replay"/>.
 /// <see cref="IUeventSink.OnCompleted"/> is called once at the end of the input (or with the
 /// error that ended it), not after a <see cref="Stop"/>.
 /// </summary>
@@ -184,7 +185,7 @@ public sealed class ReplayUeventSource : IUeventSource
                 if (!block.IsEmpty) DeliverUdevadmBlock(block, sink);
                 continue;
             }
-            if (IsPreamble(line)) continue;
+            if (IsPreamble(line) || IsComment(line)) continue;
             block.Append(line, (byte)'\n');
         }
         if (!block.IsEmpty && !_stopRequested) DeliverUdevadmBlock(block, sink);
@@ -210,6 +211,12 @@ public sealed class ReplayUeventSource : IUeventSource
     }
 
     private static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
+
+    /// <summary>
+    /// An operator's note ("# host-a, 10:00"): no line of udevadm's output starts with '#' (a
+    /// header starts with KERNEL or UDEV, a property with its key), so it is never part of an event.
+    /// </summary>
+    private static bool IsComment(ReadOnlySpan<byte> line) => line.TrimStart(" \t"u8) is [(byte)'#', ..];
 
     private static bool IsPreamble(ReadOnlySpan<byte> line)
     {

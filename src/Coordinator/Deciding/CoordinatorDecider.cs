@@ -90,6 +90,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         /// </summary>
         private void RestartLeases()
         {
+            state.Leases.Open(now);
             foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable).OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
             {
                 Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{host.Address} unreachable; lease counted from when this coordinator saw a majority again", now));
@@ -127,6 +128,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 case FromHost { Message: PortEscalated e }: OnPortEscalated(e); break;
                 case FromHost { Message: CommandAcknowledged a }: OnAcknowledged(a); break;
                 case FromHost { Message: CommandRefused r }: OnRefused(r); break;
+                case FromHost { Message: RenewLease r }: OnRenewLease(r); break;
                 case FromOperator o: Reply(new OperatorProtocol.OperatorAck(false, $"not a request: {o.Message.GetType().Name}")); break;
                 default: Warn($"Coordinator ignored an input it does not decide on: {input.GetType().Name}"); break;
             }
@@ -139,6 +141,8 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             // A new epoch per instance: commands from an instance that lost the singleton carry an
             // older epoch and are refused by the agents.
             var e = Emit(new EpochStarted(state.Epoch + 1, node, now));
+            // What a predecessor granted is unknown: every host may forward for one more lease.
+            state.Leases.Open(now);
             Info($"Coordinator up on {node}: epoch {e.Epoch}, {state.Hosts.Count} hosts, {state.Ports.Count} ports, " +
                 $"{state.OpenFailovers.Count()} open fail-overs, {state.PendingCommands.Count} commands in flight");
             // What the previous instance owed is sent again (with this epoch) once the membership is known.
@@ -254,6 +258,24 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             if (!state.Cluster.Known) return;
             if (state.Hosts.GetValueOrDefault(command.Host) is { Status: HostStatus.Up } host)
                 Send(command.Host, command.ToMessage(state.Epoch, host.Incarnation));
+        }
+
+        // ---- leases --------------------------------------------------------------------------
+
+        /// <summary>
+        /// A host's agent asks to go on forwarding. Granted only while this coordinator sees a
+        /// majority and the host as reachable (by every member's verdict, not only its own): a host
+        /// any member cannot reach may be on the other side of a cut, so its lease is left to run
+        /// out, and its ports move once this instance's record of it has (<see cref="CoordinatorState.LeaseEndsFor"/>).
+        /// Not an event: like the membership, a lease is this instance's and dies with it.
+        /// </summary>
+        private void OnRenewLease(RenewLease renew)
+        {
+            if (!state.Cluster.HasMajority || !state.Leases.IsOpen) return;
+            if (state.Hosts.GetValueOrDefault(renew.Host) is not { Status: HostStatus.Up } host || host.Incarnation != renew.Incarnation) return;
+            state.Leases.Enforces(renew.Host, renew.Incarnation, renew.KernelEnforced);
+            state.Leases.Grant(renew.Host, renew.Incarnation, now);
+            Send(renew.Host, new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, state.Epoch, Settings.Lease, state.LeasedPorts(renew.Host)));
         }
 
         // ---- registration and reports --------------------------------------------------------

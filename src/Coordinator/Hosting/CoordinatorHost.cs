@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Replug.Agent.Devices;
 using Replug.Agent.Hosting;
+using Replug.Agent.Ports;
 using Replug.Coordinator.Api;
 using Replug.Shared.Hosting;
 
@@ -29,9 +30,10 @@ public static class CoordinatorHost
         if (!TryBuild(args, out var app, out var errors))
         {
             foreach (var error in errors) Console.Error.WriteLine($"{ProgramName}: bad configuration: {error}");
-            return 2;
+            return ExitCodes.BadConfiguration;
         }
-        return await AgentHost.RunUntilStopped(app, ProgramName, $"{ClusterNodeOptions.Section}:Port, {CoordinatorOptions.Section}:ApiUrls");
+        return await AgentHost.RunUntilStopped(app, ProgramName, $"{ClusterNodeOptions.Section}:Port, {CoordinatorOptions.Section}:ApiUrls",
+            app.Services.GetRequiredService<ClusterNodeOptions>());
     }
 
     /// <summary>
@@ -48,26 +50,23 @@ public static class CoordinatorHost
         builder.Configuration.AddCommandLine(settings, AgentHost.Switches);
 
         var problems = new List<string>(CheckArguments(settings, standalone));
-        problems.AddRange(ConfigurationSections.Unknown(builder.Configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
-        ConfigurationSections.TryBind<ClusterNodeOptions>(builder.Configuration, ClusterNodeOptions.Section, o => o.Validate(), out var cluster, out var clusterErrors);
-        problems.AddRange(clusterErrors);
-        ConfigurationSections.TryBind<CoordinatorOptions>(builder.Configuration, CoordinatorOptions.Section, o => o.Validate(), out var coordinator, out var coordinatorErrors);
-        problems.AddRange(coordinatorErrors);
-        AgentOptions? agent = null;
-        if (standalone)
-        {
-            AgentHost.TryLoadOptions(builder.Configuration, out var agentOptions, out var agentErrors);
-            problems.AddRange(agentErrors);
-            agent = agentOptions;
-        }
+        problems.AddRange(CheckConfiguration(builder.Configuration, standalone, out var cluster, out var coordinator, out var agent));
         errors = problems;
         if (problems.Count > 0) return false;
 
         builder.Services.AddSystemd();
+        builder.Services.AddSingleton(cluster);
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
+        IKernelLease? kernelLease = null;
         if (agent is not null)
         {
+            kernelLease = AgentClusterHosting.InstallKernelFence(agent, out var fenceError);
+            if (fenceError is not null)
+            {
+                errors = [fenceError];
+                return false;
+            }
             bus = new SysfsDeviceBus(agent.SysfsRoot);
             builder.Services.AddSingleton(agent);
             builder.Services.AddSingleton(bus);
@@ -79,7 +78,7 @@ public static class CoordinatorHost
                 .WithNodeSerializers(coordinator: true)
                 .WithCoordinatorProxy()
                 .WithCoordinatorNode(coordinator, cluster);
-            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!);
+            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!, kernelLease: kernelLease);
             akka.WithFoundingJoin(cluster);
         });
         // After Akka: it opens the kernel's uevent socket once the watcher runs, and closes it first on the way down.
@@ -89,6 +88,29 @@ public static class CoordinatorHost
         app.UseReplugApiErrors();
         app.MapReplugApi();
         return true;
+    }
+
+    /// <summary>
+    /// The coordinator's sections ("Replug:Cluster", "Replug:Coordinator", and with
+    /// <see cref="StandaloneFlag"/> "Replug:Agent") read and checked as the executable does: every
+    /// problem, each naming its key; none when the options are usable.
+    /// </summary>
+    public static IReadOnlyList<string> CheckConfiguration(IConfiguration configuration, bool standalone,
+        out ClusterNodeOptions cluster, out CoordinatorOptions coordinator, out AgentOptions? agent)
+    {
+        var problems = new List<string>(ConfigurationSections.Unknown(configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
+        ConfigurationSections.TryBind(configuration, ClusterNodeOptions.Section, o => o.Validate(), out cluster, out var clusterErrors);
+        problems.AddRange(clusterErrors);
+        ConfigurationSections.TryBind(configuration, CoordinatorOptions.Section, o => o.Validate(), out coordinator, out var coordinatorErrors);
+        problems.AddRange(coordinatorErrors);
+        agent = null;
+        if (standalone)
+        {
+            AgentHost.TryLoadOptions(configuration, out var agentOptions, out var agentErrors);
+            problems.AddRange(agentErrors);
+            agent = agentOptions;
+        }
+        return problems;
     }
 
     /// <summary>

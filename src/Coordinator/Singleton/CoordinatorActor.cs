@@ -27,6 +27,11 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly CoordinatorDecider _decider;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Queue<ICoordinatorEvent> _recent = new();
+    // Wall time at start plus the monotonic clock since: leases are counted on a clock that a
+    // stepped wall clock (NTP, an operator) cannot move forward, which would end them early.
+    private readonly DateTimeOffset _clockOrigin = DateTimeOffset.UtcNow;
+    private readonly System.Diagnostics.Stopwatch _sinceOrigin = System.Diagnostics.Stopwatch.StartNew();
+    private DateTimeOffset Now => _clockOrigin + _sinceOrigin.Elapsed;
     private bool _recovered;
     private DateTimeOffset? _tickAt;
     // One snapshot in flight at a time: a burst of events must not queue a copy of the whole state per N events.
@@ -140,7 +145,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     /// <summary>Decide, persist, then act: the messages leave only once the events are in the journal.</summary>
     private void Decide(ICoordinatorInput input, Action? then = null)
     {
-        var decision = _decider.Decide(_state, input, DateTimeOffset.UtcNow);
+        var decision = _decider.Decide(_state, input, Now);
         var sender = Sender;
         if (decision.Events.Count == 0)
         {
@@ -197,7 +202,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         }
         if (_tickAt == deadline) return;
         _tickAt = deadline;
-        var delay = deadline - DateTimeOffset.UtcNow;
+        var delay = deadline - Now;
         Timers.StartSingleTimer(TickTimer, Tick.Instance, delay > TimeSpan.Zero ? delay + TimeSpan.FromMilliseconds(1) : TimeSpan.Zero);
     }
 

@@ -129,6 +129,53 @@ public sealed class ClusterView
         [.. addresses.Select(a => Akka.Actor.Address.TryParse(a, out var parsed) ? parsed : null).OfType<Akka.Actor.Address>()];
 }
 
+/// <summary>
+/// The leases this instance granted: until when each host's agent may let its ports forward. Not
+/// persisted, like <see cref="ClusterView"/>: a new instance (or one that regains a majority)
+/// cannot know what was granted before, so it counts every host as leased for one more
+/// <see cref="CoordinatorSettings.Lease"/> from when it opened the book.
+/// </summary>
+public sealed class LeaseBook(TimeSpan lease)
+{
+    private readonly Dictionary<HostId, (DateTimeOffset Until, long Incarnation)> _granted = [];
+    private DateTimeOffset _openedAt = DateTimeOffset.MinValue;
+
+    public TimeSpan Lease { get; } = lease;
+
+    /// <summary>Grants before this moment are unknown: every lease may run until it plus <see cref="Lease"/>.</summary>
+    public void Open(DateTimeOffset now)
+    {
+        _openedAt = now;
+        _granted.Clear();
+    }
+
+    public bool IsOpen => _openedAt != DateTimeOffset.MinValue;
+
+    /// <summary>Records a grant answered at <paramref name="now"/>; the agent counts it from its request, earlier.</summary>
+    public void Grant(HostId host, long incarnation, DateTimeOffset now) => _granted[host] = (now + Lease, incarnation);
+
+    /// <summary>
+    /// Whether <paramref name="incarnation"/> of the host enforces its lease in the kernel, as far as
+    /// this instance knows: only an incarnation that asked this instance for a grant saying so.
+    /// </summary>
+    public bool KernelEnforced(HostId host, long incarnation) => _kernelEnforced.TryGetValue(host, out var i) && i == incarnation;
+
+    public void Enforces(HostId host, long incarnation, bool kernelEnforced)
+    {
+        if (kernelEnforced) _kernelEnforced[host] = incarnation;
+        else _kernelEnforced.Remove(host);
+    }
+
+    private readonly Dictionary<HostId, long> _kernelEnforced = [];
+
+    /// <summary>When the host's lease surely ends: its last grant, or the book's opening, plus the lease.</summary>
+    public DateTimeOffset EndsFor(HostId host)
+    {
+        var unknownBefore = _openedAt + Lease;
+        return _granted.TryGetValue(host, out var g) && g.Until > unknownBefore ? g.Until : unknownBefore;
+    }
+}
+
 /// <summary>An escalation that waits for the NIC tracker: the port's NIC may be migrating.</summary>
 public sealed record DeferredEscalation(HostId Host, PortId Port, string Reason, DateTimeOffset At);
 
@@ -166,6 +213,7 @@ public sealed class CoordinatorState
     {
         Settings = settings;
         _nics = new NicTracker(settings.MigrationWindow);
+        Leases = new LeaseBook(settings.Lease);
     }
 
     public CoordinatorState(TimeSpan migrationWindow) : this(CoordinatorSettings.Default with { MigrationWindow = migrationWindow }) { }
@@ -200,8 +248,21 @@ public sealed class CoordinatorState
 
     public HostRecord? HostAt(string address) => _hosts.Values.FirstOrDefault(h => h.Address == address);
 
-    /// <summary>When an unreachable host's ports may move: its own lease has surely run out by then.</summary>
-    public DateTimeOffset LeaseEndsFor(HostRecord host) => host.Since + Settings.FailOverAfter;
+    /// <summary>The leases this instance granted (not persisted: see <see cref="LeaseBook"/>).</summary>
+    public LeaseBook Leases { get; }
+
+    /// <summary>
+    /// When an unreachable host's ports may move: its lease has surely run out by then. A host whose
+    /// agent enforces its lease in the kernel stops forwarding when the last lease this instance
+    /// granted runs out, whatever its process does; any other host fences itself only once it
+    /// notices the cut, up to a detection pause after this coordinator did.
+    /// </summary>
+    public DateTimeOffset LeaseEndsFor(HostRecord host)
+    {
+        if (!Leases.KernelEnforced(host.Host, host.Incarnation)) return host.Since + Settings.FailOverAfter;
+        var ends = Leases.EndsFor(host.Host);
+        return (ends > host.Since ? ends : host.Since) + Settings.LeaseMargin;
+    }
 
     /// <summary>
     /// The earliest moment something is due without any input: a NIC window, an unreachable host's
@@ -366,6 +427,14 @@ public sealed class CoordinatorState
     /// <summary>The ports a host may carry now: a returning host re-activates these and lets the others go (but <see cref="IncomingPorts"/>).</summary>
     public IReadOnlyList<PortId> OwnedPorts(HostId host) =>
         [.. _ports.Values.Where(p => p.Host == host && p.State == PortState.Active).Select(p => p.Spec.Port).OrderBy(p => p.Value, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// The ports a host's lease lets forward: those it carries, and those it is told to attach
+    /// (an attach is issued only once nothing else can forward the port).
+    /// </summary>
+    public IReadOnlyList<PortId> LeasedPorts(HostId host) =>
+        [.. OwnedPorts(host).Concat(_commands.Values.Where(c => c.Host == host && c.Kind == HostCommandKind.Attach).Select(c => c.Port.Port))
+            .Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)];
 
     /// <summary>
     /// The ports on their way to a host (an attach is owed to it): a registering host keeps them

@@ -11,6 +11,15 @@ public static class DevPaths
     }
 
     /// <summary>
+    /// The name a device goes by within its subsystem: the kernel name for a net interface and a
+    /// PCI function, whose names are unique there (class/net/NAME, bus/pci/devices/SLOT). Other
+    /// kobjects that send uevents are often named only within their parent (every net device has
+    /// its own queues/rx-0), so they go by their DEVPATH, without the leading '/'.
+    /// </summary>
+    public static string DeviceName(string subsystem, ReadOnlySpan<char> devPath) =>
+        subsystem is Subsystems.Net or Subsystems.Pci ? KernelName(devPath).ToString() : devPath.TrimStart('/').ToString();
+
+    /// <summary>
     /// The PCI function a device hangs under: the nearest ancestor segment shaped like a PCI
     /// address (DDDD:BB:DD.F), e.g. "0000:03:00.0" in
     /// /devices/pci0000:00/0000:00:1c.0/0000:03:00.0/net/eth1. Null for virtual devices.

@@ -1,8 +1,8 @@
 namespace Replug.Shared.Devices;
 
 /// <summary>
-/// A device as the kernel names it: its subsystem and its kernel name (the last DEVPATH
-/// segment, which for a net device is the interface name and for a PCI device its slot).
+/// A device as the kernel names it: its subsystem and its name there (<see cref="DevPaths.DeviceName"/>:
+/// the interface name of a net device, the slot of a PCI function, the DEVPATH of anything else).
 /// </summary>
 public readonly record struct DeviceId(string Subsystem, string Name)
 {

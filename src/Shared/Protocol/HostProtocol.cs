@@ -91,6 +91,21 @@ public static class HostProtocol
     /// </param>
     /// <param name="Incarnation">The refusing agent's incarnation (0: unknown).</param>
     public sealed record CommandRefused(CommandId Id, HostId Host, string Reason, long NewestEpoch, long Epoch = 0, long Incarnation = 0) : IHostMessage;
+
+    // Leases: what lets a host's ports forward. The agent asks every so often; the coordinator
+    // answers only while it sees a majority and the host as reachable, and the agent installs the
+    // lease in the kernel (a timeout the kernel enforces with no process alive), counted from when
+    // it ASKED: the kernel's lease never outlives the coordinator's record of it.
+    /// <param name="Sequence">The agent's counter for this request: the grant names it, and the agent counts the lease from when it sent it.</param>
+    /// <param name="KernelEnforced">
+    /// Every port of this host stops forwarding in the kernel when the lease runs out: the
+    /// coordinator may then move them once the lease it granted has run out, without waiting for
+    /// the agent to notice the cut itself.
+    /// </param>
+    public sealed record RenewLease(HostId Host, long Incarnation, long Sequence, bool KernelEnforced) : IHostMessage;
+    /// <param name="Duration">How long from the request the host may forward (the coordinator counts it from when it answered, which is later).</param>
+    /// <param name="Ports">The ports this host may forward now, in the coordinator's view: any other stays fenced in the kernel.</param>
+    public sealed record LeaseGranted(HostId Host, long Incarnation, long Sequence, long Epoch, TimeSpan Duration, IReadOnlyList<PortId> Ports) : IHostMessage;
 }
 
 /// <summary>Orchestrators announce live migrations ahead: an announced NIC move never triggers a fail-over.</summary>

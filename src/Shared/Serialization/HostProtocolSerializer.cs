@@ -34,6 +34,8 @@ public sealed class HostProtocolSerializer(ExtendedActorSystem system) : Version
         // v2: Epoch, the refused copy's (0 when absent: judged as the coordinator's own); Incarnation, the refusing agent's.
         .Add<CommandRefused>("host.command-refused", version: 2)
         .Upcast<CommandRefused>(fromVersion: 1, v1 => v1)
+        .Add<RenewLease>("host.renew-lease")
+        .Add<LeaseGranted>("host.lease-granted")
         .Build();
 
     public override int Identifier => ReplugSerializers.HostProtocolId;

@@ -33,7 +33,7 @@ public sealed class Uevent
     private readonly string _text;
     private readonly Field[] _fields;
     private readonly KnownFields _known;
-    private string? _devPath, _subsystem, _kernelName;
+    private string? _devPath, _subsystem, _kernelName, _deviceName;
 
     internal Uevent(string text, Field[] fields, KnownFields known, UeventAction action, ulong seqNum,
         int? ifIndex, UeventOrigin origin, long receivedTimestamp)
@@ -74,8 +74,8 @@ public sealed class Uevent
     /// <summary>The device's kernel name: the last DEVPATH segment (for net, the interface name).</summary>
     public string KernelName => _kernelName ??= LastSegment(DevPathSpan).ToString();
 
-    /// <summary>The device this event is about.</summary>
-    public DeviceId Device => new(Subsystem, KernelName);
+    /// <summary>The device this event is about (<see cref="DevPaths.DeviceName"/>).</summary>
+    public DeviceId Device => new(Subsystem, _deviceName ??= DevPaths.DeviceName(Subsystem, DevPathSpan));
 
     /// <summary>The number of KEY=VALUE fields (the header not counted).</summary>
     public int FieldCount => _fields.Length;

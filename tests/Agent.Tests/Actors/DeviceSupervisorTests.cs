@@ -59,6 +59,55 @@ public sealed class DeviceSupervisorTests : AgentActorTestBase
     }
 
     [Fact]
+    public void A_probe_that_finishes_after_the_devices_removal_is_logged_as_moot_not_failed_and_not_retried()
+    {
+        var bus = new GatedBus(new SysfsDeviceBus(Sysfs.Root));
+        var slow = DeviceId.Net("slow");
+        // A port member: its supervisor outlives the removal. The probe's bound is far off: its
+        // result comes when the test releases it, not at a timeout.
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(bus, new WatcherOptions(new HashSet<string> { Subsystems.Net },
+            new Dictionary<DeviceId, ManagedDevice> { [slow] = ManagedDevice.PortMember }, FastSteps with { Timeout = TimeSpan.FromSeconds(30) })));
+        watcher.Tell(Events.Net(UeventAction.Add, "slow", 40));
+        Assert.True(bus.Entered.Wait(TimeSpan.FromSeconds(10)), "the probe never started");
+        watcher.Tell(Events.Net(UeventAction.Remove, "slow", 40));
+        AwaitState(slow, DeviceState.Detached);
+
+        // The probe now finds nothing in sysfs, as a probe of a removed device does.
+        EventFilter.Error(contains: "failed").Expect(0, () =>
+            EventFilter.Info(contains: "moot").ExpectOne(TimeSpan.FromSeconds(10), () => bus.Release.Set()));
+
+        States.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(1, bus.Probes);
+    }
+
+    /// <summary>Holds every FindNet until released: a probe that is slow in sysfs.</summary>
+    private sealed class GatedBus(IDeviceBus inner) : IDeviceBus
+    {
+        private int _probes;
+        public ManualResetEventSlim Entered { get; } = new();
+        public ManualResetEventSlim Release { get; } = new();
+        public int Probes => Volatile.Read(ref _probes);
+
+        public NetInterfaceInfo? FindNet(string interfaceName)
+        {
+            Interlocked.Increment(ref _probes);
+            Entered.Set();
+            Release.Wait(TimeSpan.FromSeconds(30));
+            return inner.FindNet(interfaceName);
+        }
+
+        public string Root => inner.Root;
+        public DeviceInventory Scan() => inner.Scan();
+        public bool Exists(DeviceId device) => inner.Exists(device);
+        public PciDeviceInfo? FindPci(string slot) => inner.FindPci(slot);
+        public BusResult BindDriver(string slot, string driver) => inner.BindDriver(slot, driver);
+        public BusResult Unbind(string slot) => inner.Unbind(slot);
+        public BusResult Remove(string slot) => inner.Remove(slot);
+        public BusResult Rescan() => inner.Rescan();
+        public BusResult ConfigureNet(string interfaceName, NetConfig config) => inner.ConfigureNet(interfaceName, config);
+    }
+
+    [Fact]
     public void A_device_that_appears_in_sysfs_during_the_retries_is_activated()
     {
         var watcher = StartWatcher();

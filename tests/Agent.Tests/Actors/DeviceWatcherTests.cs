@@ -49,6 +49,36 @@ public sealed class DeviceWatcherTests : AgentActorTestBase
     }
 
     [Fact]
+    public void Replayed_events_are_all_taken_whatever_their_seqnums()
+    {
+        // A capture from another machine, or of another boot: its numbers say nothing about this kernel's.
+        var watcher = StartWatcher();
+        var probe = CreateTestProbe();
+        watcher.Tell(new Subscribe(probe.Ref, DeviceEventFilter.All), probe.Ref);
+        probe.ExpectMsg<SubscriptionAck>();
+        watcher.Tell(Events.WithSeq(UeventAction.Change, "/devices/virtual/net/v1", "net", 50));
+
+        foreach (var seq in new ulong[] { 50, 49, 7 })
+            watcher.Tell(Uevent.Create(UeventAction.Change, "/devices/virtual/net/v1", "net", seq, null, UeventOrigin.Replay));
+
+        Assert.Equal([50UL, 50UL, 49UL, 7UL], Enumerable.Range(0, 4).Select(_ => probe.ExpectMsg<DeviceEvent>().Uevent.SeqNum));
+        Assert.Equal(0, StatsOf(watcher).Duplicates);
+    }
+
+    [Fact]
+    public void Each_queue_of_every_net_device_has_its_own_supervisor()
+    {
+        var watcher = StartWatcher(null, Subsystems.Net, "queues");
+        var seq = Events.LastSeqNum;
+        foreach (var nic in new[] { "v1", "v2", "v3" })
+            watcher.Tell(Events.WithSeq(UeventAction.Add, $"/devices/virtual/net/{nic}/queues/rx-0", "queues", ++seq));
+
+        foreach (var nic in new[] { "v1", "v2", "v3" })
+            AwaitState(new DeviceId("queues", $"devices/virtual/net/{nic}/queues/rx-0"), DeviceState.Active);
+        Assert.Equal(3, StatsOf(watcher).Devices);
+    }
+
+    [Fact]
     public void Events_of_other_subsystems_are_filtered_out()
     {
         var watcher = StartWatcher(null, Subsystems.Net);

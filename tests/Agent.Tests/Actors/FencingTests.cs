@@ -37,7 +37,7 @@ public sealed class FencingTests : AgentActorTestBase
     }
 
     [Fact]
-    public void A_port_started_fenced_carries_no_traffic_until_unfenced()
+    public void A_port_started_fenced_takes_out_what_a_previous_process_left_and_carries_no_traffic_until_unfenced()
     {
         Sysfs.AddNet("v1", 11);
         var watcher = StartWatcher();
@@ -45,9 +45,10 @@ public sealed class FencingTests : AgentActorTestBase
         var port = Sys.ActorOf(FailSafeGroup.Props(new FailSafePort(new PortId("uplink"), [V1], true), path, watcher,
             TimeSpan.FromSeconds(2), startFenced: true));
         AwaitAssert(() => Assert.Equal(V1, PortStatusOf(port).Active), TimeSpan.FromSeconds(5));
-        Assert.Empty(path.Log);
+        // A killed predecessor may have left v1 in the bridge: it is released, nothing is put in.
+        Assert.Equal(["deactivate uplink net/v1"], path.Log);
         port.Tell(new PortProtocol.Unfence("coordinator confirmed"));
-        AwaitAssert(() => Assert.Equal(["switch uplink none -> net/v1"], path.Log), TimeSpan.FromSeconds(5));
+        AwaitAssert(() => Assert.Equal(["deactivate uplink net/v1", "switch uplink none -> net/v1"], path.Log), TimeSpan.FromSeconds(5));
     }
 
     [Fact]

@@ -136,6 +136,111 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         Assert.All(_received.OfType<NicAdded>(), added => Assert.Equal(DeviceId.Net("eth1"), added.Nic.Device));
     }
 
+    /// <summary>The kernel's side of the lease, recorded: each write's devices and time left.</summary>
+    private sealed class RecordingKernelLease : Replug.Agent.Ports.IKernelLease
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(string[] Devices, TimeSpan Remaining)> Writes { get; } = new();
+        public System.Collections.Concurrent.ConcurrentQueue<string[]> Installs { get; } = new();
+        public bool RefuseInstalls { get; init; }
+        public string Describe => "recording";
+        public Replug.Agent.Ports.KernelLeaseResult Install(IReadOnlyCollection<string> managed)
+        {
+            Installs.Enqueue([.. managed.Order()]);
+            return RefuseInstalls ? Replug.Agent.Ports.KernelLeaseResult.Fail("refused") : Replug.Agent.Ports.KernelLeaseResult.Ok;
+        }
+        public Replug.Agent.Ports.KernelLeaseResult Lease(IReadOnlyCollection<string> devices, TimeSpan remaining)
+        {
+            Writes.Enqueue(([.. devices.Order()], remaining));
+            return Replug.Agent.Ports.KernelLeaseResult.Ok;
+        }
+    }
+
+    /// <summary>A port that answers its status with fixed members, as a fail-safe group would.</summary>
+    private sealed class StatusPort : ReceiveActor
+    {
+        public StatusPort(PortId port, DeviceId member) => Receive<Replug.Agent.Ports.PortProtocol.GetPortStatus>(_ =>
+            Sender.Tell(new Replug.Agent.Ports.PortStatus(port, member, [member], [member], true, false, "test", false)));
+    }
+
+    /// <summary>
+    /// An agent whose kernel lease is <paramref name="kernel"/>, fencing f1 from the start, registered
+    /// in epoch 5. Its ports run over the NIC they followed here, or f1.
+    /// </summary>
+    private IActorRef StartAgentWithKernelLease(RecordingKernelLease kernel, out RegisterHost register)
+    {
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(2)) with { FencedDevices = new HashSet<string> { "f1" } };
+        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
+            new SysfsDeviceBus(_sysfs.Root),
+            (context, spec, followed) =>
+            {
+                var member = followed is { Count: > 0 } ? followed[0] : DeviceId.Net("f1");
+                return context.ActorOf(Props.Create(() => new StatusPort(spec.Port, member)), "port-" + spec.Port.Value);
+            },
+            kernel));
+        register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
+        _coordinator.Reply(new HostRegistered(register.Host, 5, []));
+        return agent;
+    }
+
+    [Fact]
+    public void The_kernel_lease_follows_the_coordinators_grants_attaches_and_detaches()
+    {
+        var kernel = new RecordingKernelLease();
+        var agent = StartAgentWithKernelLease(kernel, out var register);
+
+        // Registered: the agent asks for the lease at once, and says it enforces it in the kernel.
+        var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.True(renew.KernelEnforced);
+        agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, 5, TimeSpan.FromSeconds(2), []), _coordinator.Ref);
+
+        var attach = new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), null, register.Incarnation);
+        agent.Tell(attach, _coordinator.Ref);
+        AwaitAssert(() => Assert.Contains(kernel.Writes, w => w.Devices.SequenceEqual(["f1"])), TimeSpan.FromSeconds(5));
+        var leased = kernel.Writes.First(w => w.Devices.SequenceEqual(["f1"]));
+        // Counted from the request, not from the grant's arrival or the write.
+        Assert.True(leased.Remaining < TimeSpan.FromSeconds(2), $"{leased.Remaining}");
+        Assert.True(leased.Remaining > TimeSpan.Zero);
+
+        var before = kernel.Writes.Count;
+        agent.Tell(new DetachPort(CommandId.New(), 5, new PortId("p1"), register.Incarnation), _coordinator.Ref);
+        AwaitAssert(() => Assert.Contains(kernel.Writes.Skip(before), w => w.Devices.Length == 0), TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_port_that_followed_its_NIC_here_puts_the_NIC_under_the_fence_or_the_lease_is_not_called_kernel_enforced(bool refuse)
+    {
+        var kernel = new RecordingKernelLease { RefuseInstalls = refuse };
+        var agent = StartAgentWithKernelLease(kernel, out var register);
+        Assert.True(_coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5)).KernelEnforced);
+
+        agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), [DeviceId.Net("mv2")], register.Incarnation), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Contains(kernel.Installs, i => i.SequenceEqual(["f1", "mv2"]));
+        // Every renewal after the attach says whether the NIC it runs over is fenced.
+        var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal(!refuse, renew.KernelEnforced);
+    }
+
+    [Fact]
+    public void A_grant_for_another_incarnation_or_an_older_epoch_leases_nothing()
+    {
+        var kernel = new RecordingKernelLease();
+        var agent = StartAgentWithKernelLease(kernel, out var register);
+        agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), null, register.Incarnation), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+
+        var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        // Long leases that must not count: one for a predecessor, one from a deposed coordinator.
+        agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation + 1, renew.Sequence, 5, TimeSpan.FromMinutes(1), [new PortId("p1")]));
+        agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, 4, TimeSpan.FromMinutes(1), [new PortId("p1")]));
+        agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, 5, TimeSpan.FromSeconds(2), [new PortId("p1")]));
+        AwaitAssert(() => Assert.Contains(kernel.Writes, w => w.Devices.SequenceEqual(["f1"])), TimeSpan.FromSeconds(5));
+        Assert.All(kernel.Writes, w => Assert.True(w.Remaining < TimeSpan.FromSeconds(2), $"leased for {w.Remaining}"));
+    }
+
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

@@ -114,6 +114,36 @@ public sealed class AgentExecutableTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cluster_port_another_node_listens_on_stops_the_agent_with_the_setting_named_and_exit_code_1()
+    {
+        // Another node's listener, as Akka's DotNetty transport opens it: ReuseAddress, which .NET
+        // on Linux makes SO_REUSEADDR and SO_REUSEPORT, so a second such listener would bind too.
+        using var other = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        other.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        other.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        other.Listen();
+        var port = ((System.Net.IPEndPoint)other.LocalEndPoint!).Port;
+        var capture = Path.Combine(AppContext.BaseDirectory, "Sources", "Fixtures", "kernel-veth.bin");
+
+        using var agent = Start("--replay", capture, "--sysfs", _sysfs.Root,
+            "--Replug:Cluster:SeedNodes:0=akka.tcp://replug@127.0.0.1:9", $"--Replug:Cluster:Port={port}");
+        string stderr;
+        try
+        {
+            Assert.True(agent.WaitForExit(60_000), "the agent did not exit: it shares the port with the other node");
+            stderr = await agent.StandardError.ReadToEndAsync();
+        }
+        finally
+        {
+            if (!agent.HasExited) agent.Kill(entireProcessTree: true);
+        }
+
+        Assert.Equal(1, agent.ExitCode);
+        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port)", stderr);
+    }
+
+    [Fact]
     public void An_address_in_use_is_found_inside_the_hosts_nested_exceptions()
     {
         var bind = new Exception("Failed to bind to [127.0.0.1:4053]. See InnerException for details.",

@@ -34,12 +34,96 @@ public sealed class AgentOptionsTests
     [InlineData("Replug:Agent:SysfsRoot", "/no/such/dir", "Replug:Agent:SysfsRoot")]
     [InlineData("Replug:Agent:NetworkNamespace", "../etc", "Replug:Agent:NetworkNamespace")]
     [InlineData("Replug:Agent:Replay", "/no/such/capture", "Replug:Agent:Replay")]
-    [InlineData("Replug:Agent:Devices:eth/../x:Mtu", "1500", "Replug:Agent:Devices:eth/../x")]
-    [InlineData("Replug:Agent:Devices:net/eth1:Mtu", "12", "Replug:Agent:Devices:net/eth1:Mtu")]
+    [InlineData("Replug:Agent:Devices:0:Id", "eth/../x", "Replug:Agent:Devices:0:Id")]
+    [InlineData("Replug:Agent:Devices:0:Id", "net/IN TERFACE", "Replug:Agent:Devices:0:Id")]
+    [InlineData("Replug:Agent:Devices:0:Id", "net/enp3s0f1np1-long", "Replug:Agent:Devices:0:Id")]
+    [InlineData("Replug:Agent:Devices:0:Id", "net/a:b", "Replug:Agent:Devices:0:Id")]
+    [InlineData("Replug:Agent:Devices:0:Id", "pci/3:00.0", "Replug:Agent:Devices:0:Id")]
+    [InlineData("Replug:Agent:Ports:0:Devices:0", "net/IN TERFACE", "Replug:Agent:Ports:0:Devices:0")]
+    [InlineData("Replug:Agent:FailoverDevices:0", "pci/0000:03:00.9", "Replug:Agent:FailoverDevices:0")]
+    [InlineData("Replug:Agent:Subsystems:0", "IN TERFACE", "Replug:Agent:Subsystems:0")]
     public void A_bad_value_is_reported_with_its_key(string key, string value, string named)
     {
         var errors = Load((key, value));
         Assert.Contains(errors, e => e.StartsWith(named + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_PCI_function_is_configured_by_its_address_in_a_list_entry()
+    {
+        // Configuration keys split at ':': a PCI address can only be a value.
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Replug:Agent:Devices:0:Id"] = "pci/0000:03:00.0",
+            ["Replug:Agent:Devices:0:Driver"] = "vfio-pci",
+            ["Replug:Agent:Devices:1:Id"] = "net/eth1",
+            ["Replug:Agent:Devices:1:Mtu"] = "9000",
+        }).Build();
+
+        Assert.True(AgentHost.TryLoadOptions(config, out var options, out var errors), string.Join("; ", errors));
+
+        var managed = options.ManagedDevices();
+        Assert.Equal("vfio-pci", managed[Shared.Devices.DeviceId.Pci("0000:03:00.0")].Driver);
+        Assert.Equal(9000, managed[Shared.Devices.DeviceId.Net("eth1")].Mtu);
+    }
+
+    [Fact]
+    public void Devices_keyed_by_id_are_refused_with_the_list_form_named()
+    {
+        var error = Assert.Single(Load(("Replug:Agent:Devices:pci/0000:03:00.0:Driver", "vfio-pci")));
+        Assert.StartsWith("Replug:Agent:Devices:pci/0000:", error);
+        Assert.Contains("Replug:Agent:Devices is a list, numbered from 0 (Replug:Agent:Devices:0:Id=…)", error);
+    }
+
+    [Theory]
+    [InlineData("net/eth1", "Driver", "vfio-pci", "only those are bound to a driver")]
+    [InlineData("pci/0000:03:00.0", "Mtu", "9000", "only those have an MTU")]
+    public void A_setting_that_does_not_fit_the_device_names_its_key(string id, string setting, string value, string problem)
+    {
+        var error = Assert.Single(Load(("Replug:Agent:Devices:0:Id", id), ($"Replug:Agent:Devices:0:{setting}", value)));
+        Assert.StartsWith($"Replug:Agent:Devices:0:{setting}: ", error);
+        Assert.Contains(problem, error);
+    }
+
+    [Theory]
+    [InlineData("Replug:Agent:Steps:IN TER\aFACE", @"Replug:Agent:Steps:IN TER\u0007FACE")]
+    [InlineData("Replug:Agent:Ports:0:Dev ices:0", "Replug:Agent:Ports:0:Dev ices")]
+    public void A_key_holding_a_space_or_a_control_character_is_refused_and_named_printably(string key, string named)
+    {
+        var error = Assert.Single(Load((key, "1")));
+        Assert.Equal($"{named}: a key holds no spaces or control characters", error);
+    }
+
+    [Fact]
+    public void A_list_given_on_the_command_line_replaces_the_whole_list_of_appsettings()
+    {
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Replug:Agent:Subsystems:0"] = "net",
+                ["Replug:Agent:Subsystems:1"] = "pci",
+                ["Replug:Agent:Ports:0:Name"] = "uplink",
+                ["Replug:Agent:Ports:0:Devices:0"] = "net/eth1",
+                ["Replug:Agent:Ports:0:Devices:1"] = "net/eth2",
+                ["Replug:Agent:Ports:0:DataPath:Bridge"] = "br0",
+            })
+            .AddCommandLine(["--Replug:Agent:Subsystems:0=net", "--Replug:Agent:Ports:0:Revertive=false"])
+            .Build();
+
+        Assert.True(AgentHost.TryLoadOptions(config, out var options, out var errors), string.Join("; ", errors));
+
+        Assert.Equal(["net"], options.EffectiveSubsystems);
+        // A list of objects still merges field by field: one setting of one port.
+        var port = Assert.Single(options.Ports);
+        Assert.Equal(("uplink", false), (port.Name, port.Revertive));
+        Assert.Equal(["net/eth1", "net/eth2"], port.Devices);
+    }
+
+    [Fact]
+    public void A_list_given_as_one_value_is_refused()
+    {
+        var error = Assert.Single(Load(("Replug:Agent:Subsystems", "net,pci")));
+        Assert.StartsWith("Replug:Agent:Subsystems: a list: give its entries one by one", error);
     }
 
     [Fact]

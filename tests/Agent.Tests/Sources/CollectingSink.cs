@@ -8,7 +8,8 @@ namespace Replug.Agent.Tests.Sources;
 /// A sink that records everything a source reports, for tests to wait on without polling:
 /// events go through a BlockingCollection, completion through a task.
 /// </summary>
-internal sealed class CollectingSink : IUeventSink
+/// <param name="onOverflow">Runs on the source's thread when an overflow is reported, before the source reads on.</param>
+internal sealed class CollectingSink(Action? onOverflow = null) : IUeventSink
 {
     /// <summary>Only to catch hangs: a healthy test never comes near it.</summary>
     public static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
@@ -16,22 +17,34 @@ internal sealed class CollectingSink : IUeventSink
     private readonly BlockingCollection<Uevent> _incoming = new();
     private readonly List<Uevent> _taken = [];
     private readonly TaskCompletionSource<Exception?> _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _overflows, _completions;
+    private int _overflows, _completions, _delivered, _deliveredBeforeOverflow = -1;
 
     public ConcurrentQueue<(UeventRejection Reason, string Detail)> Rejections { get; } = new();
 
     public int Overflows => Volatile.Read(ref _overflows);
+
+    /// <summary>How many events had been delivered when the first overflow was reported (-1: none was).</summary>
+    public int DeliveredBeforeOverflow => Volatile.Read(ref _deliveredBeforeOverflow);
 
     public int Completions => Volatile.Read(ref _completions);
 
     /// <summary>Every event taken so far by <see cref="WaitFor"/> or <see cref="WaitForCompletion"/>, in arrival order.</summary>
     public IReadOnlyList<Uevent> Taken => _taken;
 
-    public void OnEvent(Uevent uevent) => _incoming.Add(uevent);
+    public void OnEvent(Uevent uevent)
+    {
+        Interlocked.Increment(ref _delivered);
+        _incoming.Add(uevent);
+    }
 
     public void OnRejected(UeventRejection reason, string detail) => Rejections.Enqueue((reason, detail));
 
-    public void OnOverflow() => Interlocked.Increment(ref _overflows);
+    public void OnOverflow()
+    {
+        Interlocked.CompareExchange(ref _deliveredBeforeOverflow, Volatile.Read(ref _delivered), -1);
+        Interlocked.Increment(ref _overflows);
+        onOverflow?.Invoke();
+    }
 
     public void OnCompleted(Exception? error)
     {

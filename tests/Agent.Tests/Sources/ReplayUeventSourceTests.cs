@@ -96,6 +96,39 @@ public sealed class ReplayUeventSourceTests
     }
 
     [Fact]
+    public void CommentLinesAreSkippedAndSpoilNoBlock()
+    {
+        // An operator's notes in a capture: before a block, inside one, between two.
+        var capture = """
+            # veth pair created on host-a at 10:00
+            KERNEL[10.000001] add      /devices/virtual/net/va0 (net)
+            ACTION=add
+            # the kernel's own fields follow
+            DEVPATH=/devices/virtual/net/va0
+            SUBSYSTEM=net
+            INTERFACE=va0
+            IFINDEX=7
+            SEQNUM=12
+              # indented too
+
+            # then removed
+            KERNEL[11.000001] remove   /devices/virtual/net/va0 (net)
+            ACTION=remove
+            DEVPATH=/devices/virtual/net/va0
+            SUBSYSTEM=net
+            INTERFACE=va0
+            IFINDEX=7
+            SEQNUM=13
+
+            """;
+        var (events, sink, source) = Replay(Encoding.UTF8.GetBytes(capture));
+
+        Assert.Equal([(UeventAction.Add, 12ul), (UeventAction.Remove, 13ul)], events.Select(e => (e.Action, e.SeqNum)));
+        Assert.Empty(sink.Rejections);
+        Assert.Equal(2, source.Counters.Received);
+    }
+
+    [Fact]
     public void FixturePreambleIsNotCountedAsARejection()
     {
         var (_, sink, source) = Replay(Fixtures.Bytes(Fixtures.UdevadmVeth));

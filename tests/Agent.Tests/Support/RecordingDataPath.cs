@@ -36,7 +36,8 @@ public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDa
 
     public Task<DataPathResult> DeactivateAsync(PortId port, DeviceId device, CancellationToken cancellationToken)
     {
-        _firstDeactivation.TryAdd(port, DateTimeOffset.UtcNow);
+        // A port that never carried traffic (one starting fenced releases its members) is not taken down.
+        if (_firstSwitch.ContainsKey(port)) _firstDeactivation.TryAdd(port, DateTimeOffset.UtcNow);
         Log.Enqueue($"deactivate {port} {device}");
         return Task.FromResult(DataPathResult.Ok);
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Replug.Shared.Devices;
 using Replug.Shared.Uevents;
 using Xunit.Abstractions;
 
@@ -155,7 +156,8 @@ public class RandomizedParserTests(ITestOutputHelper output)
             return "IFINDEX differs";
         if (e.IfIndex is null && e["IFINDEX"] is not null) return "IFINDEX present but IfIndex null";
         if (e.KernelName != e.DevPath[(e.DevPath.LastIndexOf('/') + 1)..] || e.KernelName.Length == 0) return "KernelName";
-        if (e.Device.Subsystem != e.Subsystem || e.Device.Name != e.KernelName) return "Device";
+        var name = e.Subsystem is Subsystems.Net or Subsystems.Pci ? e.KernelName : e.DevPath.TrimStart('/');
+        if (e.Device.Subsystem != e.Subsystem || e.Device.Name != name) return "Device";
 
         var wire = e.ToWireFormat();
         if (UeventParser.ParseKernelMessage(wire).Event is not { } again || !UeventAssert.AreEqual(e, again))
