@@ -36,7 +36,9 @@ public sealed partial class CoordinatorHostTests
                     try { await Task.Delay(5, _stop.Token); } catch (OperationCanceledException) { }
                 }
             });
-            _receiving = Task.Run(() =>
+            // A thread of its own: the loop blocks in Poll for the whole test, and on a thread-pool
+            // thread it would starve the other tests' continuations on a two-core machine.
+            _receiving = Task.Factory.StartNew(() =>
             {
                 var buffer = new byte[64];
                 while (!_stop.IsCancellationRequested)
@@ -46,7 +48,7 @@ public sealed partial class CoordinatorHostTests
                     var sent = BitConverter.ToInt64(buffer, 0);
                     if (sent > Interlocked.Read(ref _lastReceivedTicks)) Interlocked.Exchange(ref _lastReceivedTicks, sent);
                 }
-            });
+            }, TaskCreationOptions.LongRunning);
         }
 
         /// <summary>When the last frame that crossed the bridge was sent, on this probe's clock (null: none yet).</summary>

@@ -42,4 +42,16 @@ public sealed class ExitCodeTests
 
         Assert.Equal(ExitCodes.Stopped, code);
     }
+
+    [Fact]
+    public async Task A_node_the_cluster_downed_ends_with_exit_code_4_so_the_service_manager_restarts_it()
+    {
+        var host = Host();
+        host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
+            CoordinatedShutdown.Get(host.Services.GetRequiredService<ActorSystem>()).Run(CoordinatedShutdown.ClusterDowningReason.Instance));
+
+        var code = await AgentHost.RunUntilStopped(host, "test", "none").WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ExitCodes.Downed, code);
+    }
 }

@@ -68,6 +68,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private readonly Dictionary<DeviceId, NicReport> _nics = [];
     private readonly CommandLedger _ledger = new();
     private readonly MembershipLease _lease;
+    private bool _leaving;
     private readonly long _incarnation = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CoordinatorLease _granted = new();
@@ -124,7 +125,18 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             foreach (var port in _ports.Values) port.Tell(new PortProtocol.GetPortStatus());
         });
         Receive<PortProtocol.FenceAck>(_ => { });
+        Receive<StopForwarding>(OnStopForwarding);
     }
+
+    /// <summary>
+    /// Asked by the node's coordinated shutdown before it leaves the cluster (a stop, or the split
+    /// brain resolver's down): every port stops forwarding here, in the kernel and in the bridges,
+    /// before the coordinator learns the host is gone and moves them. Answered with
+    /// <see cref="Akka.Done"/> once every port has fenced.
+    /// </summary>
+    public sealed record StopForwarding(string Reason);
+
+    private bool MayForward => !_lease.Fenced && !_leaving;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -187,7 +199,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
         _registered = true;
         Timers.Cancel("register");
-        if (_lease.Fenced) return;
+        if (!MayForward) return;
         // Ports the coordinator moved elsewhere while we were away go; the rest carry traffic.
         var owned = registered.OwnedPorts.ToHashSet();
         var incoming = (registered.IncomingPorts ?? []).ToHashSet();
@@ -293,12 +305,12 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         // a while); the coordinator still wants it carried here.
         if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, () =>
             {
-                if (!_lease.Fenced && _ports.TryGetValue(attach.Port.Port, out var port))
+                if (MayForward && _ports.TryGetValue(attach.Port.Port, out var port))
                     port.Tell(new PortProtocol.Unfence($"attached by the coordinator (command {attach.Id}, again)"));
             })) return;
-        if (_lease.Fenced)
+        if (!MayForward)
         {
-            Refuse(attach, "this host is fenced (no majority)");
+            Refuse(attach, _leaving ? "this host is leaving the cluster" : "this host is fenced (no majority)");
             return;
         }
         _granted.Allow(attach.Port.Port);
@@ -348,6 +360,19 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     // ---- fencing -----------------------------------------------------------------------------
 
+    private void OnStopForwarding(StopForwarding stop)
+    {
+        _leaving = true;
+        Timers.Cancel("register");
+        _log.Warning("Host {0} is leaving the cluster ({1}): its {2} port(s) stop forwarding before the coordinator moves them",
+            _settings.Host, stop.Reason, _ports.Count);
+        RevokeKernelLease(stop.Reason);
+        var timeout = TimeSpan.FromSeconds(5);
+        Task.WhenAll(_ports.Values.Select(group => group.Ask<PortProtocol.FenceAck>(new PortProtocol.Fence(stop.Reason), timeout)))
+            .ContinueWith(_ => (object)Akka.Done.Instance, TaskScheduler.Default)
+            .PipeTo(Sender);
+    }
+
     private void OnCheckLease()
     {
         var state = Akka.Cluster.Cluster.Get(Context.System).State;
@@ -391,7 +416,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         // No grant for a whole lease: the coordinator no longer counts this host as its own (it
         // lost it, or a new instance does not know it): register again, as after a partition.
         var silentFor = now - (_granted.LastGrantAt is { } last && last > _registeredAt ? last : _registeredAt);
-        if (silentFor > _settings.Lease + _settings.EffectiveRenewInterval && !_lease.Fenced)
+        if (silentFor > _settings.Lease + _settings.EffectiveRenewInterval && MayForward)
         {
             if (!_lapseLogged)
                 _log.Warning("Host {0}: the coordinator has granted no lease for {1:0.0} s: its ports stay fenced in the kernel; registering again",
@@ -405,7 +430,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private void OnLeaseGranted(LeaseGranted grant)
     {
         if (grant.Incarnation != _incarnation || grant.Epoch < _ledger.NewestEpoch) return; // for a predecessor, or from a coordinator that lost its role
-        if (_lease.Fenced) return; // no majority: nothing forwards until the coordinator confirms what is ours
+        if (!MayForward) return; // no majority, or leaving: nothing forwards until the coordinator confirms what is ours
         if (!_granted.Granted(grant.Sequence, grant.Duration, grant.Ports, _clock.Elapsed)) return;
         _ledger.Observe(grant.Epoch);
         if (_lapseLogged) _log.Info("Host {0}: the coordinator grants the lease again ({1} port(s))", _settings.Host, grant.Ports.Count);

@@ -39,6 +39,15 @@ public static class AgentClusterHosting
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
                 FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device)), kernelLease), ActorNames.HostAgent);
             registry.Register<HostAgentKey>(agent);
+            // Before the node leaves (a stop, or a down by the split brain resolver): the coordinator
+            // moves this host's ports once it is gone, and they must have stopped here by then.
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "replug-stop-forwarding", async () =>
+            {
+                var reason = CoordinatedShutdown.Get(system).ShutdownReason?.ToString() ?? "stopping";
+                try { await agent.Ask<Akka.Done>(new HostAgent.StopForwarding($"leaving the cluster: {reason}"), TimeSpan.FromSeconds(4)); }
+                catch (Exception e) when (e is AskTimeoutException or TaskCanceledException) { } // the actor's PostStop still takes everything down
+                return Akka.Done.Instance;
+            });
         });
         return builder;
     }

@@ -95,7 +95,8 @@ public static class AgentHost
     /// Runs the host until Ctrl-C / SIGTERM (0). A port that another process holds is an
     /// operator's problem, not a crash: it is named with the setting that moves it (1). A
     /// coordinated shutdown run with an <see cref="ExitCodeReason"/> (the coordinator that cannot
-    /// recover its journal, 3) ends the process with that reason's code, so the service manager sees it.
+    /// recover its journal, 3), or because the cluster downed this node (4), ends the process with
+    /// that code, so the service manager sees it.
     /// </summary>
     /// <param name="remoting">The node's remoting address, claimed for this process before Akka binds it (<see cref="RemotingPort"/>); null when it binds none.</param>
     public static async Task<int> RunUntilStopped(IHost host, string program, string portSettings, ClusterNodeOptions? remoting = null)
@@ -109,10 +110,10 @@ public static class AgentHost
                 // RunAsync would dispose the services before the shutdown reason can be read.
                 await host.StartAsync();
                 await host.WaitForShutdownAsync();
-                if (ExitCodeOf(host.Services) is { } reason)
+                if (ExitCodes.Of(ShutdownReasonOf(host.Services)) is { } exit)
                 {
-                    Console.Error.WriteLine($"{program}: stopped: {reason.Why}");
-                    return reason.ExitCode;
+                    Console.Error.WriteLine($"{program}: stopped: {exit.Why}");
+                    return exit.Code;
                 }
                 return ExitCodes.Stopped;
             }
@@ -124,11 +125,9 @@ public static class AgentHost
         }
     }
 
-    /// <summary>The reason of the ActorSystem's coordinated shutdown, when it carries an exit code.</summary>
-    public static ExitCodeReason? ExitCodeOf(IServiceProvider services) =>
-        services.GetService<Akka.Actor.ActorSystem>() is { } system
-            ? Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason as ExitCodeReason
-            : null;
+    /// <summary>The reason of the ActorSystem's coordinated shutdown, if it ran.</summary>
+    public static Akka.Actor.CoordinatedShutdown.Reason? ShutdownReasonOf(IServiceProvider services) =>
+        services.GetService<Akka.Actor.ActorSystem>() is { } system ? Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason : null;
 
     /// <summary>What failed to bind (Akka remoting's or Kestrel's message), when <paramref name="e"/> is an address already in use.</summary>
     public static string? AddressInUse(Exception e)

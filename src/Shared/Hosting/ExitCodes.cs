@@ -14,6 +14,19 @@ public static class ExitCodes
     public const int BadConfiguration = 2;
     /// <summary>The coordinator could not recover its state from the journal after its allowed attempts.</summary>
     public const int CoordinatorUnrecoverable = 3;
+    /// <summary>
+    /// The cluster removed this node (the split brain resolver after a cut longer than StableAfter,
+    /// or an operator's down): it cannot come back as the same incarnation, only as a new process.
+    /// </summary>
+    public const int Downed = 4;
+
+    /// <summary>The code and cause for a coordinated shutdown's reason; null: a plain stop (0).</summary>
+    public static (int Code, string Why)? Of(CoordinatedShutdown.Reason? reason) => reason switch
+    {
+        ExitCodeReason coded => (coded.ExitCode, coded.Why),
+        CoordinatedShutdown.ClusterDowningReason => (Downed, "downed: the cluster removed this node; restart it to rejoin as a new incarnation"),
+        _ => null,
+    };
 }
 
 /// <summary>

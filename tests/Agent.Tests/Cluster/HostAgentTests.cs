@@ -155,12 +155,22 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         }
     }
 
-    /// <summary>A port that answers its status with fixed members, as a fail-safe group would.</summary>
+    /// <summary>A port that answers its status with fixed members, as a fail-safe group would, and notes each fence.</summary>
     private sealed class StatusPort : ReceiveActor
     {
-        public StatusPort(PortId port, DeviceId member) => Receive<Replug.Agent.Ports.PortProtocol.GetPortStatus>(_ =>
-            Sender.Tell(new Replug.Agent.Ports.PortStatus(port, member, [member], [member], true, false, "test", false)));
+        public StatusPort(PortId port, DeviceId member, System.Collections.Concurrent.ConcurrentQueue<string> fences)
+        {
+            Receive<Replug.Agent.Ports.PortProtocol.GetPortStatus>(_ =>
+                Sender.Tell(new Replug.Agent.Ports.PortStatus(port, member, [member], [member], true, false, "test", false)));
+            Receive<Replug.Agent.Ports.PortProtocol.Fence>(f =>
+            {
+                fences.Enqueue($"{port}: {f.Reason}");
+                Sender.Tell(new Replug.Agent.Ports.PortProtocol.FenceAck(port, true));
+            });
+        }
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _fences = new();
 
     /// <summary>
     /// An agent whose kernel lease is <paramref name="kernel"/>, fencing f1 from the start, registered
@@ -175,7 +185,7 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
             (context, spec, followed) =>
             {
                 var member = followed is { Count: > 0 } ? followed[0] : DeviceId.Net("f1");
-                return context.ActorOf(Props.Create(() => new StatusPort(spec.Port, member)), "port-" + spec.Port.Value);
+                return context.ActorOf(Props.Create(() => new StatusPort(spec.Port, member, _fences)), "port-" + spec.Port.Value);
             },
             kernel));
         register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
@@ -239,6 +249,33 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, 5, TimeSpan.FromSeconds(2), [new PortId("p1")]));
         AwaitAssert(() => Assert.Contains(kernel.Writes, w => w.Devices.SequenceEqual(["f1"])), TimeSpan.FromSeconds(5));
         Assert.All(kernel.Writes, w => Assert.True(w.Remaining < TimeSpan.FromSeconds(2), $"leased for {w.Remaining}"));
+    }
+
+    [Fact]
+    public void Leaving_the_cluster_stops_every_port_in_the_kernel_and_its_bridge_before_answering_and_nothing_forwards_after()
+    {
+        var kernel = new RecordingKernelLease();
+        var agent = StartAgentWithKernelLease(kernel, out var register);
+        agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p1")), null, register.Incarnation), _coordinator.Ref);
+        _coordinator.FishForMessage<CommandAcknowledged>(_ => true, TimeSpan.FromSeconds(5));
+        var renew = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        agent.Tell(new LeaseGranted(renew.Host, renew.Incarnation, renew.Sequence, 5, TimeSpan.FromSeconds(2), [new PortId("p1")]));
+        AwaitAssert(() => Assert.Contains(kernel.Writes, w => w.Devices.SequenceEqual(["f1"])), TimeSpan.FromSeconds(5));
+
+        var shutdown = CreateTestProbe();
+        agent.Tell(new HostAgent.StopForwarding("leaving the cluster: test"), shutdown.Ref);
+        shutdown.ExpectMsg<Akka.Done>(TimeSpan.FromSeconds(10));
+        Assert.Empty(kernel.Writes.Last().Devices);
+        Assert.Contains("p1: leaving the cluster: test", _fences);
+
+        // Still a member for a moment: a late grant leases nothing, an attach is refused.
+        var written = kernel.Writes.Count;
+        var late = _coordinator.FishForMessage<RenewLease>(_ => true, TimeSpan.FromSeconds(5));
+        agent.Tell(new LeaseGranted(late.Host, late.Incarnation, late.Sequence, 5, TimeSpan.FromSeconds(2), [new PortId("p1")]));
+        agent.Tell(new AttachPort(CommandId.New(), 5, new PortSpec(new PortId("p2")), null, register.Incarnation), _coordinator.Ref);
+        var refused = _coordinator.FishForMessage<CommandRefused>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Contains("leaving", refused.Reason);
+        Assert.Equal(written, kernel.Writes.Count);
     }
 
     protected override void Dispose(bool disposing)
