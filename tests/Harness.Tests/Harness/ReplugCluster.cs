@@ -146,8 +146,8 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     /// <summary>
     /// An agent in its host's namespace (`ip netns exec` also mounts that namespace's /sys), with the
     /// coordinators as seeds, its ports (bridge over primary and standby veth), its fail-over devices
-    /// and the fail-over data path br-{port}. Subsystems:1 is set too: configuration arrays merge by
-    /// index, and appsettings.json's second entry (pci) would otherwise stay.
+    /// and the fail-over data path br-{port}. The kernel fence is the product's default (nftables in
+    /// the host's namespace): a killed or stopped agent's ports stop forwarding when its lease runs out.
     /// </summary>
     private IReadOnlyList<string> AgentCommand(HostSpec host)
     {
@@ -155,7 +155,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         {
             "ip", "netns", "exec", host.Namespace, Executables.Dotnet, Executables.Agent,
             "--host", host.Name,
-            "--Replug:Agent:Subsystems:0=net", "--Replug:Agent:Subsystems:1=net",
+            "--Replug:Agent:Subsystems:0=net",
             $"--Replug:Cluster:Hostname={host.Address}",
             $"--Replug:Cluster:Port={AgentRemotingPort}",
         };
