@@ -40,6 +40,9 @@ public sealed class AgentFaultTests(ClusterPool pool, ITestOutputHelper output) 
 
         await cluster.WaitHostStatusAsync(victim, "Up", TimeSpan.FromSeconds(60));
         await cluster.WaitSettledAsync(TimeSpan.FromSeconds(60), $"SIGSTOP of agent {victim} for 10 s");
+        // Removed while it was stopped (longer than StableAfter): on waking it learns it was downed, exits
+        // with code 4 (not 0: the service manager must see why), is restarted and rejoins as a new incarnation.
+        Assert.Contains(cluster.Agents[victim].Exits, e => e.At >= stoppedAt && e.Code == Replug.Shared.Hosting.ExitCodes.Downed);
         foreach (var (port, to) in moved)
         {
             var handover = Handover.Of(cluster.Traffic, port, victim, to, stoppedAt);
