@@ -91,7 +91,12 @@ public static class ClusterHosting
               split-brain-resolver {
                 active-strategy = keep-majority
                 stable-after = {{(int)options.StableAfter.TotalMilliseconds}}ms
-                down-all-when-unstable = on
+                # Off: "on" downs EVERY node after a stretch of flapping reachability (an agent resumed
+                # after SIGSTOP, a restarted node joining while its old incarnation is unreachable),
+                # and a downed agent stops all its ports: a cluster-wide outage for a local fault.
+                # Port safety never waits for a downing (the kernel lease and the coordinator's
+                # lease-based move), so waiting for stability is the safe side.
+                down-all-when-unstable = off
               }
               unreachable-nodes-reaper-interval = {{(int)options.UnreachableReaperInterval.TotalMilliseconds}}ms
               run-coordinated-shutdown-when-down = on
