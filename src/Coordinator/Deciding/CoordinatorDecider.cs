@@ -105,6 +105,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 case Recovered r: OnRecovered(r.Node); break;
                 case Membership m: OnMembership(m); break;
                 case MemberUp u: state.Cluster.Up(u.Address); break;
+                // A downed member's reachability still changes until it is removed: it stays gone.
+                case MemberUnreachable u when state.Cluster.IsGone(u.Address): break;
+                case MemberReachable r when state.Cluster.IsGone(r.Address): break;
                 case MemberUnreachable u:
                     state.Cluster.MarkUnreachable(u.Address);
                     OnUnreachable(u.Address);
@@ -115,7 +118,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                     break;
                 case MemberGone g:
                     state.Cluster.Gone(g.Address);
-                    OnMemberGone(g.Address, g.How);
+                    OnMemberGone(g.Address, g.How, g.Left);
                     break;
                 case Tick: OnTick(); break;
                 case FromOperator { Message: OperatorProtocol.DrainHost d }: ChangeDrain(d.Host, true); break;
@@ -171,7 +174,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             foreach (var host in state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
             {
                 if (host.Status == HostStatus.Down) continue;
-                if (!members.Contains(host.Address)) HostLost(host.Host, $"{host.Address} is no longer a member");
+                if (!members.Contains(host.Address)) OnMemberGone(host.Address, "is no longer a member", left: false);
                 else if (!unreachable.Contains(host.Address)) OnReachable(host.Address);
                 // Recorded unreachable by an earlier instance: its lease is counted again from the
                 // moment this instance sees a majority (RestartLeases), not from the old record.
@@ -201,10 +204,19 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             foreach (var command in state.PendingCommands.Values.Where(c => c.Host == host.Host).ToList()) Deliver(command);
         }
 
-        private void OnMemberGone(string address, string how)
+        private void OnMemberGone(string address, string how, bool left)
         {
             if (state.HostAt(address) is not { } host || host.Status == HostStatus.Down) return;
-            HostLost(host.Host, $"{address} {how}");
+            if (left)
+            {
+                HostLost(host.Host, $"{address} {how}");
+                return;
+            }
+            // Downed or removed: no more grants, and its ports move once its lease has surely run out,
+            // as for an unreachable host (the split brain resolver may down a node that still forwards).
+            if (host.Status != HostStatus.Up) return;
+            Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{address} {how}", now));
+            Warn($"Host {host.Host} {how}; its ports move once its lease has run out ({state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} from now)");
         }
 
         private void HostLost(HostId host, string reason)

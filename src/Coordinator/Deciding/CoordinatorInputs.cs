@@ -37,8 +37,13 @@ public static class CoordinatorInputs
     public sealed record MemberUnreachable(string Address) : ICoordinatorInput;
     public sealed record MemberReachable(string Address) : ICoordinatorInput;
 
-    /// <summary>The member left, was downed or removed: its agent has taken its ports down.</summary>
-    public sealed record MemberGone(string Address, string How) : ICoordinatorInput;
+    /// <summary>
+    /// The member left, was downed or removed. <paramref name="Left"/>: it left on its own (Exiting),
+    /// and its agent stopped its ports before it did. Otherwise (downed, or removed without leaving)
+    /// its agent may still be forwarding: it learns of the down only if it still hears the cluster,
+    /// and a process that is cut off or stopped keeps its kernel lease until it runs out.
+    /// </summary>
+    public sealed record MemberGone(string Address, string How, bool Left = false) : ICoordinatorInput;
 
     /// <summary>
     /// Time passed: leases that ran out, NIC windows that closed, commands due for a retry,

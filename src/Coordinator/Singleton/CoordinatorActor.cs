@@ -71,9 +71,10 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.MemberUp>(m => Decide(new MemberUp(m.Member.Address.ToString())));
         Command<ClusterEvent.UnreachableMember>(m => Decide(new MemberUnreachable(m.Member.Address.ToString())));
         Command<ClusterEvent.ReachableMember>(m => Decide(new MemberReachable(m.Member.Address.ToString())));
-        Command<ClusterEvent.MemberRemoved>(m => Decide(new MemberGone(m.Member.Address.ToString(), "removed from the cluster")));
-        // A leaving agent takes its ports down when its node is Exiting: they may move at once.
-        Command<ClusterEvent.MemberExited>(m => Decide(new MemberGone(m.Member.Address.ToString(), "left the cluster")));
+        Command<ClusterEvent.MemberRemoved>(m => Decide(new MemberGone(m.Member.Address.ToString(), "removed from the cluster",
+            Left: m.PreviousStatus is MemberStatus.Exiting or MemberStatus.Leaving)));
+        // A leaving agent takes its ports down before it leaves (its coordinated shutdown): they may move at once.
+        Command<ClusterEvent.MemberExited>(m => Decide(new MemberGone(m.Member.Address.ToString(), "left the cluster", Left: true)));
         Command<ClusterEvent.MemberDowned>(m => Decide(new MemberGone(m.Member.Address.ToString(), "downed")));
         Command<ClusterEvent.IMemberEvent>(_ => { });
         Command<Tick>(_ =>

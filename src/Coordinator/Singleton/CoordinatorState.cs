@@ -76,6 +76,8 @@ public sealed class ClusterView
 {
     private readonly SortedSet<string> _members = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _unreachable = new(StringComparer.Ordinal);
+    // Downed, left or removed; until a new incarnation is up at the address.
+    private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
 
     /// <summary>Whether a whole view was given yet (a new instance knows nothing until it is).</summary>
     public bool Known { get; private set; }
@@ -89,6 +91,7 @@ public sealed class ClusterView
         _members.UnionWith(members);
         _unreachable.Clear();
         _unreachable.UnionWith(unreachable.Where(_members.Contains));
+        _gone.ExceptWith(_members);
         Known = true;
     }
 
@@ -98,6 +101,7 @@ public sealed class ClusterView
         _majority = null;
         _members.Add(address);
         _unreachable.Remove(address);
+        _gone.Remove(address);
     }
 
     public void Gone(string address)
@@ -105,7 +109,11 @@ public sealed class ClusterView
         _majority = null;
         _members.Remove(address);
         _unreachable.Remove(address);
+        _gone.Add(address);
     }
+
+    /// <summary>Downed, left or removed, and no new incarnation up at the address since.</summary>
+    public bool IsGone(string address) => _gone.Contains(address);
 
     public void MarkUnreachable(string address)
     {

@@ -95,6 +95,46 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public void A_downed_host_still_reachable_is_granted_nothing_more_and_loses_its_ports_only_once_its_lease_ran_out()
+    {
+        // The split brain resolver downs both ends of an asymmetric cut: each still holds its lease,
+        // and learns of the down only when the gossip reaches it.
+        var c = ThreeHosts();
+        c.Advance(Fast.Lease * 2);
+        Renew(c, A, 1);
+        var grantedAt = c.Now;
+        c.Advance(TimeSpan.FromMilliseconds(200));
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "downed"));
+
+        Assert.Equal(HostStatus.Unreachable, c.State.Hosts[A].Status);
+        Assert.Empty(c.State.Failovers);
+        Assert.Null(Renew(c, A, 2));
+        // Its reachability may still change until it is removed: that does not bring it back.
+        c.Decide(new CoordinatorInputs.MemberReachable(AddressOf(A)));
+        Assert.Equal(HostStatus.Unreachable, c.State.Hosts[A].Status);
+        var ends = grantedAt + Fast.Lease + Fast.LeaseMargin;
+        c.AdvanceTo(ends - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(c.State.Failovers);
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "removed from the cluster"));
+        Assert.Empty(c.State.Failovers);
+        c.AdvanceTo(ends);
+        Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
+        Assert.Single(c.State.Failovers.Values, f => f.Port.Port == P1);
+        c.AssertReplayMatches();
+    }
+
+    [Fact]
+    public void A_host_that_left_on_its_own_loses_its_ports_at_once()
+    {
+        var c = ThreeHosts();
+        c.Advance(Fast.Lease * 2);
+        Renew(c, A, 1);
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "left the cluster", Left: true));
+        Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
+        Assert.Single(c.State.Failovers.Values, f => f.Port.Port == P1);
+    }
+
+    [Fact]
     public void A_host_that_does_not_enforce_its_lease_in_the_kernel_waits_detection_lease_and_margin()
     {
         var c = ThreeHosts();
@@ -127,7 +167,7 @@ public sealed class LeaseTests
     public void A_port_attached_to_a_host_is_in_its_lease_before_the_attach_is_acknowledged()
     {
         var c = ThreeHosts();
-        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "downed"));
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "left the cluster", Left: true));
         var target = c.State.Failovers.Values.Single().Target!.Value;
         var grant = Renew(c, target, 1);
         Assert.Equal([P1], grant!.Ports);

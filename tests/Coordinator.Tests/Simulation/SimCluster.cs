@@ -84,14 +84,15 @@ public sealed class SimCluster
         _world.OnMembershipChanged();
     }
 
-    public void Remove(SimNode node, string how)
+    /// <param name="left">It left on its own (its agent stopped its ports first); otherwise downed or replaced.</param>
+    public void Remove(SimNode node, string how, bool left = false)
     {
         if (!node.Member) return;
         node.Member = false;
         _world.Version++;
         for (var i = 0; i < _views.Length; i++) _views[i] &= ~(1UL << node.Index);
         _world.Log($"cluster: {node.Name} {how}");
-        _world.OnMemberGone(node, how);
+        _world.OnMemberGone(node, how, left);
     }
 
     /// <summary>One round of failure detection, gossip and the split brain resolver.</summary>

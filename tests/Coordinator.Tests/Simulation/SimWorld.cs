@@ -127,7 +127,7 @@ public sealed class SimWorld
         node.Agent?.StopGracefully(why);
         node.Kernel.Generation++;
         EndProcess(node, why);
-        Cluster.Remove(node, $"left ({why})");
+        Cluster.Remove(node, $"left ({why})", left: true);
         if (restart) Repair(TimeSpan.FromMilliseconds(2000 + Random.Next(4000)), $"{node.Name}: the service manager restarts it", () => StartNode(node));
     }
 
@@ -294,12 +294,12 @@ public sealed class SimWorld
         }
     }
 
-    public void OnMemberGone(SimNode node, string how)
+    public void OnMemberGone(SimNode node, string how, bool left)
     {
         foreach (var instance in _instances.Where(i => i.Running && i.Node.Member).ToList())
         {
             instance.KnownUnreachable.Remove(node.Address);
-            instance.Decide(new CoordinatorInputs.MemberGone(node.Address, how), null);
+            instance.Decide(new CoordinatorInputs.MemberGone(node.Address, how, left), null);
         }
         EnsureSingleton();
     }
