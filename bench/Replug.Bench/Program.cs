@@ -13,6 +13,7 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["simulate"] = ("deterministic simulation of the fail-over protocol: seeds, steps, faults, violations", SimulationBenchmark.RunAsync),
     ["harness-failover"] = ("kill -9 of an agent -> its ports forward elsewhere, measured on traffic (real processes, root)", HarnessBenchmarks.FailoverAsync),
     ["harness-random"] = ("seeded randomized faults on real processes: faults, frames checked, violations (root)", HarnessBenchmarks.RandomAsync),
+    ["lease-renewal"] = ("the kernel lease's renewal: netlink batch vs an nft process, per renewal (root)", LeaseRenewalBenchmark.RunAsync),
     ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 

@@ -193,7 +193,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{address} unreachable", now));
             // Its agent fences itself after the lease (it no longer sees a majority); moving its ports
             // any earlier could make them active on two hosts at once.
-            Warn($"Host {host.Host} unreachable; its ports move in {Settings.FailOverAfter} unless it returns");
+            Warn($"Host {host.Host} unreachable; its ports move in {state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} unless it returns");
         }
 
         private void OnReachable(string address)

@@ -268,8 +268,10 @@ public sealed class CoordinatorState
     public DateTimeOffset LeaseEndsFor(HostRecord host)
     {
         if (!Leases.KernelEnforced(host.Host, host.Incarnation)) return host.Since + Settings.FailOverAfter;
-        var ends = Leases.EndsFor(host.Host);
-        return (ends > host.Since ? ends : host.Since) + Settings.LeaseMargin;
+        // The margin covers the agent's and this coordinator's clocks running apart over one lease;
+        // an unreachable verdict needs none: once it is in and the lease is over, nothing forwards.
+        var ends = Leases.EndsFor(host.Host) + Settings.LeaseMargin;
+        return ends > host.Since ? ends : host.Since;
     }
 
     /// <summary>

@@ -95,6 +95,23 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public void A_kernel_fenced_host_whose_lease_ran_out_before_it_was_found_unreachable_loses_its_ports_as_soon_as_it_is()
+    {
+        // A killed agent renews nothing; the failure detector is slower than lease + margin.
+        var c = ThreeHosts();
+        c.Advance(Fast.Lease * 2);
+        Renew(c, A, 1);
+        var grantedAt = c.Now;
+        c.Advance(Fast.Lease + Fast.LeaseMargin + TimeSpan.FromMilliseconds(400));
+        c.Decide(new CoordinatorInputs.MemberUnreachable(AddressOf(A)));
+
+        Assert.Equal(c.Now, c.State.LeaseEndsFor(c.State.Hosts[A]));
+        c.Advance(TimeSpan.Zero);
+        Assert.Equal(HostStatus.Down, c.State.Hosts[A].Status);
+        Assert.True(c.Now - grantedAt < Fast.FailOverAfter);
+    }
+
+    [Fact]
     public void A_downed_host_still_reachable_is_granted_nothing_more_and_loses_its_ports_only_once_its_lease_ran_out()
     {
         // The split brain resolver downs both ends of an asymmetric cut: each still holds its lease,
