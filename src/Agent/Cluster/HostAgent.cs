@@ -103,7 +103,10 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         _ports = new Dictionary<PortId, IActorRef>(ports);
         _lease = new MembershipLease(settings.Lease);
 
-        Receive<TryRegister>(_ => Register());
+        Receive<TryRegister>(_ =>
+        {
+            if (!_leaving) Register();
+        });
         Receive<HostRegistered>(OnRegistered);
         Receive<DeviceEvent>(OnDeviceEvent);
         Receive<DeviceProtocol.SubscriptionAck>(_ => { });
@@ -375,6 +378,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     private void OnCheckLease()
     {
+        if (_leaving) return; // on its way out: it neither fences again nor registers again
         var state = Akka.Cluster.Cluster.Get(Context.System).State;
         var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address).ToList();
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();

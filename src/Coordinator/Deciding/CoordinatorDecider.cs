@@ -298,6 +298,14 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             var known = state.Hosts.GetValueOrDefault(register.Host);
             // A delayed registration of an incarnation that a newer one replaced: its process is gone.
             if (known is not null && register.Incarnation < known.Incarnation) return;
+            // From a node the cluster downed or removed (it may not know yet): it is on its way out, and
+            // anything placed on it would wait for its removal. A new process at that address registers
+            // once it is up as a member (its registrations are retried until answered).
+            if (state.Cluster.IsGone(register.Address))
+            {
+                Warn($"Host {register.Host}: registration from {register.Address} ignored: that node was downed or removed from the cluster");
+                return;
+            }
             if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
             {
                 // A retry of a registration already recorded (the agent re-sends until it hears back).

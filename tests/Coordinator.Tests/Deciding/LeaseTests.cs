@@ -141,6 +141,23 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public void A_downed_node_that_registers_again_before_it_learns_of_its_down_is_ignored_until_a_new_process_is_up_there()
+    {
+        var c = ThreeHosts();
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(B), "downed"));
+        // The downed process, healed from a partition, re-registers: nothing must be placed on it.
+        c.FromHost(new RegisterHost(B, AddressOf(B), 1, new HostInventory([], [], 4, 0), 0));
+        Assert.Equal(HostStatus.Unreachable, c.State.Hosts[B].Status);
+        c.AdvanceTo(c.State.LeaseEndsFor(c.State.Hosts[B]));
+        Assert.Equal(HostStatus.Down, c.State.Hosts[B].Status);
+
+        // Its service manager starts a new process at the same address: once it is up, it registers.
+        c.Register(B, 4, [], [], incarnation: 2);
+        Assert.Equal(HostStatus.Up, c.State.Hosts[B].Status);
+        Assert.Equal(2, c.State.Hosts[B].Incarnation);
+    }
+
+    [Fact]
     public void A_host_that_left_on_its_own_loses_its_ports_at_once()
     {
         var c = ThreeHosts();

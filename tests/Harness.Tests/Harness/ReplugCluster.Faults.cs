@@ -188,26 +188,4 @@ public sealed partial class ReplugCluster
         foreach (var (nic, where) in Topology.NicLocations)
             if (where is null && Topology.LastHostOf(nic) is { } host) await RestoreNicAsync(nic, host);
     }
-
-    /// <summary>
-    /// Releases (nomaster) the NICs still enslaved on <paramref name="host"/> to bridges of ports the
-    /// API places elsewhere: what a dead agent's host keeps forwarding when neither a kernel fence nor
-    /// the restarted agent stops it. For the benchmark, so that each run starts from one forwarder
-    /// per port; returns how many ports it released.
-    /// </summary>
-    public async Task<int> ReleaseStaleForwardingAsync(string host)
-    {
-        var api = await Api.PortsAsync() ?? [];
-        var released = 0;
-        foreach (var port in Topology.Ports)
-        {
-            if (api.FirstOrDefault(a => a.Port == port.Name) is { State: "Active" } listed && listed.Host == host) continue;
-            var stale = await Topology.EnslavedAsync(host, port.Name);
-            if (stale.Count == 0) continue;
-            foreach (var nic in stale) await Cmd.Ip($"-n {Topology.Namespace(host)} link set {nic} nomaster");
-            Timeline.Add($"harness released {string.Join(", ", stale)} from br-{port.Name} on {host} (the port is {(api.FirstOrDefault(a => a.Port == port.Name)?.ToString() ?? "unknown")})");
-            released++;
-        }
-        return released;
-    }
 }
