@@ -69,6 +69,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private readonly CommandLedger _ledger = new();
     private readonly MembershipLease _lease;
     private bool _leaving;
+    private bool _sawCoordinator;
     private readonly long _incarnation = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CoordinatorLease _granted = new();
@@ -363,6 +364,31 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
 
     // ---- fencing -----------------------------------------------------------------------------
 
+    /// <summary>
+    /// A node cut off alone can end up downing every other member from its side (the split brain
+    /// resolver's indirectly-connected rule) and run on as a cluster of its own, with no coordinator
+    /// and none that can ever join it: it would never rejoin. Once no coordinator is a member any
+    /// more, the process ends (exit code 4) so that its service manager starts it again, and the new
+    /// process joins through the seed nodes. Its ports stop forwarding first (the coordinated shutdown).
+    /// </summary>
+    private bool CutOffFromEveryCoordinator(IEnumerable<Member> members)
+    {
+        var coordinators = members.Count(m => m.HasRole(Shared.Hosting.ClusterNodeOptions.CoordinatorRole)
+            && m.Status is not (MemberStatus.Down or MemberStatus.Removed));
+        if (coordinators > 0)
+        {
+            _sawCoordinator = true;
+            return false;
+        }
+        if (!_sawCoordinator) return false; // still joining
+        _log.Error("Host {0}: no coordinator is a member of this node's cluster any more (cut off and left alone): stopping, to rejoin through the seed nodes",
+            _settings.Host);
+        _sawCoordinator = false;
+        CoordinatedShutdown.Get(Context.System).Run(new Shared.Hosting.ExitCodeReason(Shared.Hosting.ExitCodes.Downed,
+            "no coordinator left in this node's cluster: restart it to rejoin through the seed nodes"));
+        return true;
+    }
+
     private void OnStopForwarding(StopForwarding stop)
     {
         _leaving = true;
@@ -380,6 +406,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     {
         if (_leaving) return; // on its way out: it neither fences again nor registers again
         var state = Akka.Cluster.Cluster.Get(Context.System).State;
+        if (CutOffFromEveryCoordinator(state.Members)) return;
         var members = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address).ToList();
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
         switch (_lease.Observe(members, unreachable, _clock.Elapsed))
