@@ -105,7 +105,14 @@ public static class HarnessBenchmarks
                     samples.Add(new Sample(run, port, victim, to, handover, cluster.Traffic.LastSentSlot));
                     Console.Error.WriteLine($"  run {run}: {handover}");
                 }
-                if (partition) await cluster.UnisolateHostAsync(victim);
+                if (partition)
+                {
+                    await cluster.UnisolateHostAsync(victim);
+                    // A cut longer than StableAfter gets the host downed, and it restarts: each run starts from a stable cluster.
+                    var healedAt = cluster.Now;
+                    await cluster.WaitUntilAsync(() => cluster.Now >= healedAt + (int)options.Timings.StableAfter.TotalMilliseconds + 2000,
+                        "the split brain resolver's decisions after the heal", TimeSpan.FromSeconds(60));
+                }
                 else cluster.StartAgent(victim); // it reconciles what the killed process left enslaved (fenced) in the bridges
                 await cluster.WaitHostStatusAsync(victim, "Up", TimeSpan.FromSeconds(90));
                 await cluster.WaitSettledAsync(TimeSpan.FromSeconds(90), $"run {run}", apiLagLimitMs: 30_000);
