@@ -104,7 +104,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             {
                 case Recovered r: OnRecovered(r.Node); break;
                 case Membership m: OnMembership(m); break;
-                case MemberUp u: state.Cluster.Up(u.Address); break;
+                case MemberUp u: state.Cluster.Up(u.Address, u.Uid); break;
                 // A downed member's reachability still changes until it is removed: it stays gone.
                 case MemberUnreachable u when state.Cluster.IsGone(u.Address): break;
                 case MemberReachable r when state.Cluster.IsGone(r.Address): break;
@@ -117,7 +117,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                     OnReachable(r.Address);
                     break;
                 case MemberGone g:
-                    state.Cluster.Gone(g.Address);
+                    if (!state.Cluster.Gone(g.Address, g.Uid)) break; // an older incarnation than the one up there now
                     OnMemberGone(g.Address, g.How, g.Left);
                     break;
                 case Tick: OnTick(); break;

@@ -32,7 +32,8 @@ public static class CoordinatorInputs
         IReadOnlyCollection<string>? NotYetUp = null) : ICoordinatorInput;
 
     /// <summary>A node became a member (an agent's host, or another coordinator node): it counts towards the majority.</summary>
-    public sealed record MemberUp(string Address) : ICoordinatorInput;
+    /// <param name="Uid">The member's incarnation (Akka's UniqueAddress uid); 0: unknown.</param>
+    public sealed record MemberUp(string Address, long Uid = 0) : ICoordinatorInput;
 
     public sealed record MemberUnreachable(string Address) : ICoordinatorInput;
     public sealed record MemberReachable(string Address) : ICoordinatorInput;
@@ -43,7 +44,9 @@ public static class CoordinatorInputs
     /// its agent may still be forwarding: it learns of the down only if it still hears the cluster,
     /// and a process that is cut off or stopped keeps its kernel lease until it runs out.
     /// </summary>
-    public sealed record MemberGone(string Address, string How, bool Left = false) : ICoordinatorInput;
+    /// <param name="Uid">The incarnation that went (0: unknown): a late removal of an old incarnation
+    /// must not take a new one that is up at the same address.</param>
+    public sealed record MemberGone(string Address, string How, bool Left = false, long Uid = 0) : ICoordinatorInput;
 
     /// <summary>
     /// Time passed: leases that ran out, NIC windows that closed, commands due for a retry,

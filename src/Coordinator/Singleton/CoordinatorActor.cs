@@ -68,14 +68,14 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             [.. s.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address.ToString())],
             [.. s.Unreachable.Select(m => m.Address.ToString())],
             [.. s.Members.Where(m => m.Status is MemberStatus.Joining or MemberStatus.WeaklyUp).Select(m => m.Address.ToString())])));
-        Command<ClusterEvent.MemberUp>(m => Decide(new MemberUp(m.Member.Address.ToString())));
+        Command<ClusterEvent.MemberUp>(m => Decide(new MemberUp(m.Member.Address.ToString(), m.Member.UniqueAddress.Uid)));
         Command<ClusterEvent.UnreachableMember>(m => Decide(new MemberUnreachable(m.Member.Address.ToString())));
         Command<ClusterEvent.ReachableMember>(m => Decide(new MemberReachable(m.Member.Address.ToString())));
         Command<ClusterEvent.MemberRemoved>(m => Decide(new MemberGone(m.Member.Address.ToString(), "removed from the cluster",
-            Left: m.PreviousStatus is MemberStatus.Exiting or MemberStatus.Leaving)));
+            Left: m.PreviousStatus is MemberStatus.Exiting or MemberStatus.Leaving, Uid: m.Member.UniqueAddress.Uid)));
         // A leaving agent takes its ports down before it leaves (its coordinated shutdown): they may move at once.
-        Command<ClusterEvent.MemberExited>(m => Decide(new MemberGone(m.Member.Address.ToString(), "left the cluster", Left: true)));
-        Command<ClusterEvent.MemberDowned>(m => Decide(new MemberGone(m.Member.Address.ToString(), "downed")));
+        Command<ClusterEvent.MemberExited>(m => Decide(new MemberGone(m.Member.Address.ToString(), "left the cluster", Left: true, Uid: m.Member.UniqueAddress.Uid)));
+        Command<ClusterEvent.MemberDowned>(m => Decide(new MemberGone(m.Member.Address.ToString(), "downed", Uid: m.Member.UniqueAddress.Uid)));
         Command<ClusterEvent.IMemberEvent>(_ => { });
         Command<Tick>(_ =>
         {

@@ -78,6 +78,8 @@ public sealed class ClusterView
     private readonly SortedSet<string> _unreachable = new(StringComparer.Ordinal);
     // Downed, left or removed; until a new incarnation is up at the address.
     private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
+    // The incarnation (uid) last seen up at each address, when known.
+    private readonly Dictionary<string, long> _uids = new(StringComparer.Ordinal);
 
     /// <summary>Whether a whole view was given yet (a new instance knows nothing until it is).</summary>
     public bool Known { get; private set; }
@@ -96,20 +98,27 @@ public sealed class ClusterView
     }
 
     /// <summary>A member that is up (a new incarnation joins at its predecessor's address, reachable).</summary>
-    public void Up(string address)
+    public void Up(string address, long uid = 0)
     {
         _majority = null;
         _members.Add(address);
         _unreachable.Remove(address);
         _gone.Remove(address);
+        if (uid != 0) _uids[address] = uid;
     }
 
-    public void Gone(string address)
+    /// <summary>
+    /// The member at <paramref name="address"/> went. False, and nothing changes, when it is an older
+    /// incarnation than the one seen up there since (its removal can be published after the new one is up).
+    /// </summary>
+    public bool Gone(string address, long uid = 0)
     {
+        if (uid != 0 && _uids.TryGetValue(address, out var current) && current != uid) return false;
         _majority = null;
         _members.Remove(address);
         _unreachable.Remove(address);
         _gone.Add(address);
+        return true;
     }
 
     /// <summary>Downed, left or removed, and no new incarnation up at the address since.</summary>

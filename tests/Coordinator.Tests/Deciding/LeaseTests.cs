@@ -158,6 +158,18 @@ public sealed class LeaseTests
     }
 
     [Fact]
+    public void The_late_removal_of_an_old_incarnation_does_not_take_the_new_one_up_at_its_address()
+    {
+        var c = ThreeHosts();
+        c.Decide(new CoordinatorInputs.MemberUp(AddressOf(B), Uid: 2));
+        c.FromHost(new RegisterHost(B, AddressOf(B), 2, new HostInventory([], [], 4, 0), 0));
+        c.Decide(new CoordinatorInputs.MemberGone(AddressOf(B), "removed from the cluster", Uid: 1));
+        Assert.Equal(HostStatus.Up, c.State.Hosts[B].Status);
+        Assert.False(c.State.Cluster.IsGone(AddressOf(B)));
+        Assert.NotNull(Renew(c, B, 1, incarnation: 2));
+    }
+
+    [Fact]
     public void A_host_that_left_on_its_own_loses_its_ports_at_once()
     {
         var c = ThreeHosts();

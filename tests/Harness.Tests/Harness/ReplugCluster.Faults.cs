@@ -129,14 +129,15 @@ public sealed partial class ReplugCluster
         return at;
     }
 
-    /// <summary>Polls the API until <paramref name="host"/> has <paramref name="status"/> (Up, Unreachable, Down).</summary>
+    /// <summary>Polls the API until <paramref name="host"/> has <paramref name="status"/> (Up, Unreachable, Down; several: "Unreachable|Down").</summary>
     public async Task WaitHostStatusAsync(string host, string status, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
+        var wanted = status.Split('|');
         while (true)
         {
             var hosts = await Api.HostsAsync();
-            if (hosts?.FirstOrDefault(h => h.Host == host)?.Status == status) return;
+            if (hosts?.FirstOrDefault(h => h.Host == host)?.Status is { } now && wanted.Contains(now)) return;
             if (DateTime.UtcNow > deadline)
                 throw new HarnessException($"{host} is not {status} in GET /hosts after {timeout.TotalSeconds:0} s " +
                     $"(it is {hosts?.FirstOrDefault(h => h.Host == host)?.Status ?? "not listed"})");
