@@ -120,21 +120,8 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     public static List<(uint Sequence, RtnlResult Result)> Acknowledgements(ReadOnlySpan<byte> datagram)
     {
         var found = new List<(uint, RtnlResult)>();
-        var offset = 0;
-        while (datagram.Length - offset >= NlMsgHdrSize)
-        {
-            var header = datagram[offset..];
-            var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
-            if (length < NlMsgHdrSize || length > header.Length) break; // malformed or truncated
-            var type = BinaryPrimitives.ReadUInt16LittleEndian(header[4..]);
-            var flags = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]);
-            var sequence = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
-            var body = header[NlMsgHdrSize..length];
-            offset += NetlinkWriter.Align(length);
-            if (type != NLMSG_ERROR || body.Length < 4) continue;
-            var error = -BinaryPrimitives.ReadInt32LittleEndian(body);
-            found.Add((sequence, error == 0 ? RtnlResult.Ok : RtnlResult.Fail(error, ExtendedAckMessage(body, flags))));
-        }
+        foreach (var message in new NetlinkMessages(datagram))
+            if (message.IsError) found.Add((message.Sequence, message.ErrorResult()));
         return found;
     }
 
@@ -165,6 +152,51 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     {
         if (_fd >= 0) Libc.close(_fd);
         _fd = -1;
+    }
+}
+
+/// <summary>One netlink message of a datagram: its header's fields and its body.</summary>
+internal readonly ref struct NetlinkMessage(ushort type, ushort flags, uint sequence, ReadOnlySpan<byte> body)
+{
+    public ushort Type { get; } = type;
+    public ushort Flags { get; } = flags;
+    public uint Sequence { get; } = sequence;
+    public ReadOnlySpan<byte> Body { get; } = body;
+
+    /// <summary>An NLMSG_ERROR (an acknowledgement when its errno is 0) with room for the errno.</summary>
+    public bool IsError => Type == NetlinkSocket.NLMSG_ERROR && Body.Length >= 4;
+
+    /// <summary>The result an <see cref="IsError"/> message carries, with the kernel's reason text.</summary>
+    public RtnlResult ErrorResult()
+    {
+        var error = -BinaryPrimitives.ReadInt32LittleEndian(Body);
+        return error == 0 ? RtnlResult.Ok : RtnlResult.Fail(error, NetlinkSocket.ExtendedAckMessage(Body, Flags));
+    }
+}
+
+/// <summary>
+/// The messages of one received datagram, in order, without allocating; stops at a malformed or
+/// truncated header.
+/// </summary>
+internal ref struct NetlinkMessages(ReadOnlySpan<byte> datagram)
+{
+    private readonly ReadOnlySpan<byte> _datagram = datagram;
+    private int _offset;
+
+    public NetlinkMessage Current { get; private set; }
+
+    public readonly NetlinkMessages GetEnumerator() => this;
+
+    public bool MoveNext()
+    {
+        if (_datagram.Length - _offset < NetlinkSocket.NlMsgHdrSize) return false;
+        var header = _datagram[_offset..];
+        var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
+        if (length < NetlinkSocket.NlMsgHdrSize || length > header.Length) return false;
+        Current = new NetlinkMessage(BinaryPrimitives.ReadUInt16LittleEndian(header[4..]), BinaryPrimitives.ReadUInt16LittleEndian(header[6..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(header[8..]), header[NetlinkSocket.NlMsgHdrSize..length]);
+        _offset += NetlinkWriter.Align(length);
+        return true;
     }
 }
 

@@ -39,7 +39,6 @@ public readonly record struct RtnlResult(int Errno, string? Message)
 public sealed unsafe class Rtnetlink : IDisposable
 {
     // include/uapi/linux/netlink.h
-    private const ushort NLMSG_ERROR = NetlinkSocket.NLMSG_ERROR;
     private const ushort NLM_F_REQUEST = 0x1;
     private const ushort NLM_F_ACK = 0x4;
     private const int NlMsgHdrSize = NetlinkSocket.NlMsgHdrSize;
@@ -259,29 +258,18 @@ public sealed unsafe class Rtnetlink : IDisposable
     {
         ifIndex = 0;
         done = false;
-        var offset = 0;
-        while (datagram.Length - offset >= NlMsgHdrSize)
+        foreach (var message in new NetlinkMessages(datagram))
         {
-            var header = datagram[offset..];
-            var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
-            if (length < NlMsgHdrSize || length > header.Length) break; // malformed or truncated
-            var type = BinaryPrimitives.ReadUInt16LittleEndian(header[4..]);
-            var flags = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]);
-            var seq = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
-            var body = header[NlMsgHdrSize..length];
-            offset += Align(length);
-            if (seq != sequence) continue;
-
-            if (type == NLMSG_ERROR && body.Length >= 4)
+            if (message.Sequence != sequence) continue;
+            if (message.IsError)
             {
                 done = true;
-                var error = -BinaryPrimitives.ReadInt32LittleEndian(body);
-                return error == 0 ? RtnlResult.Ok : RtnlResult.Fail(error, NetlinkSocket.ExtendedAckMessage(body, flags));
+                return message.ErrorResult();
             }
-            if (type == RTM_NEWLINK && body.Length >= IfInfoMsgSize)
+            if (message.Type == RTM_NEWLINK && message.Body.Length >= IfInfoMsgSize)
             {
                 done = true;
-                ifIndex = BinaryPrimitives.ReadInt32LittleEndian(body[4..]);
+                ifIndex = BinaryPrimitives.ReadInt32LittleEndian(message.Body[4..]);
                 return RtnlResult.Ok;
             }
         }
