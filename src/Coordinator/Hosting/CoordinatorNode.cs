@@ -1,5 +1,6 @@
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
+using Replug.Coordinator.Locking;
 using Replug.Coordinator.Singleton;
 using Replug.Shared.Hosting;
 using Replug.Shared.Protocol;
@@ -17,15 +18,27 @@ public static class CoordinatorNode
     /// "coordinator" role (any number of such nodes, one instance), under its
     /// <see cref="CoordinatorSupervisor"/> (recovery with backoff; after
     /// <see cref="CoordinatorOptions.RecoveryAttempts"/> failures, <paramref name="giveUp"/>: by default
-    /// the process exits with code 3). The node's proxy to it comes from <see cref="ClusterHosting.WithCoordinatorProxy"/>.
+    /// the process exits with code 3), started only while the node holds the journal lock
+    /// (<see cref="JournalLease"/>). The node's proxy to it comes from <see cref="ClusterHosting.WithCoordinatorProxy"/>.
     /// </summary>
     public static AkkaConfigurationBuilder WithCoordinatorNode(this AkkaConfigurationBuilder builder, CoordinatorOptions options,
         ClusterNodeOptions cluster, Action<Akka.Actor.ActorSystem, CoordinatorGaveUp>? giveUp = null)
     {
         builder.WithReplugPersistence(options.Persistence);
+        // The singleton starts only while its node holds the journal lock: two clusters (a first
+        // seed that founded its own) must not both write the journal and grant leases.
+        var lease = new JournalLeaseOption();
+        lease.Apply(builder);
+        var lockSettings = options.JournalLock;
+        builder.WithActors((system, _) => JournalLocks.Get(system).Use(owner => options.Persistence.JournalLock(owner, lockSettings), lockSettings));
         builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator,
             CoordinatorSupervisor.Props(options.Settings(cluster), options.Recovery, giveUp),
-            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole }, createProxyToo: false);
+            new ClusterSingletonOptions
+            {
+                Role = ClusterNodeOptions.CoordinatorRole,
+                LeaseImplementation = lease,
+                LeaseRetryInterval = options.JournalLock.CheckInterval,
+            }, createProxyToo: false);
         return builder;
     }
 

@@ -1,3 +1,4 @@
+using Replug.Coordinator.Locking;
 using Replug.Coordinator.Singleton;
 
 namespace Replug.Coordinator.Hosting;
@@ -20,6 +21,14 @@ public sealed class CoordinatorOptions
     /// <summary>The operators' HTTP API; loopback by default.</summary>
     public string ApiUrls { get; set; } = "http://127.0.0.1:8080";
     public PersistenceOptions Persistence { get; set; } = new();
+    /// <summary>How long the database keeps the journal lock of a coordinator that fell silent (PostgreSQL); a crashed one's goes at once.</summary>
+    public TimeSpan LockTimeout { get; set; } = JournalLockSettings.Default.ServerTimeout;
+
+    public JournalLockSettings JournalLock => JournalLockSettings.Default with
+    {
+        ServerTimeout = LockTimeout,
+        SplitAfter = LockTimeout * 2 + JournalLockSettings.Default.CheckInterval * 3,
+    };
 
     public IReadOnlyList<string> Validate()
     {
@@ -33,6 +42,8 @@ public sealed class CoordinatorOptions
             $"{RecoveryBackoff} must be positive and at most {RecoverySettings.Default.MaxBackoff}");
         foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries))
             Check(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", nameof(ApiUrls), $"'{url}' is not an http(s) URL");
+        Check(LockTimeout >= JournalLockSettings.Default.CheckInterval * 3 && LockTimeout <= TimeSpan.FromMinutes(10), nameof(LockTimeout),
+            $"{LockTimeout} must be between {JournalLockSettings.Default.CheckInterval * 3} (three lock checks) and 00:10:00");
         errors.AddRange(Persistence.Validate());
         return errors;
     }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using Replug.Coordinator.Locking;
 
 namespace Replug.Coordinator.Hosting;
 
@@ -46,6 +47,14 @@ public sealed partial class PersistenceOptions
     public string EffectiveConnectionString => IsSqlite
         ? new SqliteConnectionStringBuilder { DataSource = SqliteDatabasePath, Mode = SqliteOpenMode.ReadWriteCreate }.ToString()
         : ConnectionString ?? throw new InvalidOperationException($"{Section}:{nameof(ConnectionString)}: required for {PostgreSql}");
+
+    /// <summary>
+    /// The journal lock for an owner (<see cref="JournalLease.OwnerName"/>): a lock file next to the
+    /// SQLite database, or an advisory lock on PostgreSQL keyed by <see cref="Schema"/>.
+    /// </summary>
+    public IJournalLock JournalLock(string owner, JournalLockSettings settings) => IsSqlite
+        ? new FileJournalLock(SqliteDatabasePath + ".lock", owner)
+        : new PostgresJournalLock(EffectiveConnectionString, Schema, owner, settings);
 
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()

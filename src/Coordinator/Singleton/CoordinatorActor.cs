@@ -33,6 +33,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly System.Diagnostics.Stopwatch _sinceOrigin = System.Diagnostics.Stopwatch.StartNew();
     private DateTimeOffset Now => _clockOrigin + _sinceOrigin.Elapsed;
     private bool _recovered;
+    private readonly Locking.JournalLocks _journalLock = Locking.JournalLocks.Get(Context.System);
+    private bool _refusingLeases;
     private DateTimeOffset? _tickAt;
     // One snapshot in flight at a time: a burst of events must not queue a copy of the whole state per N events.
     private bool _snapshotInFlight;
@@ -61,7 +63,11 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             });
         });
 
-        Command<IHostMessage>(m => Decide(new FromHost(m)));
+        Command<IHostMessage>(m =>
+        {
+            if (m is HostProtocol.RenewLease renew && !MayGrantLeases(renew)) return;
+            Decide(new FromHost(m));
+        });
         Command<IOperatorMessage>(m => Decide(new FromOperator(m)));
         Command<ClusterEvent.CurrentClusterState>(s => Decide(new Membership(
             // The members keep-majority counts (and the agents' leases): Up and Leaving.
@@ -104,6 +110,22 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     }
 
     public override string PersistenceId => PersistenceIdValue;
+    /// <summary>
+    /// A lease promises that no coordinator moves the host's ports until it runs out: only the
+    /// journal lock's holder can promise that (another holder would not know of the grant). When
+    /// this process's hold is no longer confirmed (its database session is late or gone), the
+    /// agents' leases run out instead, and the singleton is stopped by the lease's loss.
+    /// </summary>
+    private bool MayGrantLeases(HostProtocol.RenewLease renew)
+    {
+        var held = _journalLock.HeldNow;
+        if (held == !_refusingLeases) return held;
+        _refusingLeases = !held;
+        if (held) _log.Info("Journal lock confirmed again: leases are granted");
+        else _log.Warning("Journal lock not confirmed: no lease granted (first refused: host {0})", renew.Host);
+        return held;
+    }
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(CoordinatorSettings settings) => Akka.Actor.Props.Create(() => new CoordinatorActor(settings));

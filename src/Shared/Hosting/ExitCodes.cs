@@ -17,6 +17,9 @@ public static class ExitCodes
     /// <summary>
     /// The cluster removed this node (the split brain resolver after a cut longer than StableAfter,
     /// or an operator's down): it cannot come back as the same incarnation, only as a new process.
+    /// Also a node that finds itself in a second cluster (an agent with no coordinator left, a
+    /// coordinator whose journal lock a node outside its cluster holds): restarted, it rejoins
+    /// through the seeds.
     /// </summary>
     public const int Downed = 4;
 

@@ -1,0 +1,48 @@
+namespace Replug.Coordinator.Locking;
+
+/// <summary>
+/// The right to write the coordinator's journal and to act on it: held by one process at a
+/// time, whatever the cluster membership says. Two coordinator clusters can exist (a restarted
+/// first seed that could not reach the others founds its own); both would start the singleton,
+/// write the same journal, and grant leases from different states. The database is the one thing
+/// both see, so the lock lives there, and it dies with its holder's process (its connection or
+/// file handle), not after a timeout an operator must wait out.
+/// </summary>
+public interface IJournalLock : IAsyncDisposable
+{
+    /// <summary>Takes the lock if nobody holds it; otherwise names the holder as far as the database knows.</summary>
+    Task<JournalLockAttempt> TryAcquireAsync(CancellationToken cancellation);
+
+    /// <summary>
+    /// Whether the lock is still this process's. The answer covers the moment the check was sent:
+    /// the holder counts its hold from then (<see cref="JournalLockSettings.HeldFor"/>), as an agent
+    /// counts a lease from its request.
+    /// </summary>
+    Task<bool> ConfirmAsync(CancellationToken cancellation);
+
+    /// <summary>Gives the lock up (a hand-over); idempotent.</summary>
+    Task ReleaseAsync();
+}
+
+/// <summary>What an attempt found: <see cref="Acquired"/>, or the holder (null when the database cannot say).</summary>
+public sealed record JournalLockAttempt(bool Acquired, string? Holder)
+{
+    public static readonly JournalLockAttempt Taken = new(true, null);
+    public static JournalLockAttempt HeldBy(string? holder) => new(false, holder);
+}
+
+/// <summary>
+/// How the lock is kept. <see cref="ServerTimeout"/>: how long the database keeps a silent
+/// holder's lock (PostgreSQL ends its session; a crashed process's lock goes at once, with its
+/// connection). The holder confirms every <see cref="CheckInterval"/> and counts itself the
+/// holder only <see cref="HeldFor"/> after its last confirmed check was sent, which ends before
+/// the database can give the lock to anyone else.
+/// </summary>
+public sealed record JournalLockSettings(TimeSpan CheckInterval, TimeSpan ServerTimeout, TimeSpan SplitAfter)
+{
+    public static readonly JournalLockSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(15));
+
+    /// <summary>The database releases a silent holder no earlier than this after its last check: one interval short of it.</summary>
+    public TimeSpan HeldFor => ServerTimeout - CheckInterval;
+
+}

@@ -1,0 +1,111 @@
+using Npgsql;
+
+namespace Replug.Coordinator.Locking;
+
+/// <summary>
+/// The journal lock on PostgreSQL: a session advisory lock on a connection of its own, keyed by
+/// the journal's schema (one lock per journal; advisory locks are per database already). The
+/// server ends the session, and so frees the lock, when the holder's process dies (its socket
+/// closes) or falls silent for <see cref="JournalLockSettings.ServerTimeout"/>
+/// (<c>idle_session_timeout</c>, set for this session only): a paused or cut-off holder cannot
+/// keep it. The session's application name is the holder's node, so a waiting node can say who
+/// holds it.
+/// </summary>
+public sealed class PostgresJournalLock : IJournalLock
+{
+    /// <summary>The advisory lock's first key: "RPLG", Replug's lock class, apart from any other application's locks.</summary>
+    public const int LockClass = 0x52504C47;
+    /// <summary>PostgreSQL keeps this many bytes of an application name.</summary>
+    private const int ApplicationNameLimit = 63;
+
+    private readonly string _connectionString;
+    private NpgsqlConnection? _connection;
+
+    public PostgresJournalLock(string connectionString, string? schema, string owner, JournalLockSettings settings)
+    {
+        Key = KeyOf(schema);
+        _connectionString = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Pooling = false,
+            ApplicationName = owner.Length <= ApplicationNameLimit ? owner : owner[..ApplicationNameLimit],
+            Options = $"-c idle_session_timeout={(long)settings.ServerTimeout.TotalMilliseconds}",
+        }.ToString();
+    }
+
+    /// <summary>The advisory lock's second key: the schema's name, hashed (FNV-1a, stable across processes), non-negative.</summary>
+    public int Key { get; }
+
+    public static int KeyOf(string? schema)
+    {
+        var hash = 2166136261u;
+        foreach (var c in schema ?? "")
+        {
+            hash ^= c;
+            hash *= 16777619u;
+        }
+        return (int)(hash & 0x7FFFFFFF);
+    }
+
+    public async Task<JournalLockAttempt> TryAcquireAsync(CancellationToken cancellation)
+    {
+        if (_connection is not null) return JournalLockAttempt.Taken;
+        var connection = new NpgsqlConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellation);
+            await using (var take = new NpgsqlCommand("SELECT pg_try_advisory_lock(@class, @key)", connection))
+            {
+                take.Parameters.AddWithValue("class", LockClass);
+                take.Parameters.AddWithValue("key", Key);
+                if (await take.ExecuteScalarAsync(cancellation) is true)
+                {
+                    _connection = connection;
+                    return JournalLockAttempt.Taken;
+                }
+            }
+            await using var holder = new NpgsqlCommand(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid " +
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = @class AND l.objid::bigint = @key " +
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1", connection);
+            holder.Parameters.AddWithValue("class", (long)LockClass);
+            holder.Parameters.AddWithValue("key", (long)Key);
+            var name = await holder.ExecuteScalarAsync(cancellation) as string;
+            await connection.DisposeAsync();
+            return JournalLockAttempt.HeldBy(string.IsNullOrEmpty(name) ? null : name);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task<bool> ConfirmAsync(CancellationToken cancellation)
+    {
+        if (_connection is not { } connection) return false;
+        try
+        {
+            await using var check = new NpgsqlCommand(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND granted " +
+                "AND objsubid = 2 AND classid::bigint = @class AND objid::bigint = @key", connection);
+            check.Parameters.AddWithValue("class", (long)LockClass);
+            check.Parameters.AddWithValue("key", (long)Key);
+            if (await check.ExecuteScalarAsync(cancellation) is long and > 0) return true;
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or InvalidOperationException or TimeoutException)
+        {
+            // The session is gone or does not answer in time: either way the server may free the lock.
+        }
+        await ReleaseAsync();
+        return false;
+    }
+
+    /// <summary>Closing the session frees its advisory locks.</summary>
+    public async Task ReleaseAsync()
+    {
+        var connection = Interlocked.Exchange(ref _connection, null);
+        if (connection is not null) await connection.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync() => await ReleaseAsync();
+}
