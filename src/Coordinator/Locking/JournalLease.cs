@@ -136,11 +136,13 @@ public sealed class JournalLease : Lease
         try
         {
             _locks.HeldUntil(0);
-            if (_held is null) return true;
             _checks?.Cancel();
             await _checking;
-            await _held.ReleaseAsync();
-            _held = null;
+            _checks?.Dispose();
+            _checks = null;
+            var held = Interlocked.Exchange(ref _held, null);
+            if (held is null) return true;
+            await held.ReleaseAsync();
             _log.Info("Released the coordinator's journal lock");
             return true;
         }
@@ -184,6 +186,8 @@ public sealed class JournalLease : Lease
                 continue;
             }
             _locks.HeldUntil(0);
+            // The next Acquire (the singleton manager retries) must take the lock anew.
+            if (Interlocked.CompareExchange(ref _held, null, held) == held) await held.DisposeAsync();
             _log.Error("Lost the coordinator's journal lock (its database session ended or did not answer): this node's coordinator stops acting");
             lost(new LeaseException("the coordinator's journal lock was lost"));
             return;

@@ -158,4 +158,49 @@ public sealed class FailoverClusterTests : ClusterTestBase
         Assert.Single(hostB.Path.Log, l => l == "switch p1 none -> net/f1");
         Assert.True(await schema.CountAsync("journal") > 0);
     }
+
+    /// <summary>
+    /// The journal lock's session ends (the server restarted, an administrator, a cut): the
+    /// coordinator is stopped (Akka's lease loss), the singleton manager takes the lock again once
+    /// it is free, and the coordinator recovers under a new epoch.
+    /// </summary>
+    [PostgresFact]
+    public async Task A_coordinator_whose_journal_lock_session_ends_stops_and_resumes_under_a_new_epoch_once_it_holds_the_lock_again()
+    {
+        await using var schema = await PostgresFixture.CreateSchemaAsync();
+        var persistence = new Hosting.PersistenceOptions
+        {
+            Provider = Hosting.PersistenceOptions.PostgreSql, ConnectionString = schema.ConnectionString, Schema = schema.Name,
+        };
+        var c1 = await Coordinator("c1", null, persistence);
+        await Wait.Until(async () => (await c1.Ask<Readiness>(new GetReadiness())).Recovered, "c1's coordinator ready");
+        var epochBefore = (await c1.Ask<Readiness>(new GetReadiness())).Epoch;
+        Assert.True(Locking.JournalLocks.Get(c1.System).HeldNow);
+
+        var owner = Locking.JournalLease.OwnerName(c1.Cluster.SelfUniqueAddress);
+        Assert.Equal(1L, await LockSessions(schema, owner));
+        await using (var admin = new Npgsql.NpgsqlConnection(schema.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var end = new Npgsql.NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = @owner", admin);
+            end.Parameters.AddWithValue("owner", owner);
+            Assert.Equal(true, await end.ExecuteScalarAsync());
+        }
+
+        await Wait.Until(async () => (await c1.Ask<Readiness>(new GetReadiness())) is { Recovered: true } r && r.Epoch > epochBefore,
+            "the coordinator back under a new epoch", TimeSpan.FromSeconds(60));
+        Assert.True(Locking.JournalLocks.Get(c1.System).HeldNow);
+        Assert.Equal(1L, await LockSessions(schema, owner));
+    }
+
+    /// <summary>The sessions of <paramref name="owner"/> that hold an advisory lock: the journal lock, as the server sees it.</summary>
+    private static async Task<long> LockSessions(PostgresTestSchema schema, string owner)
+    {
+        await using var admin = new Npgsql.NpgsqlConnection(schema.ConnectionString);
+        await admin.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid " +
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = @owner", admin);
+        count.Parameters.AddWithValue("owner", owner);
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
 }
