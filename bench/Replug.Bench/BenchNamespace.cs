@@ -246,16 +246,22 @@ internal static class BenchFormat
         Console.WriteLine(new string('-', Math.Max(title.Length, 72)));
     }
 
-    public static int IntOption(string[] args, string name, int fallback)
+    /// <summary>The value of <c>--name value</c> or <c>--name=value</c>; null when not given.</summary>
+    public static string? Option(string[] args, string name)
     {
         for (var i = 0; i < args.Length; i++)
         {
-            if (args[i] == name && i + 1 < args.Length) return int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture);
-            if (args[i].StartsWith(name + "=", StringComparison.Ordinal))
-                return int.Parse(args[i][(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            if (args[i] == name && i + 1 < args.Length) return args[i + 1];
+            if (args[i].StartsWith(name + "=", StringComparison.Ordinal)) return args[i][(name.Length + 1)..];
         }
-        return fallback;
+        return null;
     }
+
+    public static int IntOption(string[] args, string name, int fallback) =>
+        Option(args, name) is { } value ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    public static double DoubleOption(string[] args, string name, double fallback) =>
+        Option(args, name) is { } value ? double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
     public static bool HasOption(string[] args, string name) => args.Any(a => a == name || a.StartsWith(name + "=", StringComparison.Ordinal));
 }

@@ -14,7 +14,7 @@ public static class HarnessBenchmarks
 {
     private static HarnessOptions Options(string[] args)
     {
-        var timings = OptionValue(args, "--timings") ?? "production";
+        var timings = BenchFormat.Option(args, "--timings") ?? "production";
         return new HarnessOptions
         {
             Hosts = BenchFormat.IntOption(args, "--hosts", 3),
@@ -27,16 +27,6 @@ public static class HarnessBenchmarks
             KeepLogs = BenchFormat.HasOption(args, "--keep-logs"),
             Log = BenchFormat.HasOption(args, "--verbose") ? line => Console.Error.WriteLine(line) : null,
         };
-    }
-
-    private static string? OptionValue(string[] args, string name)
-    {
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i].StartsWith(name + "=", StringComparison.Ordinal)) return args[i][(name.Length + 1)..];
-            if (args[i] == name && i + 1 < args.Length) return args[i + 1];
-        }
-        return null;
     }
 
     private static string? Missing()
@@ -66,7 +56,7 @@ public static class HarnessBenchmarks
         }
         if (Missing() is { } why) { Console.Error.WriteLine($"harness-failover: {why}"); return 2; }
         var runs = BenchFormat.IntOption(args, "--runs", 20);
-        var partition = (OptionValue(args, "--fault") ?? "kill") switch
+        var partition = (BenchFormat.Option(args, "--fault") ?? "kill") switch
         {
             "kill" => false,
             "partition" => true,

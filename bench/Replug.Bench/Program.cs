@@ -14,6 +14,7 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["harness-failover"] = ("kill -9 of an agent -> its ports forward elsewhere, measured on traffic (real processes, root)", HarnessBenchmarks.FailoverAsync),
     ["harness-random"] = ("seeded randomized faults on real processes: faults, frames checked, violations (root)", HarnessBenchmarks.RandomAsync),
     ["lease-renewal"] = ("the kernel lease's renewal: netlink batch vs an nft process, per renewal (root)", LeaseRenewalBenchmark.RunAsync),
+    ["policies"] = ("load balancing and power saving over a simulated day of a 50-host cluster, against no policy and a naive rule", PolicyDayBenchmark.RunAsync),
     ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 

@@ -18,11 +18,11 @@ public static class SimulationBenchmark
                 + " [--fault-phase SECONDS (30)] [--decider real|registrar]");
             return Task.FromResult(0);
         }
-        var profile = FaultProfile.Named(Option(args, "--profile") ?? "default");
+        var profile = FaultProfile.Named(BenchFormat.Option(args, "--profile") ?? "default");
         var options = new SimulationOptions { Profile = profile };
-        if (Option(args, "--fault-phase") is { } phase) options = options with { FaultPhase = TimeSpan.FromSeconds(double.Parse(phase, System.Globalization.CultureInfo.InvariantCulture)) };
-        if (Option(args, "--decider") == "registrar") options = options with { Decider = RegistrarDecider.Create };
-        if (Option(args, "--seed") is { } one)
+        if (BenchFormat.Option(args, "--fault-phase") is { } phase) options = options with { FaultPhase = TimeSpan.FromSeconds(double.Parse(phase, System.Globalization.CultureInfo.InvariantCulture)) };
+        if (BenchFormat.Option(args, "--decider") == "registrar") options = options with { Decider = RegistrarDecider.Create };
+        if (BenchFormat.Option(args, "--seed") is { } one)
         {
             var seed = int.Parse(one, System.Globalization.CultureInfo.InvariantCulture);
             var result = SimulationRunner.Run(seed, options);
@@ -65,14 +65,4 @@ public static class SimulationBenchmark
 
     private static string Faults(IReadOnlyDictionary<string, int> faults) =>
         faults.Count == 0 ? "none" : string.Join(", ", faults.Select(f => $"{f.Key} {f.Value}"));
-
-    private static string? Option(string[] args, string name)
-    {
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == name && i + 1 < args.Length) return args[i + 1];
-            if (args[i].StartsWith(name + "=", StringComparison.Ordinal)) return args[i][(name.Length + 1)..];
-        }
-        return null;
-    }
 }

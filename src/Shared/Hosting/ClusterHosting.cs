@@ -34,6 +34,13 @@ public sealed class ClusterNodeOptions
     public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(7);
     /// <summary>How often the cluster turns missed heartbeats into "unreachable" (Akka's default is 1 s).</summary>
     public TimeSpan UnreachableReaperInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// A node with seed nodes that has not joined within this stops with exit code 4, to be started
+    /// again by its service manager: a fresh process with fresh connections. (Akka's classic remoting
+    /// can keep a new incarnation that restarted at its old address within the old one's gate from
+    /// ever hearing the seeds' answers; seen in the harness: an agent acknowledged every 5 s, never joined.)
+    /// </summary>
+    public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public IReadOnlyList<string> Validate()
     {
@@ -52,6 +59,7 @@ public sealed class ClusterNodeOptions
         // downs it; otherwise the coordinator could act on a Down while ports are still up.
         Check(StableAfter > Lease, nameof(StableAfter), "must be longer than the Lease");
         Check(UnreachableReaperInterval > TimeSpan.Zero, nameof(UnreachableReaperInterval), "must be positive");
+        Check(JoinTimeout >= TimeSpan.FromSeconds(5), nameof(JoinTimeout), $"{JoinTimeout} must be at least 00:00:05 (a seed's timeout and a retry)");
         // The margin must cover how much later the agent may see the cut than the coordinator does.
         Check(LeaseMargin >= HeartbeatInterval + UnreachableReaperInterval, nameof(LeaseMargin),
             "must be at least HeartbeatInterval + UnreachableReaperInterval (the detection skew between two nodes)");
@@ -100,6 +108,7 @@ public static class ClusterHosting
               }
               unreachable-nodes-reaper-interval = {{(int)options.UnreachableReaperInterval.TotalMilliseconds}}ms
               run-coordinated-shutdown-when-down = on
+              shutdown-after-unsuccessful-join-seed-nodes = {{(options.SeedNodes.Count > 0 ? $"{(int)options.JoinTimeout.TotalMilliseconds}ms" : "off")}}
             }
             """, HoconAddMode.Prepend);
         return builder;

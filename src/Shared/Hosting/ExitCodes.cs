@@ -19,7 +19,7 @@ public static class ExitCodes
     /// or an operator's down): it cannot come back as the same incarnation, only as a new process.
     /// Also a node that finds itself in a second cluster (an agent with no coordinator left, a
     /// coordinator whose journal lock a node outside its cluster holds): restarted, it rejoins
-    /// through the seeds.
+    /// through the seeds. And a node that could not join through its seeds within JoinTimeout.
     /// </summary>
     public const int Downed = 4;
 
@@ -28,6 +28,7 @@ public static class ExitCodes
     {
         ExitCodeReason coded => (coded.ExitCode, coded.Why),
         CoordinatedShutdown.ClusterDowningReason => (Downed, "downed: the cluster removed this node; restart it to rejoin as a new incarnation"),
+        CoordinatedShutdown.ClusterJoinUnsuccessfulReason => (Downed, "could not join the cluster through its seed nodes within Replug:Cluster:JoinTimeout; restart it to try again"),
         _ => null,
     };
 }
