@@ -15,7 +15,7 @@ public static class PolicyDayBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: policies [--seed N (1)] [--hosts N (50)] [--faults N (30)] [--hours H (24)] [--peak FRACTION (0.55)]");
+            Console.WriteLine("usage: policies [--seed N (1)] [--hosts N (50)] [--faults N (30)] [--hours H (24)] [--peak FRACTION (0.55)] [--trace ROW (1-5)]");
             return Task.FromResult(0);
         }
         var options = new DayOptions(
@@ -35,6 +35,13 @@ public static class PolicyDayBenchmark
         Console.WriteLine("| strategy | NIC-hours unplugged | port-minutes without reserve (ports) | NIC-minutes > 80 % | port-minutes down | moves | switches | plugs / unplugs | faults handled | wall time |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         IDayStrategy[] strategies = [new NoPolicy(), new NaiveThreshold(), new ReplugPolicies(1, reserve), new ReplugPolicies(3, reserve), new ReplugPolicies(5, reserve)];
+        if (BenchFormat.Option(args, "--trace") is { } traced)
+        {
+            // One strategy's every verdict and every port outage, by the strategy's row number (1: no policy).
+            var strategy = strategies[int.Parse(traced, System.Globalization.CultureInfo.InvariantCulture) - 1];
+            PolicyDaySimulation.Run(options, strategy, reserve, Console.WriteLine);
+            return Task.FromResult(0);
+        }
         foreach (var strategy in strategies)
         {
             var clock = Stopwatch.StartNew();

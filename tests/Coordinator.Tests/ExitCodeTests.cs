@@ -43,15 +43,20 @@ public sealed class ExitCodeTests
         Assert.Equal(ExitCodes.Stopped, code);
     }
 
-    [Fact]
-    public async Task A_node_the_cluster_downed_ends_with_exit_code_4_so_the_service_manager_restarts_it()
+    /// <summary>The exit code of a host whose coordinated shutdown runs with <paramref name="reason"/> once it has started.</summary>
+    private static async Task<int> ExitCodeAfter(CoordinatedShutdown.Reason reason)
     {
         var host = Host();
         host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
-            CoordinatedShutdown.Get(host.Services.GetRequiredService<ActorSystem>()).Run(CoordinatedShutdown.ClusterDowningReason.Instance));
-
-        var code = await AgentHost.RunUntilStopped(host, "test", "none").WaitAsync(TimeSpan.FromSeconds(30));
-
-        Assert.Equal(ExitCodes.Downed, code);
+            CoordinatedShutdown.Get(host.Services.GetRequiredService<ActorSystem>()).Run(reason));
+        return await AgentHost.RunUntilStopped(host, "test", "none").WaitAsync(TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task A_node_the_cluster_downed_ends_with_exit_code_4_so_the_service_manager_restarts_it() =>
+        Assert.Equal(ExitCodes.Downed, await ExitCodeAfter(CoordinatedShutdown.ClusterDowningReason.Instance));
+
+    [Fact]
+    public async Task A_node_that_could_not_join_through_its_seeds_ends_with_exit_code_4_so_a_fresh_process_tries_again() =>
+        Assert.Equal(ExitCodes.Downed, await ExitCodeAfter(CoordinatedShutdown.ClusterJoinUnsuccessfulReason.Instance));
 }

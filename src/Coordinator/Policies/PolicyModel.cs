@@ -68,14 +68,15 @@ public sealed record PolicySnapshot(IReadOnlyList<HostLoad> Hosts, IReadOnlyList
     };
 
     /// <summary>
-    /// A port placed on <paramref name="target"/> runs on its least loaded usable NIC, with the
-    /// target's other usable NICs as its spares: what the target's agent gives it as fail-over devices.
+    /// A port placed on <paramref name="target"/> runs on its least loaded usable NIC, with every
+    /// other NIC of the target as a member (what its agent gives it as fail-over devices), so that
+    /// a NIC unplugged there now can be plugged back for it later.
     /// </summary>
     private PolicySnapshot MoveTo(PortLoad port, HostLoad target, DateTimeOffset now)
     {
-        var devices = target.Nics.Where(n => n.Usable).OrderBy(n => n.Utilization).ThenBy(n => n.Device.Name, StringComparer.Ordinal)
+        var devices = target.Nics.OrderBy(n => n.Usable ? 0 : 1).ThenBy(n => n.Utilization).ThenBy(n => n.Device.Name, StringComparer.Ordinal)
             .Select(n => n.Device).ToList();
-        if (devices.Count == 0) return this;
+        if (!target.Nics.Any(n => n.Usable)) return this;
         return this with
         {
             Hosts = [.. Hosts.Select(h =>

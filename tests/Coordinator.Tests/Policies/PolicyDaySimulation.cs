@@ -109,7 +109,7 @@ public static class PolicyDaySimulation
 
     private sealed record Fault(DateTimeOffset Start, DateTimeOffset End, HostId Host, DeviceId Nic);
 
-    public static DayResult Run(DayOptions options, IDayStrategy strategy, Reserve reserve)
+    public static DayResult Run(DayOptions options, IDayStrategy strategy, Reserve reserve, Action<string>? trace = null)
     {
         var random = new Random(options.Seed);
         var capacity = options.NicGbps * 1e9;
@@ -200,6 +200,8 @@ public static class PolicyDaySimulation
                 if (port.Active is not { } a || host.Nic(a) is not { Usable: true })
                 {
                     down += tickMinutes;
+                    trace?.Invoke($"{now:HH:mm:ss} {port.Port.Value} down on {port.Host}: " +
+                        string.Join(", ", host.Nics.Select(n => $"{n.Device.Name}{(n.Healthy ? "" : " failed")}{(n.Plugged ? "" : " unplugged")}")));
                     foreach (var f in faults.Where(f => f.Host == port.Host && f.Start <= now && now < f.End)) faultDowned.Add(f);
                 }
                 else if (!reserve.Holds(snapshot, port))
@@ -212,6 +214,7 @@ public static class PolicyDaySimulation
             // The strategy's verdicts, carried out.
             foreach (var action in strategy.Round(snapshot, now))
             {
+                trace?.Invoke($"{now:HH:mm:ss} {action}");
                 switch (action)
                 {
                     case PolicyAction.PlugNic plug:
