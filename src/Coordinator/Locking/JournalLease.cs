@@ -119,6 +119,9 @@ public sealed class JournalLease : Lease
             _holderOutsideSince = 0;
             _locks.HeldUntil(sent + (long)(_locks.Settings.HeldFor.TotalSeconds * Stopwatch.Frequency));
             _log.Info("Took the coordinator's journal lock as {0}: this node's coordinator starts", _owner);
+            if (candidate is PostgresJournalLock { ServerEndsSilentSessions: false })
+                _log.Warning("The journal's PostgreSQL server has no idle_session_timeout (before 14): if this node falls silent, " +
+                             "its lock is freed only when the server's TCP keepalive gives up on it, and no other coordinator can act until then");
             _checks = new CancellationTokenSource();
             var checks = _checks.Token;
             _checking = Task.Run(() => KeepConfirming(candidate, leaseLostCallback, checks));

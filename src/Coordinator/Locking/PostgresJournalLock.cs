@@ -19,18 +19,30 @@ public sealed class PostgresJournalLock : IJournalLock
     private const int ApplicationNameLimit = 63;
 
     private readonly string _connectionString;
+    private readonly string _withoutIdleTimeout;
+    private bool _serverHasIdleTimeout = true;
     private NpgsqlConnection? _connection;
 
     public PostgresJournalLock(string connectionString, string? schema, string owner, JournalLockSettings settings)
     {
         Key = KeyOf(schema);
-        _connectionString = new NpgsqlConnectionStringBuilder(connectionString)
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
         {
             Pooling = false,
             ApplicationName = owner.Length <= ApplicationNameLimit ? owner : owner[..ApplicationNameLimit],
-            Options = $"-c idle_session_timeout={(long)settings.ServerTimeout.TotalMilliseconds}",
-        }.ToString();
+        };
+        _withoutIdleTimeout = builder.ToString();
+        // Added to the operator's own options (a search path, say), not in their place.
+        builder.Options = $"{builder.Options} -c idle_session_timeout={(long)settings.ServerTimeout.TotalMilliseconds}".Trim();
+        _connectionString = builder.ToString();
     }
+
+    /// <summary>
+    /// False once the server refused <c>idle_session_timeout</c> (PostgreSQL before 14): a crashed
+    /// holder's lock still goes with its connection, a silent one's only when the server's TCP
+    /// keepalive gives up on it.
+    /// </summary>
+    public bool ServerEndsSilentSessions => _serverHasIdleTimeout;
 
     /// <summary>The advisory lock's second key: the schema's name, hashed (FNV-1a, stable across processes), non-negative.</summary>
     public int Key { get; }
@@ -49,10 +61,20 @@ public sealed class PostgresJournalLock : IJournalLock
     public async Task<JournalLockAttempt> TryAcquireAsync(CancellationToken cancellation)
     {
         if (_connection is not null) return JournalLockAttempt.Taken;
-        var connection = new NpgsqlConnection(_connectionString);
+        var connection = new NpgsqlConnection(_serverHasIdleTimeout ? _connectionString : _withoutIdleTimeout);
         try
         {
-            await connection.OpenAsync(cancellation);
+            try
+            {
+                await connection.OpenAsync(cancellation);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedObject && _serverHasIdleTimeout)
+            {
+                await connection.DisposeAsync();
+                _serverHasIdleTimeout = false;
+                connection = new NpgsqlConnection(_withoutIdleTimeout);
+                await connection.OpenAsync(cancellation);
+            }
             await using (var take = new NpgsqlCommand("SELECT pg_try_advisory_lock(@class, @key)", connection))
             {
                 take.Parameters.AddWithValue("class", LockClass);

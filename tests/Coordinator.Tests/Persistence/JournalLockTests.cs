@@ -112,6 +112,19 @@ public sealed class JournalLockTests : IDisposable
         Assert.False(await silent.ConfirmAsync(default));
     }
 
+    [PostgresFact]
+    public async Task The_lock_sessions_timeout_holds_beside_the_operators_own_connection_options()
+    {
+        await using var schema = await PostgresFixture.CreateSchemaAsync();
+        var withOptions = new NpgsqlConnectionStringBuilder(schema.ConnectionString) { Options = $"-c search_path={schema.Name}" }.ToString();
+        await using var silent = new PostgresJournalLock(withOptions, schema.Name, "10.0.0.1:4053#1", Quick);
+        await using var waiter = new PostgresJournalLock(withOptions, schema.Name, "10.0.0.2:4053#2", Quick);
+        Assert.True((await silent.TryAcquireAsync(default)).Acquired);
+        Assert.True(silent.ServerEndsSilentSessions);
+
+        await Wait.Until(async () => (await waiter.TryAcquireAsync(default)).Acquired, "the silent holder's lock freed", TimeSpan.FromSeconds(30));
+    }
+
     [Fact]
     public void The_advisory_locks_key_is_stable_per_schema_and_never_negative()
     {
