@@ -29,6 +29,17 @@ public sealed record LoadBalancingSettings(PolicyMode Mode = PolicyMode.Advise, 
 
     /// <summary>A host is never made busier than this by a move (DPM's upper bound of the target band).</summary>
     public const double TargetCeiling = 0.81;
+
+    /// <summary>Every problem, each naming its field after <paramref name="prefix"/> (e.g. "Replug:Coordinator:Policies:LoadBalancing:").</summary>
+    public IReadOnlyList<string> Validate(string prefix = "")
+    {
+        var problems = new PolicyLevel.Problems(prefix);
+        problems.Check(Enum.IsDefined(Mode), nameof(Mode), $"'{Mode}' is not a mode (Off, Advise, Auto)");
+        problems.Check(PolicyLevel.IsValid(Level), nameof(Level), $"{Level} is not a level ({PolicyLevel.Min} to {PolicyLevel.Max})");
+        problems.Check(Cooldown is null || Cooldown > TimeSpan.Zero, nameof(Cooldown), $"{Cooldown} must be positive");
+        problems.All.AddRange(EffectiveReserve.Validate(prefix + nameof(Reserve) + ":"));
+        return problems.All;
+    }
 }
 
 /// <summary>

@@ -124,6 +124,13 @@ public static class PolicyLevel
 
     public static bool IsValid(int level) => level is >= Min and <= Max;
 
+    /// <summary>Collects problems as "PREFIX:Field: problem", the shape configuration errors and the API's 400s name a field in.</summary>
+    internal sealed class Problems(string prefix)
+    {
+        public List<string> All { get; } = [];
+        public void Check(bool ok, string field, string problem) { if (!ok) All.Add($"{prefix}{field}: {problem}"); }
+    }
+
     /// <summary>The value for <paramref name="level"/> from a table of five, one per level.</summary>
     public static T Pick<T>(int level, T l1, T l2, T l3, T l4, T l5) => Math.Clamp(level, Min, Max) switch
     {

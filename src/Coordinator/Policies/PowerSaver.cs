@@ -26,6 +26,21 @@ public sealed record PowerSavingSettings(PolicyMode Mode = PolicyMode.Advise, in
 
     /// <summary>How full consolidation may make the NICs that take a retired NIC's ports: inside the band, with room below its top.</summary>
     public double ConsolidateTo => LowUtilization + (HighUtilization - LowUtilization) * PolicyLevel.Pick(Level, 0.0, 0.25, 0.5, 0.7, 0.85);
+
+    /// <summary>Every problem, each naming its field after <paramref name="prefix"/> (e.g. "Replug:Coordinator:Policies:PowerSaving:").</summary>
+    public IReadOnlyList<string> Validate(string prefix = "")
+    {
+        var problems = new PolicyLevel.Problems(prefix);
+        problems.Check(Enum.IsDefined(Mode), nameof(Mode), $"'{Mode}' is not a mode (Off, Advise, Auto)");
+        problems.Check(PolicyLevel.IsValid(Level), nameof(Level), $"{Level} is not a level ({PolicyLevel.Min} to {PolicyLevel.Max})");
+        problems.Check(LowUtilization is > 0 and < 1, nameof(LowUtilization), $"{LowUtilization} must be between 0 and 1 (a fraction of capacity)");
+        problems.Check(HighUtilization > LowUtilization && HighUtilization <= 1, nameof(HighUtilization),
+            $"{HighUtilization} must be above LowUtilization ({LowUtilization}) and at most 1");
+        problems.Check(LowFor is null || LowFor > TimeSpan.Zero, nameof(LowFor), $"{LowFor} must be positive");
+        problems.Check(HighFor is null || HighFor > TimeSpan.Zero, nameof(HighFor), $"{HighFor} must be positive");
+        problems.All.AddRange(EffectiveReserve.Validate(prefix + nameof(Reserve) + ":"));
+        return problems.All;
+    }
 }
 
 /// <summary>

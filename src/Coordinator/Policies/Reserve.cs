@@ -9,6 +9,14 @@ namespace Replug.Coordinator.Policies;
 /// </summary>
 public sealed record Reserve(int SpareNicsPerPort = 1, int SpareHosts = 1)
 {
+    public IReadOnlyList<string> Validate(string prefix = "")
+    {
+        var problems = new PolicyLevel.Problems(prefix);
+        problems.Check(SpareNicsPerPort is >= 0 and <= 8, nameof(SpareNicsPerPort), $"{SpareNicsPerPort} must be between 0 and 8");
+        problems.Check(SpareHosts is >= 0 and <= 1000, nameof(SpareHosts), $"{SpareHosts} must be between 0 and 1000");
+        return problems.All;
+    }
+
     /// <summary>The port's usable members other than its active device.</summary>
     public static int SparesOf(PolicySnapshot snapshot, PortLoad port, DeviceId? without = null)
     {
