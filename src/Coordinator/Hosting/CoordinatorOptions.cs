@@ -24,11 +24,7 @@ public sealed class CoordinatorOptions
     /// <summary>How long the database keeps the journal lock of a coordinator that fell silent (PostgreSQL); a crashed one's goes at once.</summary>
     public TimeSpan LockTimeout { get; set; } = JournalLockSettings.Default.ServerTimeout;
 
-    public JournalLockSettings JournalLock => JournalLockSettings.Default with
-    {
-        ServerTimeout = LockTimeout,
-        SplitAfter = LockTimeout * 2 + JournalLockSettings.Default.CheckInterval * 3,
-    };
+    public JournalLockSettings JournalLock => JournalLockSettings.Default with { ServerTimeout = LockTimeout };
 
     public IReadOnlyList<string> Validate()
     {

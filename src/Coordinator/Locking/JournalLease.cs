@@ -79,10 +79,12 @@ public sealed class JournalLease : Lease
     }
 
     /// <summary>"host:port#uid": short enough for PostgreSQL's application name, and says which incarnation holds it.</summary>
-    public static string OwnerName(UniqueAddress node) => $"{node.Address.Host}:{node.Address.Port}#{node.Uid}";
+    public static string OwnerName(UniqueAddress node) => $"{HostPort(node.Address)}#{node.Uid}";
 
     /// <summary>The "host:port" of an <see cref="OwnerName"/>.</summary>
     public static string AddressOf(string owner) => owner.Split('#')[0];
+
+    private static string HostPort(Address address) => $"{address.Host}:{address.Port}";
 
     public override Task<bool> Acquire() => Acquire(_ => { });
 
@@ -208,7 +210,7 @@ public sealed class JournalLease : Lease
         var cluster = Cluster.Get(_system);
         var outside = holder is not null
             && AddressOf(holder) != AddressOf(_owner)
-            && !cluster.State.Members.Any(m => $"{m.Address.Host}:{m.Address.Port}" == AddressOf(holder));
+            && !cluster.State.Members.Any(m => HostPort(m.Address) == AddressOf(holder));
         if (!outside)
         {
             _holderOutsideSince = 0;

@@ -38,11 +38,17 @@ public sealed record JournalLockAttempt(bool Acquired, string? Holder)
 /// holder only <see cref="HeldFor"/> after its last confirmed check was sent, which ends before
 /// the database can give the lock to anyone else.
 /// </summary>
-public sealed record JournalLockSettings(TimeSpan CheckInterval, TimeSpan ServerTimeout, TimeSpan SplitAfter)
+public sealed record JournalLockSettings(TimeSpan CheckInterval, TimeSpan ServerTimeout)
 {
-    public static readonly JournalLockSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(15));
+    public static readonly JournalLockSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6));
 
     /// <summary>The database releases a silent holder no earlier than this after its last check: one interval short of it.</summary>
     public TimeSpan HeldFor => ServerTimeout - CheckInterval;
 
+    /// <summary>
+    /// How long the lock may be held by a node outside this one's cluster before this node counts
+    /// itself in a second cluster: longer than a silent holder's lock can outlive it (twice the
+    /// server's timeout, and a few checks).
+    /// </summary>
+    public TimeSpan SplitAfter => ServerTimeout * 2 + CheckInterval * 3;
 }

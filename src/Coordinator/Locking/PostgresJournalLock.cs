@@ -85,12 +85,9 @@ public sealed class PostgresJournalLock : IJournalLock
                     return JournalLockAttempt.Taken;
                 }
             }
-            await using var holder = new NpgsqlCommand(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid " +
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid::bigint = @class AND l.objid::bigint = @key " +
+            await using var holder = AboutThisLock(
+                $"SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE {ThisLock} " +
                 "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1", connection);
-            holder.Parameters.AddWithValue("class", (long)LockClass);
-            holder.Parameters.AddWithValue("key", (long)Key);
             var name = await holder.ExecuteScalarAsync(cancellation) as string;
             await connection.DisposeAsync();
             return JournalLockAttempt.HeldBy(string.IsNullOrEmpty(name) ? null : name);
@@ -102,16 +99,23 @@ public sealed class PostgresJournalLock : IJournalLock
         }
     }
 
+    /// <summary>The rows of <c>pg_locks</c> that are this lock, granted (a two-key advisory lock has objsubid 2); parameters @class and @key.</summary>
+    private const string ThisLock = "locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = @class AND objid::bigint = @key";
+
+    private NpgsqlCommand AboutThisLock(string sql, NpgsqlConnection connection)
+    {
+        var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("class", (long)LockClass);
+        command.Parameters.AddWithValue("key", (long)Key);
+        return command;
+    }
+
     public async Task<bool> ConfirmAsync(CancellationToken cancellation)
     {
         if (_connection is not { } connection) return false;
         try
         {
-            await using var check = new NpgsqlCommand(
-                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND granted " +
-                "AND objsubid = 2 AND classid::bigint = @class AND objid::bigint = @key", connection);
-            check.Parameters.AddWithValue("class", (long)LockClass);
-            check.Parameters.AddWithValue("key", (long)Key);
+            await using var check = AboutThisLock($"SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND {ThisLock}", connection);
             if (await check.ExecuteScalarAsync(cancellation) is long and > 0) return true;
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or InvalidOperationException or TimeoutException)

@@ -1,4 +1,3 @@
-using System.Collections.ObjectModel;
 using Replug.Shared.Devices;
 
 namespace Replug.Coordinator.Policies;
@@ -94,7 +93,7 @@ public static class LoadBalancer
             decisions.Add(new PolicyDecision(Name, action,
                 $"NICs of {hostId} uneven: {busiest.Device.Name} at {busiest.Utilization:P0}, {idlest.Device.Name} at {idlest.Utilization:P0} " +
                 $"(level {settings.Level} acts above {settings.NicSpread:P0}); {chosen.Port.Port.Value} to {chosen.To.Device.Name}",
-                Inputs(("from utilization", busiest.Utilization), ("to utilization", chosen.To.Utilization), ("port bps", chosen.Port.Bps),
+                PolicyDecision.Figures(("from utilization", busiest.Utilization), ("to utilization", chosen.To.Utilization), ("port bps", chosen.Port.Bps),
                     ("spread", spread), ("threshold", settings.NicSpread))));
             switched.Add(chosen.Port.Port);
             current = current.Apply(action, now);
@@ -130,13 +129,10 @@ public static class LoadBalancer
             decisions.Add(new PolicyDecision(Name, action,
                 $"{hot.Host} at {hot.Utilization:P0} against a cluster mean of {mean:P0} (level {settings.Level} acts {settings.HostImbalance:P0} above it); " +
                 $"{chosen.Port.Port.Value} to {chosen.To.Host} at {chosen.To.Utilization:P0}",
-                Inputs(("from utilization", hot.Utilization), ("to utilization", chosen.To.Utilization), ("cluster mean", mean),
+                PolicyDecision.Figures(("from utilization", hot.Utilization), ("to utilization", chosen.To.Utilization), ("cluster mean", mean),
                     ("port bps", chosen.Port.Bps), ("threshold", settings.HostImbalance))));
             moved.Add(chosen.Port.Port);
             current = current.Apply(action, now);
         }
     }
-
-    internal static IReadOnlyDictionary<string, double> Inputs(params (string Name, double Value)[] inputs) =>
-        new ReadOnlyDictionary<string, double>(inputs.ToDictionary(i => i.Name, i => Math.Round(i.Value, 4)));
 }

@@ -111,7 +111,12 @@ public abstract record PolicyAction
 }
 
 /// <summary>One verdict: the action, why, and the figures it was decided from (shown to operators as they are).</summary>
-public sealed record PolicyDecision(string Policy, PolicyAction Action, string Reason, IReadOnlyDictionary<string, double> Inputs);
+public sealed record PolicyDecision(string Policy, PolicyAction Action, string Reason, IReadOnlyDictionary<string, double> Inputs)
+{
+    /// <summary>A verdict's figures by name, rounded for reading.</summary>
+    public static IReadOnlyDictionary<string, double> Figures(params (string Name, double Value)[] inputs) =>
+        new System.Collections.ObjectModel.ReadOnlyDictionary<string, double>(inputs.ToDictionary(i => i.Name, i => Math.Round(i.Value, 4)));
+}
 
 /// <summary>
 /// How far a policy goes, from 1 (conservative: acts on large, lasting differences only) to 5

@@ -79,7 +79,7 @@ public static class PowerSaver
         memory = Observe(snapshot, memory, settings, now);
         var current = snapshot;
         current = RestoreReserve(current, settings, now, decisions, ref memory);
-        current = MeetDemand(current, memory, settings, now, decisions, ref memory);
+        current = MeetDemand(current, settings, now, decisions, ref memory);
         current = RetireIdleNics(current, memory, settings, now, decisions);
         RecommendStandby(current, memory, settings, now, decisions);
         return (decisions, memory);
@@ -120,7 +120,7 @@ public static class PowerSaver
                 activeUsable
                     ? $"fault: {port.Port.Value} on {port.Host} has {spares} spare NIC(s), reserve {reserve.SpareNicsPerPort}; {unplugged.Device.Name} plugged back at once"
                     : $"fault: {port.Port.Value} on {port.Host} has no usable active device; {unplugged.Device.Name} plugged back at once",
-                LoadBalancer.Inputs(("spares", spares), ("reserve", reserve.SpareNicsPerPort))));
+                PolicyDecision.Figures(("spares", spares), ("reserve", reserve.SpareNicsPerPort))));
             memory = memory with { PluggedAt = memory.PluggedAt.SetItem((port.Host, unplugged.Device), now) };
             current = current.Apply(action, now);
         }
@@ -129,33 +129,35 @@ public static class PowerSaver
             var action = new PolicyAction.WakeHost(sleeping.Host);
             decisions.Add(new PolicyDecision(Name, action,
                 $"fault: {Reserve.HostsWithRoom(current)} available host(s) with room for a fail-over, reserve {reserve.SpareHosts}; {sleeping.Host} woken",
-                LoadBalancer.Inputs(("hosts with room", Reserve.HostsWithRoom(current)), ("reserve", reserve.SpareHosts))));
+                PolicyDecision.Figures(("hosts with room", Reserve.HostsWithRoom(current)), ("reserve", reserve.SpareHosts))));
             current = current.Apply(action, now);
         }
         return current;
     }
 
-    private static PolicySnapshot MeetDemand(PolicySnapshot current, PowerSavingMemory observed, PowerSavingSettings settings, DateTimeOffset now,
+    private static PolicySnapshot MeetDemand(PolicySnapshot current, PowerSavingSettings settings, DateTimeOffset now,
         List<PolicyDecision> decisions, ref PowerSavingMemory memory)
     {
-        foreach (var (hostId, since) in observed.HighSince)
+        // This round changes only PluggedAt; the high periods read here stay as observed.
+        var highSince = memory.HighSince;
+        foreach (var (hostId, since) in highSince)
         {
             if (now - since < settings.ReplugAfter || current.Host(hostId) is not { } host) continue;
             if (host.Nics.FirstOrDefault(n => n.Healthy && !n.Plugged) is not { } unplugged) continue;
             var action = new PolicyAction.PlugNic(hostId, unplugged.Device);
             decisions.Add(new PolicyDecision(Name, action,
                 $"{hostId} above {settings.HighUtilization:P0} for {(now - since).TotalMinutes:0.#} min (level {settings.Level} waits {settings.ReplugAfter.TotalMinutes:0.#}); {unplugged.Device.Name} plugged back",
-                LoadBalancer.Inputs(("host utilization", host.Utilization), ("high", settings.HighUtilization), ("minutes high", (now - since).TotalMinutes))));
+                PolicyDecision.Figures(("host utilization", host.Utilization), ("high", settings.HighUtilization), ("minutes high", (now - since).TotalMinutes))));
             memory = memory with { PluggedAt = memory.PluggedAt.SetItem((hostId, unplugged.Device), now) };
             current = current.Apply(action, now);
         }
         var available = current.Hosts.Where(h => h.Available && h.CapacityBps > 0).ToList();
-        var clusterHigh = available.Count > 0 && available.All(h => observed.HighSince.TryGetValue(h.Host, out var s) && now - s >= settings.ReplugAfter);
+        var clusterHigh = available.Count > 0 && available.All(h => highSince.TryGetValue(h.Host, out var s) && now - s >= settings.ReplugAfter);
         if (clusterHigh && current.Hosts.FirstOrDefault(h => h.Up && h.Standby) is { } sleeping)
         {
             var action = new PolicyAction.WakeHost(sleeping.Host);
             decisions.Add(new PolicyDecision(Name, action, $"every available host above {settings.HighUtilization:P0}; {sleeping.Host} woken",
-                LoadBalancer.Inputs(("hosts", available.Count), ("high", settings.HighUtilization))));
+                PolicyDecision.Figures(("hosts", available.Count), ("high", settings.HighUtilization))));
             current = current.Apply(action, now);
         }
         return current;
@@ -200,12 +202,12 @@ public static class PowerSaver
             foreach (var change in switches)
                 decisions.Add(new PolicyDecision(Name, change,
                     $"consolidating {hostId}: {change.Port.Value} leaves {device.Name} (below {settings.LowUtilization:P0} for {minutes:0} min) for {change.To.Name}",
-                    LoadBalancer.Inputs(("nic utilization", nic.Utilization), ("consolidate to", settings.ConsolidateTo))));
+                    PolicyDecision.Figures(("nic utilization", nic.Utilization), ("consolidate to", settings.ConsolidateTo))));
             var unplug = new PolicyAction.UnplugNic(hostId, device);
             decisions.Add(new PolicyDecision(Name, unplug,
                 $"{device.Name} on {hostId} below {settings.LowUtilization:P0} for {minutes:0} min (level {settings.Level} waits {settings.RetireAfter.TotalMinutes:0}); " +
                 $"every port keeps {reserve.SpareNicsPerPort} spare NIC(s) without it",
-                LoadBalancer.Inputs(("nic utilization", nic.Utilization), ("low", settings.LowUtilization), ("minutes low", minutes),
+                PolicyDecision.Figures(("nic utilization", nic.Utilization), ("low", settings.LowUtilization), ("minutes low", minutes),
                     ("ports switched", switches.Count))));
             current = plan.Apply(unplug, now);
         }
@@ -223,7 +225,7 @@ public static class PowerSaver
             var action = new PolicyAction.StandbyHost(hostId);
             decisions.Add(new PolicyDecision(Name, action,
                 $"{hostId} has carried no port for {(now - since).TotalMinutes:0} min; {Reserve.HostsWithRoom(current, hostId)} other host(s) keep room for fail-over (reserve {reserve.SpareHosts})",
-                LoadBalancer.Inputs(("minutes empty", (now - since).TotalMinutes), ("hosts with room", Reserve.HostsWithRoom(current, hostId)))));
+                PolicyDecision.Figures(("minutes empty", (now - since).TotalMinutes), ("hosts with room", Reserve.HostsWithRoom(current, hostId)))));
             current = current.Apply(action, now);
         }
     }

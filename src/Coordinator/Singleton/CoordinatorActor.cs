@@ -110,6 +110,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     }
 
     public override string PersistenceId => PersistenceIdValue;
+
     /// <summary>
     /// A lease promises that no coordinator moves the host's ports until it runs out: only the
     /// journal lock's holder can promise that (another holder would not know of the grant). When
