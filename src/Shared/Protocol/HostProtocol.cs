@@ -35,6 +35,17 @@ public sealed record PortReport(PortSpec Spec, IReadOnlyList<DeviceId> Members, 
 }
 
 /// <summary>
+/// A NIC's traffic as its agent measures it: each direction's smoothed rate (bits per second) and
+/// the link's capacity (the kernel's speed, or the configured one). A full-duplex link gives each
+/// direction all of it, so the busier direction is the load.
+/// </summary>
+public sealed record NicLoadSample(DeviceId Device, double CapacityBps, double RxBps, double TxBps)
+{
+    public double Bps => Math.Max(RxBps, TxBps);
+    public double Utilization => CapacityBps > 0 ? Bps / CapacityBps : 0;
+}
+
+/// <summary>
 /// A host's whole inventory. Capacity is its number of fail-over slots: ports failed over from
 /// other hosts that it can take (its own ports' devices are not slots: they cannot carry a
 /// foreign port). Load is how many foreign ports it carries now, so Capacity - Load is the room
@@ -106,6 +117,31 @@ public static class HostProtocol
     /// <param name="Duration">How long from the request the host may forward (the coordinator counts it from when it answered, which is later).</param>
     /// <param name="Ports">The ports this host may forward now, in the coordinator's view: any other stays fenced in the kernel.</param>
     public sealed record LeaseGranted(HostId Host, long Incarnation, long Sequence, long Epoch, TimeSpan Duration, IReadOnlyList<PortId> Ports) : IHostMessage;
+
+    // Load: each NIC's smoothed traffic, sent when it changed by more than the agent's threshold or at its heartbeat.
+    /// <param name="Nics">Every NIC whose load this agent measures, with the figures it last reported for each.</param>
+    public sealed record NicLoadReported(HostId Host, long Incarnation, IReadOnlyList<NicLoadSample> Nics) : IHostMessage;
+
+    // Planned hot plug (DPDK's dev_detach / dev_attach, driven by an operator or a policy): commands
+    // like the ports' ones (id, epoch, incarnation), acknowledged once DONE, not when received.
+    /// <summary>
+    /// Take the device out of service: every port using it moves its traffic to another member
+    /// first (remap), then the device is released (a net device's link goes down; a PCI function
+    /// is unbound and removed, so the card can be pulled). Refused, changing nothing, when a port
+    /// would be left without a healthy device.
+    /// </summary>
+    public sealed record DetachDevice(CommandId Id, long Epoch, DeviceId Device, string Reason, long Incarnation = 0) : IHostMessage;
+    /// <summary>
+    /// Bring a detached device back (rescan for a removed PCI function, bind its driver, bring the
+    /// link up, re-apply its configuration) and offer it to its ports, which take it back as their
+    /// revertive setting says. Acknowledged once it is in service.
+    /// </summary>
+    public sealed record AttachDevice(CommandId Id, long Epoch, DeviceId Device, string Reason, long Incarnation = 0) : IHostMessage;
+    /// <summary>
+    /// Within one host: the port's traffic moves to <paramref name="Device"/>, one of its healthy
+    /// members (a load balancer's remap). Refused when the device is not a healthy member.
+    /// </summary>
+    public sealed record SwitchPortDevice(CommandId Id, long Epoch, PortId Port, DeviceId Device, long Incarnation = 0) : IHostMessage;
 }
 
 /// <summary>Orchestrators announce live migrations ahead: an announced NIC move never triggers a fail-over.</summary>

@@ -36,6 +36,10 @@ public sealed class HostProtocolSerializer(ExtendedActorSystem system) : Version
         .Upcast<CommandRefused>(fromVersion: 1, v1 => v1)
         .Add<RenewLease>("host.renew-lease")
         .Add<LeaseGranted>("host.lease-granted")
+        .Add<NicLoadReported>("host.nic-load-reported")
+        .Add<DetachDevice>("host.detach-device")
+        .Add<AttachDevice>("host.attach-device")
+        .Add<SwitchPortDevice>("host.switch-port-device")
         .Build();
 
     public override int Identifier => ReplugSerializers.HostProtocolId;
