@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using Replug.Agent.Devices;
+using Replug.Agent.Load;
 using Replug.Agent.Ports;
 using Replug.Shared.Devices;
 using Replug.Shared.Protocol;
@@ -23,7 +24,8 @@ public sealed record HostAgentSettings(
     TimeSpan? ReportInterval = null,
     TimeSpan? RenewInterval = null,
     bool AllPortsBridged = true,
-    IReadOnlySet<string>? FencedDevices = null)
+    IReadOnlySet<string>? FencedDevices = null,
+    NicLoadSettings? Load = null)
 {
     /// <summary>How often the coordinator's lease is asked for: a quarter of the lease, so a lost answer or two cost nothing.</summary>
     public TimeSpan EffectiveRenewInterval => RenewInterval ?? Lease / 4;
@@ -47,8 +49,9 @@ public delegate IActorRef? PortFactory(IActorContext context, PortSpec spec, IRe
 /// <summary>
 /// The host's voice in the cluster: registers with the coordinator (through the singleton proxy)
 /// and reports every NIC and port change after that; carries out the coordinator's commands
-/// idempotently and refuses those of an older epoch; and fences its ports itself when it has
-/// not seen a majority of the cluster for longer than its lease.
+/// idempotently and refuses those of an older epoch; fences its ports itself when it has
+/// not seen a majority of the cluster for longer than its lease; and reports its NICs' load when
+/// it changed (<see cref="NicLoadSampler"/>, with <see cref="HostAgentSettings.Load"/>).
 /// </summary>
 public sealed class HostAgent : ReceiveActor, IWithTimers
 {
@@ -82,6 +85,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
     private bool _kernelFailing;
     private bool _lapseLogged;
     private TimeSpan _registeredAt;
+    private IActorRef? _sampler;
 
     /// <param name="kernelLease">
     /// The fence the kernel enforces (installed by the caller), renewed here while the coordinator
@@ -130,6 +134,7 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         });
         Receive<PortProtocol.FenceAck>(_ => { });
         Receive<StopForwarding>(OnStopForwarding);
+        Receive<NicLoadSampler.LoadReportDue>(OnLoadReportDue);
     }
 
     /// <summary>
@@ -155,6 +160,11 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
         Context.System.EventStream.Subscribe(Self, typeof(PortRecovered));
         Context.System.EventStream.Subscribe(Self, typeof(PortSwitched));
         foreach (var nic in _bus.Scan().Net) Remember(nic);
+        if (_settings.Load is { } load)
+        {
+            _sampler = Context.ActorOf(NicLoadSampler.Props(load, new SysfsNicCounters(_bus.Root), Self), "nic-load");
+            TrackLoad();
+        }
         Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
         Timers.StartPeriodicTimer("lease", new CheckLease(), _settings.LeaseCheckInterval);
         var every = _settings.ReportInterval ?? HostAgentSettings.DefaultReportInterval;
@@ -200,7 +210,11 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
             return;
         }
         _ledger.Observe(registered.Epoch);
-        if (!_registered) _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
+        if (!_registered)
+        {
+            _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
+            _sampler?.Tell(new NicLoadSampler.ReportAgain()); // this coordinator may know nothing of the load yet
+        }
         _registered = true;
         Timers.Cancel("register");
         if (!MayForward) return;
@@ -235,11 +249,22 @@ public sealed class HostAgent : ReceiveActor, IWithTimers
                     _coordinator.Tell(new HostProtocol.NicAdded(_settings.Host, report));
                 if (ev.Uevent.DevPathOld is { } old && _nics.Remove(DeviceId.Net(DevPaths.KernelName(old).ToString()), out var renamed))
                     _coordinator.Tell(new HostProtocol.NicRemoved(_settings.Host, renamed.Device, renamed.Identity));
+                TrackLoad();
                 break;
             case UeventAction.Remove when _nics.Remove(ev.Device, out var gone):
                 _coordinator.Tell(new HostProtocol.NicRemoved(_settings.Host, gone.Device, gone.Identity));
+                TrackLoad();
                 break;
         }
+    }
+
+    private void TrackLoad() => _sampler?.Tell(new NicLoadSampler.Track([.. _nics.Keys]));
+
+    /// <summary>Load reports go only to a coordinator this agent is registered with: before that, it would not know the host.</summary>
+    private void OnLoadReportDue(NicLoadSampler.LoadReportDue due)
+    {
+        if (!_registered || _leaving) return;
+        _coordinator.Tell(new NicLoadReported(_settings.Host, _incarnation, due.Nics));
     }
 
     /// <summary>The NIC's identity must be read while it exists: at removal there is nothing left to read.</summary>

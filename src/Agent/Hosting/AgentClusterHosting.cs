@@ -34,7 +34,8 @@ public static class AgentClusterHosting
             var settings = new HostAgentSettings(new HostId(options.Host), cluster.Lease, options.EffectiveCapacity, options.Reserved,
                 options.Ports.ToDictionary(p => new PortId(p.Name), p => new PortSpec(new PortId(p.Name), p.Priority, p.AntiAffinityGroup)),
                 TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100), RenewInterval: options.Fence.RenewInterval,
-                AllPortsBridged: options.FenceCoversAllPorts, FencedDevices: options.FencedNetDevices().ToHashSet(StringComparer.Ordinal));
+                AllPortsBridged: options.FenceCoversAllPorts, FencedDevices: options.FencedNetDevices().ToHashSet(StringComparer.Ordinal),
+                Load: options.Load.Settings);
             var proxy = registry.Get<CoordinatorProxyKey>();
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
                 FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device)), kernelLease), ActorNames.HostAgent);

@@ -1,4 +1,5 @@
 using Replug.Agent.Devices;
+using Replug.Agent.Load;
 using Replug.Shared.Devices;
 
 namespace Replug.Agent.Hosting;
@@ -43,6 +44,28 @@ public sealed class AgentOptions
     public bool Reserved { get; set; }
     /// <summary>In a cluster: the fence the kernel enforces when this agent is gone (see <see cref="FenceOptions"/>).</summary>
     public FenceOptions Fence { get; set; } = new();
+    /// <summary>In a cluster: how the NICs' traffic is measured and reported to the coordinator (see <see cref="LoadOptions"/>).</summary>
+    public LoadOptions Load { get; set; } = new();
+
+    /// <summary>
+    /// Each NIC's traffic, from its byte counters in sysfs against its speed, smoothed, and reported
+    /// when it moved by more than <see cref="Threshold"/> or at the <see cref="Heartbeat"/>.
+    /// </summary>
+    public sealed class LoadOptions
+    {
+        /// <summary>How often every NIC's counters are read.</summary>
+        public TimeSpan Interval { get; set; } = NicLoadSettings.Default.Interval;
+        /// <summary>The smoothing: a step in traffic is half-way in the figure after one half-life.</summary>
+        public TimeSpan HalfLife { get; set; } = NicLoadSettings.Default.HalfLife;
+        /// <summary>A change of a NIC's utilization that is reported at once (0.05: five points of its capacity).</summary>
+        public double Threshold { get; set; } = NicLoadSettings.Default.Threshold;
+        /// <summary>A report at least this often, changed or not.</summary>
+        public TimeSpan Heartbeat { get; set; } = NicLoadSettings.Default.Heartbeat;
+        /// <summary>The capacity (Mb/s) of a NIC whose kernel gives no speed (veths, some virtual NICs).</summary>
+        public double DefaultCapacityMbps { get; set; } = NicLoadSettings.Default.DefaultCapacityBps / 1e6;
+
+        public NicLoadSettings Settings => new(Interval, HalfLife, Threshold, Heartbeat, DefaultCapacityMbps * 1e6);
+    }
 
     /// <summary>
     /// The kernel-enforced lease: the port members and fail-over devices forward through a bridge
@@ -156,6 +179,11 @@ public sealed class AgentOptions
         Check(DeviceNames.IsSafe(Fence.Table), "Fence:Table", $"'{Fence.Table}' is not an nftables table name");
         Check(!string.IsNullOrWhiteSpace(Fence.Nft), "Fence:Nft", "must name the nft program");
         Check(Fence.RenewInterval is null || Fence.RenewInterval > TimeSpan.Zero, "Fence:RenewInterval", "must be positive");
+        Check(Load.Interval > TimeSpan.Zero, "Load:Interval", "must be positive");
+        Check(Load.HalfLife > TimeSpan.Zero, "Load:HalfLife", "must be positive");
+        Check(Load.Threshold is >= 0 and < 1, "Load:Threshold", $"{Load.Threshold} is not a share of a link (0 to below 1; 0.05 = five points)");
+        Check(Load.Heartbeat >= Load.Interval, "Load:Heartbeat", $"must not be shorter than Load:Interval ({Load.Interval})");
+        Check(Load.DefaultCapacityMbps > 0 && double.IsFinite(Load.DefaultCapacityMbps), "Load:DefaultCapacityMbps", "must be a positive number of Mb/s");
 
         var portNames = new HashSet<string>();
         for (var i = 0; i < Ports.Count; i++)

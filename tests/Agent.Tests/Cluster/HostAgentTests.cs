@@ -136,6 +136,30 @@ public sealed class HostAgentTests : Akka.TestKit.Xunit2.TestKit
         Assert.All(_received.OfType<NicAdded>(), added => Assert.Equal(DeviceId.Net("eth1"), added.Nic.Device));
     }
 
+    [Fact]
+    public void NIC_load_is_reported_with_the_agents_incarnation_only_once_it_is_registered()
+    {
+        _sysfs.AddNet("eth1", ifIndex: 2, mac: "90:e2:ba:00:00:01").SetCounters("eth1", 0, 0);
+        var load = new Replug.Agent.Load.NicLoadSettings(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1), 0.05, TimeSpan.FromMinutes(1), 1e9);
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(_sysfs.Root), WatcherOptions.Default));
+        var settings = HostAgentSettings.For(new HostId("h1"), TimeSpan.FromSeconds(1)) with { Load = load };
+        var agent = Sys.ActorOf(HostAgent.Props(settings, watcher, new Dictionary<PortId, IActorRef>(), _coordinator.Ref,
+            new SysfsDeviceBus(_sysfs.Root)));
+        var register = _coordinator.FishForMessage<RegisterHost>(_ => true, TimeSpan.FromSeconds(5));
+
+        // Unanswered for ten samples: the NIC has a rate, but a coordinator that does not know the host hears nothing of it.
+        Assert.DoesNotContain(_coordinator.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m), m => m is NicLoadReported);
+
+        // Registered: reported at the next sample though the load has not changed (this coordinator may know nothing).
+        agent.Tell(new HostRegistered(register.Host, 1, [], null, register.Incarnation), _coordinator.Ref);
+        var report = _coordinator.FishForMessage<NicLoadReported>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal(new HostId("h1"), report.Host);
+        Assert.Equal(register.Incarnation, report.Incarnation);
+        var nic = Assert.Single(report.Nics);
+        Assert.Equal(DeviceId.Net("eth1"), nic.Device);
+        Assert.Equal(1e9, nic.CapacityBps);
+    }
+
     /// <summary>The kernel's side of the lease, recorded: each write's devices and time left.</summary>
     private sealed class RecordingKernelLease : Replug.Agent.Ports.IKernelLease
     {

@@ -42,6 +42,12 @@ public sealed class AgentOptionsTests
     [InlineData("Replug:Agent:Ports:0:Devices:0", "net/IN TERFACE", "Replug:Agent:Ports:0:Devices:0")]
     [InlineData("Replug:Agent:FailoverDevices:0", "pci/0000:03:00.9", "Replug:Agent:FailoverDevices:0")]
     [InlineData("Replug:Agent:Subsystems:0", "IN TERFACE", "Replug:Agent:Subsystems:0")]
+    [InlineData("Replug:Agent:Load:Interval", "00:00:00", "Replug:Agent:Load:Interval")]
+    [InlineData("Replug:Agent:Load:HalfLife", "-00:00:01", "Replug:Agent:Load:HalfLife")]
+    [InlineData("Replug:Agent:Load:Threshold", "1.5", "Replug:Agent:Load:Threshold")]
+    [InlineData("Replug:Agent:Load:Threshold", "-0.1", "Replug:Agent:Load:Threshold")]
+    [InlineData("Replug:Agent:Load:Heartbeat", "00:00:01", "Replug:Agent:Load:Heartbeat")]
+    [InlineData("Replug:Agent:Load:DefaultCapacityMbps", "0", "Replug:Agent:Load:DefaultCapacityMbps")]
     public void A_bad_value_is_reported_with_its_key(string key, string value, string named)
     {
         var errors = Load((key, value));
@@ -131,6 +137,20 @@ public sealed class AgentOptionsTests
     {
         var error = Assert.Single(Load(("Replug:Agent:Steps:Retries", "many")));
         Assert.Contains("Replug:Agent:Steps:Retries", error);
+    }
+
+    [Fact]
+    public void The_load_section_is_read_into_the_samplers_settings_and_defaults_to_them()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Replug:Agent:Load:Interval"] = "00:00:05",
+            ["Replug:Agent:Load:DefaultCapacityMbps"] = "25000",
+        }).Build();
+        Assert.True(AgentHost.TryLoadOptions(config, out var options, out var errors), string.Join("; ", errors));
+        Assert.Equal(Replug.Agent.Load.NicLoadSettings.Default with { Interval = TimeSpan.FromSeconds(5), DefaultCapacityBps = 25e9 },
+            options.Load.Settings);
+        Assert.Equal(Replug.Agent.Load.NicLoadSettings.Default, new AgentOptions().Load.Settings);
     }
 
     [Fact]

@@ -10,7 +10,8 @@ namespace Replug.Agent.Tests.Support;
 /// devices/pci0000:00/SLOT/{vendor,device,class,numa_node,driver_override,remove}
 /// devices/pci0000:00/SLOT/driver -> ../../../bus/pci/drivers/NAME
 /// devices/pci0000:00/SLOT/physfn -> ../PF          (VF)   virtfnN -> ../VF   (PF)
-/// devices/pci0000:00/SLOT[/virtioN]/net/IF/{ifindex,address,addr_assign_type,operstate,mtu,flags,type}
+/// devices/pci0000:00/SLOT[/virtioN]/net/IF/{ifindex,address,addr_assign_type,operstate,mtu,flags,type[,speed]}
+/// devices/…/net/IF/statistics/{rx_bytes,tx_bytes}   (SetCounters)
 /// devices/pci0000:00/SLOT[/virtioN]/net/IF/device -> ../../../SLOT (or virtioN)
 /// devices/virtual/net/IF/…                          (no PCI function behind it)
 /// devices/virtual/net/BR/{bridge/,brif/MEMBER}  MEMBER/{brport/,master}  (a bridge; a bond has bonding/)
@@ -132,6 +133,17 @@ public sealed class FakeSysfs : IDisposable
         Link($"class/net/{name}", $"../../{dir}");
         return this;
     }
+
+    /// <summary>A net interface's byte counters (class/net/NAME/statistics/{rx,tx}_bytes), as its driver would show them now.</summary>
+    public FakeSysfs SetCounters(string name, ulong rxBytes, ulong txBytes)
+    {
+        WriteFile($"class/net/{name}/statistics/rx_bytes", $"{rxBytes.ToString(CultureInfo.InvariantCulture)}\n");
+        WriteFile($"class/net/{name}/statistics/tx_bytes", $"{txBytes.ToString(CultureInfo.InvariantCulture)}\n");
+        return this;
+    }
+
+    /// <summary>A net interface's class/net/NAME/speed (Mb/s, or "-1" where the driver knows none).</summary>
+    public FakeSysfs SetSpeed(string name, string mbps) => WriteFile($"class/net/{name}/speed", mbps + "\n");
 
     /// <summary>ARPHRD_ETHER and ARPHRD_LOOPBACK (include/uapi/linux/if_arp.h): what class/net/NAME/type shows.</summary>
     public const int ArphrdEther = 1, ArphrdLoopback = 772;
