@@ -25,7 +25,8 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private readonly Action? _stopped;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Queue<PortAction> _pending = new();
-    private readonly List<(IActorRef To, RemapCompleted Ack)> _acks = [];
+    // Answers owed once the pending actions are done: a remap's confirmation, an explicit switch's outcome.
+    private readonly List<(IActorRef To, Func<object> Answer)> _acks = [];
     private string _reason = "";
     private long _triggerTimestamp;
     // While fenced the port still follows its devices' health, but puts nothing in the path.
@@ -100,11 +101,29 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private void Idle()
     {
         Receive<MemberHealthy>(m => Run(_port.OnHealthy(m.Device), $"{m.Device} is healthy", m.TriggerTimestamp, null));
-        Receive<MemberUnhealthy>(m => Run(_port.OnUnhealthy(m.Device, m.Reason), $"{m.Device}: {m.Reason}", m.TriggerTimestamp,
-            (Sender, new RemapCompleted(m.Device, _port.Port, m.RemapId))));
+        Receive<MemberUnhealthy>(m =>
+        {
+            var done = new RemapCompleted(m.Device, _port.Port, m.RemapId);
+            Run(_port.OnUnhealthy(m.Device, m.Reason), $"{m.Device}: {m.Reason}", m.TriggerTimestamp, (Sender, () => done));
+        });
+        Receive<PortProtocol.SwitchTo>(OnSwitchTo);
         Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
         Receive<PortProtocol.Fence>(OnFence);
         Receive<PortProtocol.Unfence>(OnUnfence);
+    }
+
+    /// <summary>An explicit switch, answered once the data path has it (or at once, refused, when the device is not a healthy member).</summary>
+    private void OnSwitchTo(PortProtocol.SwitchTo request)
+    {
+        if (_port.WhyNotSwitchTo(request.Device) is { } why)
+        {
+            _log.Warning("Port {0}: not switching to {1} ({2}): {3}", _port.Port, request.Device, request.Reason, why);
+            Sender.Tell(new PortProtocol.SwitchToDone(_port.Port, request.Device, why));
+            return;
+        }
+        var device = request.Device;
+        Run(_port.SwitchTo(device), request.Reason, 0, (Sender, () => new PortProtocol.SwitchToDone(_port.Port, device,
+            _port.Active == device ? null : $"the data path did not take {device}: port {_port.Port} is on {_port.Active?.ToString() ?? "no device"}")));
     }
 
     private void OnFence(PortProtocol.Fence fence)
@@ -138,7 +157,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private PortStatus Status() => new(_port.Port, _port.Active, _port.Members,
         [.. _port.Members.Where(_port.IsHealthy)], _port.Revertive, _port.Escalated, _dataPath.Kind, _fenced);
 
-    private void Run(IReadOnlyList<PortAction> actions, string reason, long triggerTimestamp, (IActorRef, RemapCompleted)? ack, bool force = false)
+    private void Run(IReadOnlyList<PortAction> actions, string reason, long triggerTimestamp, (IActorRef, Func<object>)? ack, bool force = false)
     {
         if (ack is { } a) _acks.Add(a);
         _reason = reason;
@@ -167,7 +186,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
             return;
         }
 
-        foreach (var (to, done) in _acks) to.Tell(done);
+        foreach (var (to, answer) in _acks) to.Tell(answer());
         _acks.Clear();
         Become(Idle);
         Stash.UnstashAll();

@@ -95,6 +95,29 @@ public sealed class FailSafePort
         return [new PortAction.Deactivate(device), new PortAction.Escalate($"no healthy device left after {device} ({reason})")];
     }
 
+    /// <summary>Why the port cannot move its traffic to <paramref name="device"/> on request, or null when it can.</summary>
+    public string? WhyNotSwitchTo(DeviceId device) =>
+        !IsMember(device) ? $"{device} is not a member of port {Port} (members: {string.Join(", ", _members)})"
+        : !_healthy.Contains(device) ? $"{device} is not a healthy member of port {Port} (healthy: {Describe(_members.Where(_healthy.Contains))})"
+        : null;
+
+    /// <summary>
+    /// An explicit switch (an operator's or a load balancer's remap within the host): the traffic
+    /// moves to <paramref name="device"/> when it is a healthy member (nothing when it is the active
+    /// one already, or cannot be: <see cref="WhyNotSwitchTo"/>). It stays there until that device is
+    /// lost, or, on a revertive port, until a more preferred member becomes healthy again: a health
+    /// report of a member that was healthy all along changes nothing.
+    /// </summary>
+    public IReadOnlyList<PortAction> SwitchTo(DeviceId device)
+    {
+        if (WhyNotSwitchTo(device) is not null || Active == device) return [];
+        var from = Active;
+        Active = device;
+        return [new PortAction.Switch(from, device)];
+    }
+
+    private static string Describe(IEnumerable<DeviceId> devices) => devices.Any() ? string.Join(", ", devices) : "none";
+
     /// <summary>
     /// The data path could not make <paramref name="device"/> active: treat it as unusable for
     /// this port and pick again, so one broken sub-device never leaves the port without traffic.

@@ -36,4 +36,10 @@ public static class PortProtocol
     /// <summary>Carry traffic again on the device the port would choose now.</summary>
     public sealed record Unfence(string Reason);
     public sealed record FenceAck(PortId Port, bool Fenced);
+
+    /// <summary>Move the port's traffic to <paramref name="Device"/>, one of its healthy members; answered with <see cref="SwitchToDone"/> once done.</summary>
+    public sealed record SwitchTo(DeviceId Device, string Reason);
+
+    /// <param name="Error">Null: the port's traffic is on <paramref name="Device"/> (a fenced port: it will be once unfenced); else why not.</param>
+    public sealed record SwitchToDone(PortId Port, DeviceId Device, string? Error);
 }

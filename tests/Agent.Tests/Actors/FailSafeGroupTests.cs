@@ -122,6 +122,44 @@ public sealed class FailSafeGroupTests : AgentActorTestBase
     }
 
     [Fact]
+    public void A_switch_on_request_moves_the_traffic_and_is_answered_once_the_data_path_has_it()
+    {
+        var (_, port, _) = StartPortOverTwoDevices();
+
+        port.Tell(new PortProtocol.SwitchTo(V2, "load balancing"));
+
+        Assert.Equal(new PortProtocol.SwitchToDone(new PortId("uplink"), V2, null), ExpectMsg<PortProtocol.SwitchToDone>());
+        Assert.Contains("switch uplink net/v1 -> net/v2", Steps);
+        Assert.Equal(V2, PortStatusOf(port).Active);
+    }
+
+    [Fact]
+    public void A_switch_on_request_to_a_device_that_is_not_a_healthy_member_is_answered_with_why()
+    {
+        var (watcher, port, _) = StartPortOverTwoDevices();
+        UnplugNet("v2");
+        watcher.Tell(Events.Net(UeventAction.Remove, "v2", 12));
+        AwaitState(V2, DeviceState.Detached);
+
+        port.Tell(new PortProtocol.SwitchTo(V2, "load balancing"));
+
+        Assert.Contains("not a healthy member", ExpectMsg<PortProtocol.SwitchToDone>().Error);
+        Assert.Equal(V1, PortStatusOf(port).Active);
+    }
+
+    [Fact]
+    public void A_switch_the_data_path_refuses_on_request_is_answered_as_failed()
+    {
+        var (_, port, path) = StartPortOverTwoDevices();
+        path.FailSwitchesTo(V2);
+
+        port.Tell(new PortProtocol.SwitchTo(V2, "load balancing"));
+
+        Assert.Contains("did not take net/v2", ExpectMsg<PortProtocol.SwitchToDone>().Error);
+        Assert.Equal(V1, PortStatusOf(port).Active);
+    }
+
+    [Fact]
     public void A_switch_the_data_path_refuses_moves_on_to_the_next_device()
     {
         Sysfs.AddNet("v1", 11).AddNet("v2", 12).AddNet("v3", 13);

@@ -102,6 +102,41 @@ public sealed class FailSafePortTests
     }
 
     [Fact]
+    public void An_explicit_switch_moves_the_traffic_to_a_healthy_member()
+    {
+        var port = Port();
+        port.OnHealthy(A); port.OnHealthy(B);
+        Assert.Null(port.WhyNotSwitchTo(B));
+        Assert.Equal([new PortAction.Switch(A, B)], port.SwitchTo(B));
+        Assert.Equal(B, port.Active);
+        Assert.Empty(port.SwitchTo(B)); // already there
+    }
+
+    [Fact]
+    public void An_explicit_switch_to_a_device_that_is_not_a_healthy_member_changes_nothing_and_says_why()
+    {
+        var port = Port();
+        port.OnHealthy(A);
+        Assert.Contains("not a member", port.WhyNotSwitchTo(DeviceId.Net("x")));
+        Assert.Contains("not a healthy member", port.WhyNotSwitchTo(C));
+        Assert.Empty(port.SwitchTo(C));
+        Assert.Equal(A, port.Active);
+    }
+
+    [Fact]
+    public void An_explicit_switch_holds_against_reports_of_members_healthy_all_along_until_the_preferred_one_returns()
+    {
+        var port = Port(revertive: true);
+        port.OnHealthy(A); port.OnHealthy(B);
+        port.SwitchTo(B);
+        Assert.Empty(port.OnHealthy(A)); // a repeated report: A never left
+        Assert.Equal(B, port.Active);
+
+        port.OnUnhealthy(A, "drained");
+        Assert.Equal([new PortAction.Switch(B, A)], port.OnHealthy(A)); // back in service: revertive
+    }
+
+    [Fact]
     public void A_port_without_devices_or_with_a_device_twice_is_refused()
     {
         Assert.Throws<ArgumentException>(() => new FailSafePort(new PortId("p"), [], true));
