@@ -9,7 +9,10 @@ namespace Replug.Agent.Devices;
 /// One per device (the seed's uev_process and fault handler). Asks <see cref="DeviceLifecycle"/>
 /// what to do, performs each step through <see cref="IDeviceBus"/> bounded in time and
 /// retried with backoff, and keeps its ports informed: on a fault it waits for every port to
-/// remap before it detaches.
+/// remap before it detaches. A planned detach (drain) releases the device on purpose: a net
+/// device's link goes down, a PCI function is unbound and removed from the bus (so the card can be
+/// pulled); the undrain that follows brings it back (a rescan for a removed PCI function, its
+/// driver, its link up). A drain or undrain is answered with the device's status once applied.
 /// </summary>
 public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
 {
@@ -29,6 +32,8 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
     private DeviceState _state = DeviceState.Parsed;
     private bool _present;
     private bool _returnedWhileFaulted;
+    // Taken out of service on purpose since it was last Active: its restore undoes what the planned detach did.
+    private bool _drained;
     private DeviceStep _step = DeviceStep.None;
     private DeviceState _stepState;
     private long _stepGeneration;
@@ -46,8 +51,16 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         _policy = policy;
 
         Receive<Signal>(s => Apply(s.What, s.Reason, s.Uevent?.ReceivedTimestamp ?? 0));
-        Receive<DrainDevice>(d => Apply(DeviceSignal.DrainRequested, $"drain: {d.Reason}", 0));
-        Receive<UndrainDevice>(_ => Apply(DeviceSignal.UndrainRequested, "undrain", 0));
+        Receive<DrainDevice>(d =>
+        {
+            Apply(DeviceSignal.DrainRequested, $"drain: {d.Reason}", 0);
+            Sender.Tell(Status());
+        });
+        Receive<UndrainDevice>(_ =>
+        {
+            Apply(DeviceSignal.UndrainRequested, "undrain", 0);
+            Sender.Tell(Status());
+        });
         Receive<AddInterest>(OnAddInterest);
         Receive<RemapCompleted>(OnRemapCompleted);
         Receive<RemapTimedOut>(OnRemapTimedOut);
@@ -104,6 +117,8 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         }
         var change = new DeviceStateChanged(_device, _state, next, reason, DateTimeOffset.UtcNow);
         _state = next;
+        if (next == DeviceState.Draining) _drained = true;
+        if (next == DeviceState.Active) _drained = false;
         _history.Add(change);
         _log.Info("Device {0}: {1} -> {2} ({3}){4}", _device, change.From, next, reason,
             _ports.Count == 0 ? "" : $" ports [{string.Join(", ", _ports.Keys)}]");
@@ -180,10 +195,11 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
     private void RunBusStep(DeviceStep step)
     {
         var generation = _stepGeneration;
+        var drained = _drained;
         Func<BusResult> work = step switch
         {
-            DeviceStep.Probe => () => Prepare(requirePresence: true),
-            DeviceStep.Restore => () => Prepare(requirePresence: true),
+            DeviceStep.Probe => () => Prepare(restoring: false, drained: false),
+            DeviceStep.Restore => () => Prepare(restoring: true, drained),
             DeviceStep.Detach => Detach(_state == DeviceState.Draining),
             _ => () => BusResult.Ok,
         };
@@ -247,18 +263,28 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         if (DeviceLifecycle.IsHealthy(_state)) interest.Group.Tell(new MemberHealthy(_device));
     }
 
-    /// <summary>Probe and restore: the device must be in sysfs; a managed one gets its driver and configuration.</summary>
-    private BusResult Prepare(bool requirePresence)
+    /// <summary>
+    /// Probe and restore: the device must be in sysfs; a managed one gets its driver and
+    /// configuration. A restore also undoes a planned detach: a removed PCI function is looked for
+    /// with a bus rescan, and the link of a drained net device comes up again, managed or not.
+    /// </summary>
+    private BusResult Prepare(bool restoring, bool drained)
     {
         switch (_device.Subsystem)
         {
             case Subsystems.Net:
-                if (_bus.FindNet(_device.Name) is null)
-                    return requirePresence ? BusResult.Fail($"{_device} is not in sysfs") : BusResult.Ok;
-                return _managed is null ? BusResult.Ok : _bus.ConfigureNet(_device.Name, new NetConfig(_managed.Mtu, _managed.BringUp));
+                if (_bus.FindNet(_device.Name) is null) return BusResult.Fail($"{_device} is not in sysfs");
+                if (_managed is not null) return _bus.ConfigureNet(_device.Name, new NetConfig(_managed.Mtu, _managed.BringUp));
+                return drained ? _bus.ConfigureNet(_device.Name, new NetConfig(null, Up: true)) : BusResult.Ok;
             case Subsystems.Pci:
                 var pci = _bus.FindPci(_device.Name);
-                if (pci is null) return requirePresence ? BusResult.Fail($"{_device} is not in sysfs") : BusResult.Ok;
+                if (pci is null && restoring)
+                {
+                    // Removed from the bus (a planned detach, or by hand): only a rescan brings it back.
+                    if (_bus.Rescan() is { Succeeded: false } rescan) return rescan;
+                    pci = _bus.FindPci(_device.Name);
+                }
+                if (pci is null) return BusResult.Fail($"{_device} is not in sysfs{(restoring ? " (after a PCI rescan)" : "")}");
                 if (_managed?.Driver is not { } driver || pci.Driver == driver) return BusResult.Ok;
                 // drivers_probe leaves a device that has a driver alone: release it from the wrong one first.
                 if (pci.Driver is not null && _bus.Unbind(_device.Name) is { Succeeded: false } unbound) return unbound;
@@ -268,17 +294,19 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         }
     }
 
-    private Func<BusResult> Detach(bool planned) => () =>
+    /// <summary>
+    /// Releases the device once its ports have remapped. A planned detach (drain) does so whether the
+    /// device is managed or not, since the operator asked for it out of service: a net device's link
+    /// goes down; a PCI function is unbound from its driver and removed from the bus, so the card
+    /// can be pulled (DPDK's detach, then the hot-unplug). A fault leaves a net link to the kernel
+    /// and only releases a managed PCI function that is still there (failing) from its driver.
+    /// </summary>
+    private Func<BusResult> Detach(bool planned) => () => (_device.Subsystem, planned) switch
     {
-        if (_managed is null) return BusResult.Ok;
-        return _device.Subsystem switch
-        {
-            // A planned drain takes the link down; a faulted one is left to the kernel.
-            Subsystems.Net when planned && _bus.FindNet(_device.Name) is not null
-                => _bus.ConfigureNet(_device.Name, new NetConfig(null, Up: false)),
-            // A PCI function still there (failing, or drained) is released from its driver, as DPDK's detach does.
-            Subsystems.Pci when _bus.FindPci(_device.Name) is not null => _bus.Unbind(_device.Name),
-            _ => BusResult.Ok,
-        };
+        (Subsystems.Net, true) when _bus.FindNet(_device.Name) is not null => _bus.ConfigureNet(_device.Name, new NetConfig(null, Up: false)),
+        (Subsystems.Pci, true) when _bus.FindPci(_device.Name) is not null =>
+            _bus.Unbind(_device.Name) is { Succeeded: false } unbound ? unbound : _bus.Remove(_device.Name),
+        (Subsystems.Pci, false) when _managed is not null && _bus.FindPci(_device.Name) is not null => _bus.Unbind(_device.Name),
+        _ => BusResult.Ok,
     };
 }

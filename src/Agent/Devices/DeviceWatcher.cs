@@ -34,6 +34,8 @@ public sealed class DeviceWatcher : ReceiveActor
     private readonly Dictionary<DeviceId, Dictionary<PortId, IActorRef>> _portMembers = [];
     private readonly Dictionary<IActorRef, List<DeviceEventFilter>> _subscribers = [];
     private readonly HashSet<DeviceId> _touchedDuringScan = [];
+    // Drained on purpose: their supervisors stay while they are gone (a removed PCI function), for the undrain.
+    private readonly HashSet<DeviceId> _drained = [];
 
     private ulong _lastSeqNum;
     private long _received, _filtered, _duplicates, _rejected, _overflows, _resyncs, _synthesised;
@@ -70,8 +72,14 @@ public sealed class DeviceWatcher : ReceiveActor
         Receive<Terminated>(t => RemoveSubscriber(t.ActorRef));
         Receive<RegisterPortMember>(OnRegisterPortMember);
         Receive<DeviceStateChanged>(OnDeviceStateChanged);
-        Receive<DrainDevice>(d => ForwardToSupervisor(d.Device, d));
-        Receive<UndrainDevice>(d => ForwardToSupervisor(d.Device, d));
+        Receive<DrainDevice>(d =>
+        {
+            if (ForwardToSupervisor(d.Device, d)) _drained.Add(d.Device);
+        });
+        Receive<UndrainDevice>(d =>
+        {
+            if (ForwardToSupervisor(d.Device, d)) _drained.Remove(d.Device);
+        });
         Receive<GetDevices>(_ => ListDevices());
         Receive<GetWatcherStats>(_ => Sender.Tell(Stats()));
     }
@@ -158,7 +166,8 @@ public sealed class DeviceWatcher : ReceiveActor
         return what;
     }
 
-    private bool IsOfInterest(DeviceId device) => _options.Managed.ContainsKey(device) || _portMembers.ContainsKey(device);
+    private bool IsOfInterest(DeviceId device) =>
+        _options.Managed.ContainsKey(device) || _portMembers.ContainsKey(device) || _drained.Contains(device);
 
     private IActorRef SupervisorFor(DeviceId device)
     {
@@ -192,10 +201,15 @@ public sealed class DeviceWatcher : ReceiveActor
             Context.Stop(supervisor);
     }
 
-    private void ForwardToSupervisor(DeviceId device, object message)
+    private bool ForwardToSupervisor(DeviceId device, object message)
     {
-        if (_supervisors.TryGetValue(device, out var supervisor)) supervisor.Forward(message);
-        else Sender.Tell(new UnknownDevice(device));
+        if (_supervisors.TryGetValue(device, out var supervisor))
+        {
+            supervisor.Forward(message);
+            return true;
+        }
+        Sender.Tell(new UnknownDevice(device));
+        return false;
     }
 
     private void ListDevices()

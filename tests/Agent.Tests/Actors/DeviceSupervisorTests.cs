@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Replug.Agent.Devices;
+using Replug.Agent.Tests.Support;
 using Replug.Shared.Devices;
 using Replug.Shared.Uevents;
 using static Replug.Agent.Devices.DeviceProtocol;
@@ -34,7 +35,7 @@ public sealed class DeviceSupervisorTests : AgentActorTestBase
     }
 
     [Fact]
-    public void Draining_a_managed_pci_device_unbinds_it_from_its_driver()
+    public void Draining_a_pci_device_unbinds_it_from_its_driver_then_removes_it_from_the_bus()
     {
         Sysfs.AddPci(Slot, driver: "ixgbe");
         var watcher = StartWatcher(new Dictionary<DeviceId, ManagedDevice> { [Pci] = new("ixgbe") });
@@ -43,9 +44,115 @@ public sealed class DeviceSupervisorTests : AgentActorTestBase
         watcher.Tell(new DrainDevice(Pci, "maintenance"));
         AwaitState(Pci, DeviceState.Detached);
         Assert.Equal(Slot, Sysfs.ReadValue("bus/pci/drivers/ixgbe/unbind"));
+        Assert.Equal("1", Sysfs.ReadValue($"bus/pci/devices/{Slot}/remove"));
 
         watcher.Tell(new UndrainDevice(Pci));
         AwaitState(Pci, DeviceState.Active);
+    }
+
+    /// <summary>A watcher over <paramref name="bus"/> (the kernel's reactions to bus/pci writes played in the fake tree).</summary>
+    private IActorRef StartWatcher(IDeviceBus bus, IReadOnlyDictionary<DeviceId, ManagedDevice> managed) =>
+        Sys.ActorOf(DeviceWatcher.Props(bus, new WatcherOptions(new HashSet<string> { Subsystems.Net, Subsystems.Pci }, managed, FastSteps)));
+
+    [Fact]
+    public void A_pci_function_detached_on_purpose_is_found_again_by_a_rescan_and_bound_to_its_configured_driver()
+    {
+        Sysfs.AddDriver("vfio-pci").AddPci(Slot, driver: "vfio-pci");
+        var bus = new KernelLikeBus(Sysfs);
+        // Not a port member: nothing else keeps its supervisor while the function is off the bus.
+        var watcher = StartWatcher(bus, new Dictionary<DeviceId, ManagedDevice> { [Pci] = new("vfio-pci") });
+        AwaitState(Pci, DeviceState.Active);
+
+        watcher.Tell(new DrainDevice(Pci, "pull the card"));
+        AwaitState(Pci, DeviceState.Detached);
+        Assert.Equal([$"unbind {Slot}", $"remove {Slot}"], bus.Log);
+        Assert.Null(bus.FindPci(Slot));
+        watcher.Tell(Events.Pci(UeventAction.Remove, Slot)); // what the kernel says after the removal
+
+        watcher.Tell(new UndrainDevice(Pci));
+        AwaitState(Pci, DeviceState.Active);
+        Assert.Equal([$"unbind {Slot}", $"remove {Slot}", "rescan", $"bind {Slot} vfio-pci"], bus.Log);
+    }
+
+    [Fact]
+    public void An_unmanaged_pci_function_drained_and_gone_from_the_bus_keeps_its_supervisor_for_the_undrain()
+    {
+        Sysfs.AddPci(Slot, driver: "ixgbe");
+        var bus = new KernelLikeBus(Sysfs);
+        var watcher = StartWatcher(bus, new Dictionary<DeviceId, ManagedDevice>());
+        watcher.Tell(Events.Pci(UeventAction.Add, Slot));
+        AwaitState(Pci, DeviceState.Active);
+
+        watcher.Tell(new DrainDevice(Pci, "pull the card"));
+        // The kernel's removal event may come before or after the supervisor's own detach: both orders.
+        watcher.Tell(Events.Pci(UeventAction.Remove, Slot));
+        AwaitState(Pci, DeviceState.Detached);
+        watcher.Tell(Events.Pci(UeventAction.Remove, Slot));
+
+        watcher.Tell(new UndrainDevice(Pci));
+        AwaitState(Pci, DeviceState.Active);
+        Assert.Contains("rescan", bus.Log);
+    }
+
+    [Fact]
+    public void A_faulted_pci_function_is_released_from_its_driver_but_not_removed_from_the_bus()
+    {
+        Sysfs.AddPci(Slot, driver: "ixgbe");
+        var bus = new KernelLikeBus(Sysfs);
+        var watcher = StartWatcher(bus, new Dictionary<DeviceId, ManagedDevice> { [Pci] = new("ixgbe") });
+        AwaitState(Pci, DeviceState.Active);
+
+        watcher.Tell(Events.Pci(UeventAction.Change, Slot, new("ERROR_EVENT", "FAILED_RECOVERY"), new("DEVICE_ONLINE", "0")));
+        AwaitState(Pci, DeviceState.Detached);
+
+        Assert.Equal([$"unbind {Slot}"], bus.Log);
+        Assert.NotNull(bus.FindPci(Slot));
+    }
+
+    [Fact]
+    public void Draining_a_net_device_nobody_manages_takes_its_link_down_and_undraining_brings_it_up()
+    {
+        Sysfs.AddNet("u1", 5, flags: 0x1003);
+        var watcher = StartWatcher();
+        AwaitState(DeviceId.Net("u1"), DeviceState.Active);
+
+        watcher.Tell(new DrainDevice(DeviceId.Net("u1"), "maintenance"));
+        AwaitState(DeviceId.Net("u1"), DeviceState.Detached);
+        Assert.Equal("0x1002", Sysfs.ReadValue("class/net/u1/flags"));
+
+        watcher.Tell(new UndrainDevice(DeviceId.Net("u1")));
+        AwaitState(DeviceId.Net("u1"), DeviceState.Active);
+        Assert.Equal("0x1003", Sysfs.ReadValue("class/net/u1/flags"));
+    }
+
+    [Fact]
+    public void A_net_device_nobody_manages_that_faults_and_returns_keeps_its_link_as_the_kernel_left_it()
+    {
+        Sysfs.AddNet("u2", 5, flags: 0x1002);
+        var watcher = StartWatcher();
+        AwaitState(DeviceId.Net("u2"), DeviceState.Active);
+        watcher.Tell(Events.Net(UeventAction.Remove, "u2", 5));
+        AwaitState(DeviceId.Net("u2"), DeviceState.Detached);
+        watcher.Tell(Events.Net(UeventAction.Add, "u2", 5));
+        AwaitState(DeviceId.Net("u2"), DeviceState.Active);
+        Assert.Equal("0x1002", Sysfs.ReadValue("class/net/u2/flags"));
+    }
+
+    [Fact]
+    public void A_drain_and_an_undrain_are_answered_with_the_devices_state_once_applied()
+    {
+        Sysfs.AddNet("a1", 5);
+        var watcher = StartWatcher();
+        AwaitState(DeviceId.Net("a1"), DeviceState.Active);
+
+        watcher.Tell(new DrainDevice(DeviceId.Net("a1"), "maintenance"));
+        Assert.Equal(DeviceState.Draining, ExpectMsg<DeviceStatus>().State);
+        AwaitState(DeviceId.Net("a1"), DeviceState.Detached);
+        watcher.Tell(new DrainDevice(DeviceId.Net("a1"), "again"));
+        Assert.Equal(DeviceState.Detached, ExpectMsg<DeviceStatus>().State);
+
+        watcher.Tell(new UndrainDevice(DeviceId.Net("a1")));
+        Assert.Equal(DeviceState.Restoring, ExpectMsg<DeviceStatus>().State);
     }
 
     [Fact]
