@@ -156,6 +156,94 @@ public static partial class ApiRequests
         static string Kind(JsonElement e) => e.ValueKind.ToString().ToLowerInvariant();
     }
 
+    /// <summary>
+    /// A device in a path segment: "eth1" (a net device), "net:eth1", "pci:0000:03:00.0", a bare PCI
+    /// slot ("0000:03:00.0"), or "net%2Feth1" (the form the API prints, escaped).
+    /// </summary>
+    public static Parsed<DeviceId> Device(string? text)
+    {
+        const string forms = "\"eth1\", \"net:eth1\", \"pci:0000:03:00.0\" or \"0000:03:00.0\"";
+        if (string.IsNullOrWhiteSpace(text)) return Parsed<DeviceId>.Invalid($"device: must not be empty ({forms})");
+        var unescaped = Uri.UnescapeDataString(text);
+        DeviceId id;
+        if (unescaped.StartsWith("pci:", StringComparison.OrdinalIgnoreCase)) id = DeviceId.Pci(unescaped[4..].ToLowerInvariant());
+        else if (unescaped.StartsWith("net:", StringComparison.OrdinalIgnoreCase)) id = DeviceId.Net(unescaped[4..]);
+        else if (PciSlot().IsMatch(unescaped.ToLowerInvariant())) id = DeviceId.Pci(unescaped.ToLowerInvariant());
+        else if (!DeviceId.TryParse(unescaped, out id)) return Parsed<DeviceId>.Invalid($"device: '{text}' is not a device name ({forms})");
+        if (!DeviceNames.IsSafe(id.Name) || id.Subsystem is not (Subsystems.Net or Subsystems.Pci))
+            return Parsed<DeviceId>.Invalid($"device: '{text}' is not a net or PCI device name ({forms})");
+        if (id.Subsystem == Subsystems.Pci && !PciSlot().IsMatch(id.Name))
+            return Parsed<DeviceId>.Invalid($"device: '{id.Name}' is not a PCI slot (e.g. 0000:03:00.0)");
+        return Parsed<DeviceId>.Valid(id);
+    }
+
+    /// <summary>
+    /// The optional body of a detach or attach: empty, or <c>{"reason": "..."}</c> (at most 200
+    /// characters, no control characters), recorded with the operation.
+    /// </summary>
+    public static Parsed<string?> Reason(ReadOnlySpan<byte> body)
+    {
+        if (body.IsEmpty) return Parsed<string?>.Valid(null);
+        try
+        {
+            using var document = JsonDocument.Parse(body.ToArray(), new JsonDocumentOptions { MaxDepth = 2 });
+            if (document.RootElement.ValueKind != JsonValueKind.Object) return Parsed<string?>.Invalid("the body must be a JSON object {\"reason\": \"...\"}");
+            string? reason = null;
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.Name != "reason") return Parsed<string?>.Invalid($"unknown property '{property.Name}' (reason)");
+                if (property.Value.ValueKind != JsonValueKind.String) return Parsed<string?>.Invalid("reason: must be a string");
+                reason = property.Value.GetString();
+            }
+            if (reason is { Length: > 200 }) return Parsed<string?>.Invalid("reason: at most 200 characters");
+            if (reason?.Any(char.IsControl) == true) return Parsed<string?>.Invalid("reason: no control characters");
+            return Parsed<string?>.Valid(reason);
+        }
+        catch (JsonException e)
+        {
+            return Parsed<string?>.Invalid($"the body is not JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// A policy's new settings from a PUT body, over <paramref name="current"/>: the whole of one
+    /// policy's settings (absent fields take their defaults), or of both with the interval when
+    /// <paramref name="policy"/> is null. An unknown field, a wrong type or a bad value is a 400
+    /// that names the field.
+    /// </summary>
+    public static Parsed<Policies.PolicySettings> PolicySettings(ReadOnlySpan<byte> body, string? policy, Policies.PolicySettings current,
+        JsonSerializerOptions json)
+    {
+        if (body.IsEmpty) return Parsed<Policies.PolicySettings>.Invalid("the body is empty: expected the policy's settings as a JSON object");
+        if (body.Length > MaxBodyBytes) return Parsed<Policies.PolicySettings>.Invalid($"the body is larger than {MaxBodyBytes} bytes");
+        var strict = new JsonSerializerOptions(json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+        Policies.PolicySettings settings;
+        try
+        {
+            settings = policy switch
+            {
+                null => JsonSerializer.Deserialize<Policies.PolicySettings>(body, strict),
+                Policies.LoadBalancer.Name => current with { LoadBalancing = JsonSerializer.Deserialize<Policies.LoadBalancingSettings>(body, strict)! },
+                _ => current with { PowerSaving = JsonSerializer.Deserialize<Policies.PowerSavingSettings>(body, strict)! },
+            } ?? throw new JsonException("the body is null");
+            if (settings.LoadBalancing is null || settings.PowerSaving is null) throw new JsonException("both LoadBalancing and PowerSaving are required");
+        }
+        catch (JsonException e)
+        {
+            // System.Text.Json names the field in its path ("$.Level") and says what it expected.
+            return Parsed<Policies.PolicySettings>.Invalid($"{(e.Path is { Length: > 1 } path ? path.TrimStart('$', '.') + ": " : "")}{e.Message}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or ArgumentException)
+        {
+            return Parsed<Policies.PolicySettings>.Invalid(e.Message);
+        }
+        var problems = settings.Validate();
+        return problems.Count > 0 ? Parsed<Policies.PolicySettings>.Invalid(string.Join("; ", problems)) : Parsed<Policies.PolicySettings>.Valid(settings);
+    }
+
+    [GeneratedRegex(@"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")]
+    private static partial Regex PciSlot();
+
     [GeneratedRegex("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
     private static partial Regex MacAddress();
 

@@ -107,7 +107,74 @@ public static class CoordinatorApi
                 ? Results.Json(notice.Value, Json, statusCode: StatusCodes.Status202Accepted)
                 : BadRequest(ack.Error ?? "refused by the coordinator"));
         });
+        endpoints.MapPost("/hosts/{id}/devices/{device}/detach", (string id, string device, HttpRequest request, CancellationToken ct) =>
+            DeviceOperation(coordinator, id, device, request, (h, d, r) => new CoordinatorRequests.DetachDevice(h, d, r), ct));
+        endpoints.MapPost("/hosts/{id}/devices/{device}/attach", (string id, string device, HttpRequest request, CancellationToken ct) =>
+            DeviceOperation(coordinator, id, device, request, (h, d, r) => new CoordinatorRequests.AttachDevice(h, d, r), ct));
+        endpoints.MapGet("/operations", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.OperationsView>(new CoordinatorRequests.GetOperations(), ct, Ok));
+
+        endpoints.MapGet("/policies", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.PoliciesView>(new CoordinatorRequests.GetPolicies(), ct, Ok));
+        endpoints.MapPut("/policies", (HttpRequest request, CancellationToken ct) => ConfigurePolicies(coordinator, null, request, ct));
+        endpoints.MapPut("/policies/{name}", (string name, HttpRequest request, CancellationToken ct) =>
+            Policies.PolicySettings.IsPolicy(name)
+                ? ConfigurePolicies(coordinator, name, request, ct)
+                : Task.FromResult(UnknownPolicy(name)));
+        endpoints.MapPost("/policies/{name}/dry-run", (string name, CancellationToken ct) =>
+            Policies.PolicySettings.IsPolicy(name)
+                ? coordinator.Ask<object>(new CoordinatorRequests.DryRunPolicy(name), ct, Answer)
+                : Task.FromResult(UnknownPolicy(name)));
+        endpoints.MapGet("/decisions", (HttpRequest request, CancellationToken ct) =>
+        {
+            var values = request.Query["max"];
+            if (values.Count > 1) return Task.FromResult(BadRequest("max: given more than once"));
+            var max = ApiRequests.Max(values.Count == 0 ? null : values[0]);
+            if (!max.Ok) return Task.FromResult(BadRequest(max.Error!));
+            return coordinator.Ask<CoordinatorRequests.DecisionsView>(new CoordinatorRequests.GetDecisions(max.Value), ct, Ok);
+        });
         return endpoints;
+    }
+
+    private static IResult UnknownPolicy(string name) =>
+        Error(StatusCodes.Status404NotFound, $"unknown policy '{name}' (there are {Policies.LoadBalancer.Name} and {Policies.PowerSaver.Name})");
+
+    /// <summary>An answer that is either the view asked for or a refusal with its status.</summary>
+    private static IResult Answer(object answer) => answer switch
+    {
+        CoordinatorRequests.Refused r => Error(r.Status, r.Reason),
+        CoordinatorRequests.OperationAccepted a => Results.Json(a.Operation, Json, statusCode: StatusCodes.Status202Accepted),
+        _ => Results.Text(JsonSerializer.Serialize(answer, answer.GetType(), Json), "application/json; charset=utf-8"),
+    };
+
+    private static async Task<IResult> DeviceOperation(CoordinatorAsker coordinator, string id, string device, HttpRequest request,
+        Func<HostId, DeviceId, string?, ICoordinatorRequest> make, CancellationToken ct)
+    {
+        var host = ApiRequests.Host(id);
+        if (!host.Ok) return BadRequest(host.Error!);
+        var parsed = ApiRequests.Device(device);
+        if (!parsed.Ok) return BadRequest(parsed.Error!);
+        var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+        if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+        var reason = ApiRequests.Reason(body);
+        if (!reason.Ok) return BadRequest(reason.Error!);
+        return await coordinator.Ask<object>(make(host.Value, parsed.Value, reason.Value), ct, Answer);
+    }
+
+    private static async Task<IResult> ConfigurePolicies(CoordinatorAsker coordinator, string? name, HttpRequest request, CancellationToken ct)
+    {
+        var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+        if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+        // One policy's change keeps the other's settings as the coordinator has them now.
+        if (await coordinator.AskValue<CoordinatorRequests.PoliciesView>(new CoordinatorRequests.GetPolicies(), ct) is not { } current)
+            return Error(StatusCodes.Status503ServiceUnavailable, $"the coordinator did not answer within {coordinator.Timeout.TotalSeconds:0.#} s");
+        return await Configure(current);
+
+        async Task<IResult> Configure(CoordinatorRequests.PoliciesView current)
+        {
+            var settings = ApiRequests.PolicySettings(body, name, current.Settings, Json);
+            if (!settings.Ok) return BadRequest(settings.Error!);
+            var by = $"operator at {request.HttpContext.Connection.RemoteIpAddress}";
+            return await coordinator.Ask<object>(new CoordinatorRequests.ConfigurePolicies(settings.Value, by), ct, Answer);
+        }
     }
 
     /// <summary>
@@ -175,6 +242,22 @@ public static class CoordinatorApi
     /// <summary>Asks the singleton through the node's proxy; no answer in time is a 503 with the reason.</summary>
     private sealed class CoordinatorAsker(Lazy<IRequiredActor<CoordinatorProxyKey>> proxy, TimeSpan timeout)
     {
+        public TimeSpan Timeout => timeout;
+
+        /// <summary>The answer, or null when none came in time.</summary>
+        public async Task<T?> AskValue<T>(object query, CancellationToken ct) where T : class
+        {
+            var target = await proxy.Value.GetAsync(ct);
+            try
+            {
+                return await target.Ask<T>(query, timeout, ct);
+            }
+            catch (AskTimeoutException)
+            {
+                return null;
+            }
+        }
+
         public async Task<IResult> Ask<T>(object query, CancellationToken ct, Func<T, IResult> answer)
         {
             var target = await proxy.Value.GetAsync(ct);

@@ -31,7 +31,7 @@ namespace Replug.Coordinator.Deciding;
 /// agent reports.</item>
 /// </list>
 /// </remarks>
-public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> newId)
+public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> newId)
 {
     public CoordinatorSettings Settings { get; } = settings;
     private readonly Func<Guid> _newId = newId;
@@ -51,7 +51,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
     }
 
     /// <summary>One decision in the making: the events so far (already applied), the messages and the log.</summary>
-    private sealed class Run(CoordinatorDecider decider, CoordinatorState state, DateTimeOffset now)
+    private sealed partial class Run(CoordinatorDecider decider, CoordinatorState state, DateTimeOffset now)
     {
         private readonly List<ICoordinatorEvent> _events = [];
         private readonly List<Outbound> _messages = [];
@@ -121,6 +121,9 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                     OnMemberGone(g.Address, g.How, g.Left);
                     break;
                 case Tick: OnTick(); break;
+                case PolicyTick: OnPolicyTick(); break;
+                case FromApi a: OnRequest(a.Request); break;
+                case FromHost { Message: NicLoadReported l }: OnNicLoad(l); break;
                 case FromOperator { Message: OperatorProtocol.DrainHost d }: ChangeDrain(d.Host, true); break;
                 case FromOperator { Message: OperatorProtocol.UndrainHost u }: ChangeDrain(u.Host, false); break;
                 case FromOperator { Message: OperatorProtocol.MigrationNotice n }: OnMigrationNotice(n); break;
@@ -160,6 +163,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
             var e = Emit(new EpochStarted(seen + 1, state.EpochNode ?? "unknown", now));
             Error($"Host {by} has seen epoch {seen}, not older than this coordinator's: its journal is behind; now epoch {e.Epoch}");
             foreach (var command in state.PendingCommands.Values.ToList()) Deliver(command);
+            foreach (var operation in state.OpenOperations.ToList()) DeliverOperation(operation);
         }
 
         private void OnMembership(Membership membership)
@@ -228,6 +232,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 if (command.Failover is { } failover) Emit(new FailoverCommandFailed(failover, host, command.Id, $"host lost: {reason}", now));
                 else Emit(new CommandSettled(command.Id, host, CommandOutcome.HostLost, reason, now));
             }
+            SettleOperationsOf(host, reason);
             var ports = state.PortsToFailOver(host);
             Warn($"Host {host} lost ({reason}): failing over {ports.Count} port(s)");
             StartFailovers([.. ports.Select(p => (p.Spec, (HostId?)host))], $"host {host} lost: {reason}");
@@ -241,6 +246,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void OnTick()
         {
+            state.LastTick = now;
             CloseNicWindows();
             // The unreachable host fences itself only if it is the one cut off from the majority:
             // a coordinator that does not see a majority waits (the split brain resolver decides).
@@ -250,6 +256,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                     HostLost(host.Host, $"unreachable for {Settings.FailOverAfter} (detection + lease {Settings.Lease} + margin {Settings.LeaseMargin})");
             foreach (var command in state.PendingCommands.Values.Where(c => c.NextAttemptAt <= now).OrderBy(c => c.NextAttemptAt).ThenBy(c => c.Id.Value).ToList())
                 Retry(command);
+            RetryOperations();
             ReleaseDeferredEscalations();
         }
 
@@ -391,6 +398,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         {
             if (state.Ports.TryGetValue(escalated.Port, out var port) && port.State != PortState.Active) return; // already moving
             if (port is not null && port.Host != escalated.Host) return; // a stale report from a host the port left
+            if (state.AwaitsReplug(escalated.Host, escalated.Port, now)) return; // its device is being plugged back
             if (state.EscalationMayBeMigration(escalated.Host, escalated.Port))
             {
                 if (state.DeferredEscalations.ContainsKey((escalated.Host, escalated.Port))) return;
@@ -399,6 +407,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 Info($"Port {escalated.Port} on {escalated.Host} escalated ({escalated.Reason}); waiting: its NIC may be migrating");
                 return;
             }
+            if (ReplugFor(escalated)) return;
             var spec = port?.Spec ?? new PortSpec(escalated.Port);
             StartFailovers([(spec, escalated.Host)], $"{escalated.Host}: {escalated.Reason}");
         }
@@ -467,7 +476,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void ReleaseDeferredEscalations()
         {
-            var released = state.DeferredEscalations.Values.Where(d => !state.EscalationMayBeMigration(d.Host, d.Port))
+            var released = state.DeferredEscalations.Values.Where(d => !state.EscalationMayBeMigration(d.Host, d.Port) && !state.AwaitsReplug(d.Host, d.Port, now))
                 .OrderBy(d => d.Port.Value, StringComparer.Ordinal).ToList();
             if (released.Count == 0) return;
             var toMove = released.Where(d => state.Ports.GetValueOrDefault(d.Port) is { State: PortState.Active } p && p.Host == d.Host)
@@ -508,6 +517,7 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void OnAcknowledged(CommandAcknowledged ack)
         {
+            if (SettleOperation(ack.Id, ack.Host, CommandOutcome.Acknowledged, "acknowledged")) return;
             if (!state.PendingCommands.TryGetValue(ack.Id, out var command)) return; // a duplicate answer
             if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == ack.Id && f.Status == FailoverStatus.Commanded)
             {
@@ -522,7 +532,8 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
 
         private void OnRefused(CommandRefused refused)
         {
-            if (!state.PendingCommands.TryGetValue(refused.Id, out var command)) return;
+            var isOperation = state.Operations.ContainsKey(refused.Id);
+            if (!state.PendingCommands.TryGetValue(refused.Id, out var command) && !isOperation) return;
             // A process this coordinator has not registered (a restart at the same address) refused a
             // command meant for its predecessor: its registration will say what it is owed.
             if (refused.Incarnation != 0 && state.Hosts.GetValueOrDefault(refused.Host)?.Incarnation != refused.Incarnation) return;
@@ -533,6 +544,12 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
                 RaiseEpochAbove(refused.NewestEpoch, refused.Host);
                 return;
             }
+            if (isOperation)
+            {
+                SettleOperation(refused.Id, refused.Host, CommandOutcome.Refused, refused.Reason);
+                return;
+            }
+            if (command is null) return;
             Warn($"Command {refused.Id} ({command.Kind} port {command.Port.Port}) refused by {refused.Host}: {refused.Reason}");
             if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == refused.Id)
             {
@@ -555,14 +572,16 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         /// takes its port back by itself when a device returns, and must not while another host
         /// attaches it. Placement waits for that detach (or for the host's loss).
         /// </summary>
-        private void StartFailovers(IReadOnlyList<(PortSpec Spec, HostId? From)> ports, string reason)
+        /// <param name="to">A policy's move: the host to place the ports on when it can take them.</param>
+        /// <param name="id">The fail-over's id when the caller journaled it already (a policy's verdict names it); one port only.</param>
+        private void StartFailovers(IReadOnlyList<(PortSpec Spec, HostId? From)> ports, string reason, HostId? to = null, FailoverId? id = null)
         {
             if (ports.Count == 0) return;
             foreach (var (spec, from) in ports)
             {
                 if (from is { } host && state.Hosts.GetValueOrDefault(host) is { Status: not HostStatus.Down })
-                    IssueCommand(host, HostCommandKind.Detach, spec, null, $"port {spec.Port} fails over from {host}");
-                Emit(new FailoverStarted(new FailoverId(decider._newId()), spec, from, reason, now));
+                    IssueCommand(host, HostCommandKind.Detach, spec, null, $"port {spec.Port} {(to is null ? "fails over" : "moves")} from {host}");
+                Emit(new FailoverStarted(id ?? new FailoverId(decider._newId()), spec, from, reason, now, to));
             }
             PlanOpenFailovers(reason);
         }
@@ -596,17 +615,33 @@ public sealed class CoordinatorDecider(CoordinatorSettings settings, Func<Guid> 
         private void PlanGroup(IReadOnlyList<FailoverRecord> group, string why)
         {
             var excluded = (group[0].Excluded ?? []).ToHashSet();
-            var hosts = state.Candidates().Select(c => excluded.Contains(c.Host) ? c with { Status = HostStatus.Unreachable } : c).ToList();
+            List<HostCandidate> Hosts() => [.. state.Candidates().Select(c => excluded.Contains(c.Host) ? c with { Status = HostStatus.Unreachable } : c)];
+            // A policy's move goes to the host the policy chose when that host can take it (the planner
+            // still checks its room and anti-affinity there); otherwise it is placed like any fail-over.
+            var rest = new List<FailoverRecord>();
+            foreach (var f in group)
+            {
+                var chosen = f.Preferred is { } preferred ? Hosts().Where(h => h.Host == preferred).ToList() : [];
+                if (chosen.Count == 1 && FailoverPlanner.Plan([new PortToPlace(f.Port, f.From)], chosen, new PlannerPolicy(ReservedHostPolicy.Ignore))
+                        .Placements is [var there])
+                    Place(f, there with { Reason = $"the host {f.Preferred} chosen by the policy ({there.Reason})" }, why);
+                else
+                    rest.Add(f);
+            }
+            if (rest.Count == 0) return;
+            group = rest;
+            var hosts = Hosts();
             var plan = FailoverPlanner.Plan([.. group.Select(f => new PortToPlace(f.Port, f.From))], hosts, new PlannerPolicy(Settings.ReservedHosts));
             var byPort = group.ToDictionary(f => f.Port.Port);
-            foreach (var placement in plan.Placements)
-            {
-                var f = byPort[placement.Port];
-                var placed = Emit(new FailoverPlaced(f.Id, placement.Host, NewCommandId(), state.Epoch, placement.Reason, now));
-                Info($"Fail-over {f.Id}: port {f.Port.Port} -> {placement.Host} (command {placed.Command}, epoch {placed.Epoch}; {why})");
-                Deliver(state.PendingCommands[placed.Command]);
-            }
+            foreach (var placement in plan.Placements) Place(byPort[placement.Port], placement, why);
             foreach (var unplaced in plan.Unplaced) MarkUnplaced(byPort[unplaced.Port], unplaced.Reason);
+        }
+
+        private void Place(FailoverRecord f, Placement placement, string why)
+        {
+            var placed = Emit(new FailoverPlaced(f.Id, placement.Host, NewCommandId(), state.Epoch, placement.Reason, now));
+            Info($"Fail-over {f.Id}: port {f.Port.Port} -> {placement.Host} (command {placed.Command}, epoch {placed.Epoch}; {why})");
+            Deliver(state.PendingCommands[placed.Command]);
         }
 
         private void MarkUnplaced(FailoverRecord f, string reason)

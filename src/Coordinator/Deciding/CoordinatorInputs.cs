@@ -21,6 +21,15 @@ public static class CoordinatorInputs
     /// <summary>An operator's request (drain, undrain, migration notice); answered with a <see cref="Reply"/>.</summary>
     public sealed record FromOperator(IOperatorMessage Message) : ICoordinatorInput;
 
+    /// <summary>An operator's request through the API that the coordinator decides on (planned hot plug, policies); answered with a <see cref="Reply"/>.</summary>
+    public sealed record FromApi(Singleton.ICoordinatorRequest Request) : ICoordinatorInput;
+
+    /// <summary>The policies' timer: judge the cluster and record (advise) or carry out (auto) each verdict.</summary>
+    public sealed record PolicyTick : ICoordinatorInput
+    {
+        public static readonly PolicyTick Instance = new();
+    }
+
     /// <summary>
     /// The whole membership as this node sees it (at subscription and after a hand-over): hosts
     /// whose address is not among <paramref name="Members"/> are gone, even if their removal

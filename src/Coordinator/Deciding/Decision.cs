@@ -12,6 +12,9 @@ public abstract record Outbound
 
     /// <summary>To whoever sent the input (an operator's request).</summary>
     public sealed record Reply(object Message) : Outbound;
+
+    /// <summary>A policy's recommendation for the orchestrator (its hook: a configured command), once it is journaled.</summary>
+    public sealed record Recommend(Policies.PolicyDecision Decision, Policies.PolicyMode Mode) : Outbound;
 }
 
 public enum DecisionLogLevel { Info, Warning, Error }

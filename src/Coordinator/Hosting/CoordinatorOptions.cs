@@ -24,6 +24,9 @@ public sealed class CoordinatorOptions
     /// <summary>How long the database keeps the journal lock of a coordinator that fell silent (PostgreSQL); a crashed one's goes at once.</summary>
     public TimeSpan LockTimeout { get; set; } = JournalLockSettings.Default.ServerTimeout;
 
+    /// <summary>Load balancing and power saving at start (see <see cref="PolicyOptions"/>).</summary>
+    public PolicyOptions Policies { get; set; } = new();
+
     public JournalLockSettings JournalLock => JournalLockSettings.Default with { ServerTimeout = LockTimeout };
 
     public IReadOnlyList<string> Validate()
@@ -41,11 +44,13 @@ public sealed class CoordinatorOptions
         Check(LockTimeout >= JournalLockSettings.Default.CheckInterval * 3 && LockTimeout <= TimeSpan.FromMinutes(10), nameof(LockTimeout),
             $"{LockTimeout} must be between {JournalLockSettings.Default.CheckInterval * 3} (three lock checks) and 00:10:00");
         errors.AddRange(Persistence.Validate());
+        errors.AddRange(Policies.Validate($"{Section}:{nameof(Policies)}:"));
         return errors;
     }
 
     public CoordinatorSettings Settings(Shared.Hosting.ClusterNodeOptions cluster) => new(MigrationWindow, cluster.Lease, cluster.LeaseMargin,
-        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts, Detection: cluster.AcceptableHeartbeatPause);
+        CommandRetryInterval, CommandAttempts, Persistence.SnapshotEvery, ReservedHosts: ReservedHosts, Detection: cluster.AcceptableHeartbeatPause,
+        Policies: Policies.ToSettings(), PolicyHook: Policies.Hook);
 
     public RecoverySettings Recovery => new(RecoveryAttempts, RecoveryBackoff, RecoverySettings.Default.MaxBackoff);
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Replug.Shared.Devices;
 
 namespace Replug.Coordinator.Policies;
@@ -96,8 +97,28 @@ public sealed record PolicySnapshot(IReadOnlyList<HostLoad> Hosts, IReadOnlyList
 }
 
 /// <summary>What a policy would have done: carried out by the coordinator in <see cref="PolicyMode.Auto"/>.</summary>
+/// <remarks>Persisted in <c>PolicyDecided</c> and shown by the API: each kind by its name, which never changes.</remarks>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(SwitchActive), "switch-active")]
+[JsonDerivedType(typeof(MovePort), "move-port")]
+[JsonDerivedType(typeof(UnplugNic), "unplug-nic")]
+[JsonDerivedType(typeof(PlugNic), "plug-nic")]
+[JsonDerivedType(typeof(StandbyHost), "standby-host")]
+[JsonDerivedType(typeof(WakeHost), "wake-host")]
 public abstract record PolicyAction
 {
+    /// <summary>One line for logs and views, naming the host, port and device.</summary>
+    public string Describe() => this switch
+    {
+        SwitchActive s => $"switch port {s.Port} on {s.Host} from {s.From} to {s.To}",
+        MovePort m => $"move port {m.Port} from {m.From} to {m.To}",
+        UnplugNic u => $"unplug {u.Nic} on {u.Host}",
+        PlugNic p => $"plug {p.Nic} back on {p.Host}",
+        StandbyHost s => $"standby host {s.Host}",
+        WakeHost w => $"wake host {w.Host}",
+        _ => GetType().Name,
+    };
+
     /// <summary>Within a host: the port's active device becomes another of its members (a remap, no host change).</summary>
     public sealed record SwitchActive(HostId Host, PortId Port, DeviceId From, DeviceId To) : PolicyAction;
     /// <summary>Across hosts, through the same fenced, epoch-checked detach-then-attach as a fail-over.</summary>

@@ -21,11 +21,13 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
 {
     public const string PersistenceIdValue = "replug-coordinator";
     private const string TickTimer = "tick";
+    private const string PolicyTimer = "policies";
 
     private readonly CoordinatorSettings _settings;
     private readonly CoordinatorState _state;
     private readonly CoordinatorDecider _decider;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Policies.PolicyHook? _hook;
     private readonly Queue<ICoordinatorEvent> _recent = new();
     // Wall time at start plus the monotonic clock since: leases are counted on a clock that a
     // stepped wall clock (NTP, an operator) cannot move forward, which would end them early.
@@ -45,6 +47,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         _settings = settings;
         _state = new CoordinatorState(settings);
         _decider = new CoordinatorDecider(settings, Guid.NewGuid);
+        _hook = settings.PolicyHook is { Length: > 0 } hook ? new Policies.PolicyHook(hook, _log) : null;
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -57,6 +60,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             Decide(new Recovered(Cluster.Get(Context.System).SelfAddress.ToString()), () =>
             {
                 _recovered = true;
+                StartPolicyTimer();
                 // The whole membership first (hosts removed while no instance listened are gone), then changes.
                 Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
                     typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
@@ -69,6 +73,20 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             Decide(new FromHost(m));
         });
         Command<IOperatorMessage>(m => Decide(new FromOperator(m)));
+        Command<ICoordinatorRequest>(r =>
+        {
+            var before = _state.Policies.EffectiveInterval;
+            Decide(new FromApi(r), () =>
+            {
+                if (_state.Policies.EffectiveInterval != before) StartPolicyTimer();
+            });
+        });
+        Command<PolicyTick>(_ => Decide(PolicyTick.Instance));
+        Command<CoordinatorRequests.GetPolicies>(_ => Sender.Tell(CoordinatorDecider.PoliciesView(_state)));
+        Command<CoordinatorRequests.GetDecisions>(g => Sender.Tell(new CoordinatorRequests.DecisionsView(
+            [.. _state.Decisions.Reverse().Take(Math.Clamp(g.Max, 1, CoordinatorState.DecisionsKept)).Select(d => CoordinatorDecider.View(_state, d))])));
+        Command<CoordinatorRequests.GetOperations>(_ => Sender.Tell(new CoordinatorRequests.OperationsView(
+            [.. _state.Operations.Values.OrderByDescending(o => o.Started)])));
         Command<ClusterEvent.CurrentClusterState>(s => Decide(new Membership(
             // The members keep-majority counts (and the agents' leases): Up and Leaving.
             [.. s.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving).Select(m => m.Address.ToString())],
@@ -211,9 +229,19 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
                 case Outbound.Reply { Message: var m }:
                     sender.Tell(m, Self);
                     break;
+                case Outbound.Recommend r:
+                    _hook?.Run(r.Decision, r.Mode);
+                    break;
             }
         }
         ScheduleTick();
+    }
+
+    /// <summary>The policies run on their own timer, at their interval (a change through the API restarts it).</summary>
+    private void StartPolicyTimer()
+    {
+        var every = _state.Policies.EffectiveInterval;
+        Timers.StartPeriodicTimer(PolicyTimer, PolicyTick.Instance, every, every);
     }
 
     private void ScheduleTick()

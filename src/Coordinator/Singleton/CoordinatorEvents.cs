@@ -1,4 +1,5 @@
 using Replug.Coordinator.Planning;
+using Replug.Coordinator.Policies;
 using Replug.Shared.Devices;
 using Replug.Shared.Protocol;
 
@@ -22,6 +23,9 @@ public readonly record struct FailoverId(Guid Value)
 }
 
 public enum HostCommandKind { Attach, Detach }
+
+/// <summary>Planned hot plug on one device of one host (DPDK's dev_detach / dev_attach), or a port's switch to another member there.</summary>
+public enum DeviceOperationKind { Detach, Attach, SwitchPort }
 
 public enum CommandOutcome
 {
@@ -69,11 +73,33 @@ public static class CoordinatorEvents
     /// <summary>A command outside a fail-over is no longer owed: answered, refused, or its host was lost.</summary>
     public sealed record CommandSettled(CommandId Id, HostId Host, CommandOutcome Outcome, string Reason, DateTimeOffset At) : ICoordinatorEvent;
 
-    public sealed record FailoverStarted(FailoverId Id, PortSpec Port, HostId? From, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+    /// <param name="To">The host a policy moves the port to (placed there when it can take it, else like any fail-over); null: the planner chooses.</param>
+    public sealed record FailoverStarted(FailoverId Id, PortSpec Port, HostId? From, string Reason, DateTimeOffset At, HostId? To = null) : ICoordinatorEvent;
     public sealed record FailoverPlaced(FailoverId Id, HostId To, CommandId Command, long Epoch, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record FailoverUnplaced(FailoverId Id, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record FailoverCommandFailed(FailoverId Id, HostId To, CommandId Command, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record FailoverCompleted(FailoverId Id, HostId To, CommandId Command, DateTimeOffset At) : ICoordinatorEvent;
     /// <summary>The fail-over is no longer needed (the port recovered where it was, or followed a migration).</summary>
     public sealed record FailoverCancelled(FailoverId Id, string Reason, DateTimeOffset At) : ICoordinatorEvent;
+
+    /// <summary>
+    /// An operation on a device was decided (by an operator, or by a policy in auto mode): its
+    /// command <paramref name="Id"/> is owed to the host until it answers, retried like a port's
+    /// command (<see cref="CommandRetried"/>) and ended by <see cref="CommandSettled"/>.
+    /// </summary>
+    /// <param name="Port">For <see cref="DeviceOperationKind.SwitchPort"/>: the port whose traffic moves to <paramref name="Device"/>.</param>
+    /// <param name="By">Who asked: "operator", or "policy:NAME".</param>
+    public sealed record DeviceOperationStarted(CommandId Id, HostId Host, DeviceOperationKind Kind, DeviceId Device, PortId? Port, string By,
+        string Reason, DateTimeOffset At) : ICoordinatorEvent;
+
+    /// <summary>The policies' settings changed (an operator, through the API): they outlive restarts and win over the configuration file.</summary>
+    public sealed record PoliciesConfigured(PolicySettings Settings, string By, DateTimeOffset At) : ICoordinatorEvent;
+
+    /// <summary>
+    /// A policy's verdict, recorded before anything is done about it: in auto mode with the
+    /// operation (<paramref name="Operation"/>) or fail-over (<paramref name="Failover"/>) that
+    /// carries it out, in advise mode with neither.
+    /// </summary>
+    public sealed record PolicyDecided(string Policy, PolicyMode Mode, PolicyAction Action, string Reason, IReadOnlyDictionary<string, double> Inputs,
+        CommandId? Operation, FailoverId? Failover, DateTimeOffset At) : ICoordinatorEvent;
 }

@@ -41,7 +41,9 @@ public sealed record CoordinatorSettings(
     int SnapshotEvery,
     int RecentEventsKept = 1000,
     Planning.ReservedHostPolicy ReservedHosts = Planning.ReservedHostPolicy.PreferReserved,
-    TimeSpan? Detection = null)
+    TimeSpan? Detection = null,
+    Policies.PolicySettings? Policies = null,
+    string? PolicyHook = null)
 {
     /// <summary>The failure detector's acceptable heartbeat pause when none is given (ClusterNodeOptions' default).</summary>
     public static readonly TimeSpan DefaultDetection = new Shared.Hosting.ClusterNodeOptions().AcceptableHeartbeatPause;

@@ -46,7 +46,7 @@ public sealed record FailoverStep(string What, DateTimeOffset At);
 /// <param name="Excluded">Hosts whose command failed (refused, or lost): never tried again for this fail-over.</param>
 public sealed record FailoverRecord(FailoverId Id, PortSpec Port, HostId? From, string Reason, FailoverStatus Status,
     HostId? Target, CommandId? Command, long Epoch, IReadOnlyList<FailoverStep> Steps, DateTimeOffset Started, DateTimeOffset? Ended,
-    IReadOnlyList<HostId>? Excluded = null)
+    IReadOnlyList<HostId>? Excluded = null, HostId? Preferred = null)
 {
     public bool IsOpen => Status is FailoverStatus.Planning or FailoverStatus.Commanded or FailoverStatus.Unplaced;
 
@@ -199,7 +199,8 @@ public sealed record DeferredEscalation(HostId Host, PortId Port, string Reason,
 /// <summary>Everything the coordinator knows, rebuilt from its events: its snapshot form.</summary>
 public sealed record CoordinatorSnapshot(long Epoch, IReadOnlyList<HostRecord> Hosts, IReadOnlyList<PortRecord> Ports,
     IReadOnlyList<FailoverRecord> Failovers, NicTrackerSnapshot Nics,
-    IReadOnlyList<PendingCommand>? Commands = null, IReadOnlyList<DeferredEscalation>? Deferred = null, string? EpochNode = null);
+    IReadOnlyList<PendingCommand>? Commands = null, IReadOnlyList<DeferredEscalation>? Deferred = null, string? EpochNode = null,
+    OperationsSnapshot? Operations = null);
 
 /// <summary>
 /// The coordinator's state. <see cref="Apply"/> is the only change of state: the decider applies
@@ -207,7 +208,7 @@ public sealed record CoordinatorSnapshot(long Epoch, IReadOnlyList<HostRecord> H
 /// hand-over holds exactly what the old one held — deadlines, commands in flight, deferred
 /// escalations, excluded targets included.
 /// </summary>
-public sealed class CoordinatorState
+public sealed partial class CoordinatorState
 {
     /// <summary>Completed and cancelled fail-overs kept for operators; open ones are always kept.</summary>
     public const int FinishedFailoversKept = 500;
@@ -296,6 +297,10 @@ public sealed class CoordinatorState
                 if (host.Status == HostStatus.Unreachable && Cluster.HasMajority) next = Earlier(next, LeaseEndsFor(host));
             foreach (var command in _commands.Values)
                 if (_hosts.GetValueOrDefault(command.Host)?.Status == HostStatus.Up) next = Earlier(next, command.NextAttemptAt);
+            if (NextOperationDeadline() is { } operation) next = Earlier(next, operation);
+            // Once: a tick at or after the end has judged it (a wait still held for another reason must not tick again at once).
+            foreach (var deferred in _deferred.Values)
+                if (ReplugGraceEnds(deferred.Host, deferred.Port) is { } graceEnds && graceEnds > LastTick) next = Earlier(next, graceEnds);
             return next;
         }
     }
@@ -375,7 +380,7 @@ public sealed class CoordinatorState
                 break;
             case FailoverStarted s:
                 _failovers[s.Id] = new FailoverRecord(s.Id, s.Port, s.From, s.Reason, FailoverStatus.Planning, null, null, Epoch,
-                    [new FailoverStep($"started: {s.Reason}", s.At)], s.At, null);
+                    [new FailoverStep($"started: {s.Reason}", s.At)], s.At, null, Preferred: s.To);
                 var existing = _ports.GetValueOrDefault(s.Port.Port);
                 _ports[s.Port.Port] = new PortRecord(s.Port, existing?.Host ?? s.From ?? default, PortState.FailingOver, s.Id, existing?.LastReport,
                     existing?.Home ?? s.From);
@@ -414,6 +419,9 @@ public sealed class CoordinatorState
                 Finish(f with { Status = FailoverStatus.Cancelled, Ended = c.At, Steps = [.. f.Steps, new FailoverStep($"cancelled: {c.Reason}", c.At)] });
                 if (_ports.TryGetValue(f.Port.Port, out var kept) && kept.Failover == c.Id)
                     _ports[f.Port.Port] = kept with { State = PortState.Active, Failover = null };
+                break;
+            default:
+                ApplyOperationEvent(e);
                 break;
         }
     }
@@ -481,7 +489,7 @@ public sealed class CoordinatorState
 
     public CoordinatorSnapshot ToSnapshot() =>
         new(Epoch, [.. _hosts.Values], [.. _ports.Values], [.. _failovers.Values], _nics.ToSnapshot(),
-            [.. _commands.Values], [.. _deferred.Values], EpochNode);
+            [.. _commands.Values], [.. _deferred.Values], EpochNode, SnapshotOperations());
 
     public void Restore(CoordinatorSnapshot snapshot)
     {
@@ -508,6 +516,7 @@ public sealed class CoordinatorState
         _deferred.Clear();
         foreach (var d in snapshot.Deferred ?? []) _deferred[(d.Host, d.Port)] = d;
         _nics = NicTracker.FromSnapshot(snapshot.Nics, Settings.MigrationWindow);
+        RestoreOperations(snapshot.Operations);
     }
 
     /// <summary>One command per port and host: a newer one replaces what is still owed (a stale detach must not undo a later attach).</summary>

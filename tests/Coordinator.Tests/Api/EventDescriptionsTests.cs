@@ -70,7 +70,7 @@ public sealed partial class EventDescriptionsTests
         var e = new FailoverStarted(id, new PortSpec(new PortId("p1"), 10, "db"), new HostId("host-a"), "host lost", At);
 
         Assert.Equal(
-            $"Id=6f1c2b7e3d4a, Port={{Port=p1, Priority=10, AntiAffinityGroup=db}}, From=host-a, Reason=host lost, At={AtUtc}",
+            $"Id=6f1c2b7e3d4a, Port={{Port=p1, Priority=10, AntiAffinityGroup=db}}, From=host-a, Reason=host lost, At={AtUtc}, To=null",
             EventDescriptions.Describe(e).Summary);
     }
 

@@ -116,6 +116,21 @@ public sealed class DeciderHarness
             FromHost(new CommandAcknowledged(command.Id, host, State.Epoch));
     }
 
+    /// <summary>Every device operation owed to <paramref name="host"/> is answered as done.</summary>
+    public void AcknowledgeOperations(HostId host)
+    {
+        foreach (var op in State.OpenOperations.Where(o => o.Host == host).ToList())
+            FromHost(new CommandAcknowledged(op.Id, host, State.Epoch));
+    }
+
+    /// <summary>An event as if an earlier decision had journaled it (a scenario's starting point).</summary>
+    public T Record<T>(T e) where T : ICoordinatorEvent
+    {
+        State.Apply(e);
+        Journal.Add(e);
+        return e;
+    }
+
     /// <summary>The state equals the journal replayed into a fresh state (what a new instance would hold).</summary>
     public void AssertReplayMatches()
     {

@@ -34,6 +34,18 @@ public static class Samples
             var values = Enum.GetValues(type);
             return values.GetValue(filled ? values.Length - 1 : 0);
         }
+        if (type.IsGenericType && type.GetGenericTypeDefinition() is var definition
+            && (definition == typeof(IReadOnlyDictionary<,>) || definition == typeof(IDictionary<,>) || definition == typeof(Dictionary<,>)))
+        {
+            var (key, value) = (type.GetGenericArguments()[0], type.GetGenericArguments()[1]);
+            var map = (IDictionary)Activator.CreateInstance(typeof(Dictionary<,>).MakeGenericType(key, value))!;
+            if (filled)
+            {
+                map[Value(key, filled, hint + "-1", nullable: false, depth + 1)!] = Value(value, filled, hint + "-v1", nullable: false, depth + 1);
+                map[Value(key, filled, hint + "-2", nullable: false, depth + 1)!] = Value(value, filled, hint + "-v2", nullable: false, depth + 1);
+            }
+            return map;
+        }
         if (ElementType(type) is { } element)
         {
             var list = (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(element))!;
@@ -47,6 +59,11 @@ public static class Samples
             list.CopyTo(array, 0);
             return array;
         }
+
+        // A polymorphic contract (System.Text.Json's [JsonDerivedType]): a sample of its first kind.
+        if (type.IsAbstract && type.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonDerivedTypeAttribute), false)
+                .OfType<System.Text.Json.Serialization.JsonDerivedTypeAttribute>().FirstOrDefault() is { } derived)
+            return Value(derived.DerivedType, filled, hint, nullable, depth + 1);
 
         var constructor = type.GetConstructors().OrderByDescending(c => c.GetParameters().Length).FirstOrDefault()
             ?? throw new InvalidOperationException($"Samples: {type} has no public constructor.");
