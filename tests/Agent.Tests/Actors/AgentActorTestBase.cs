@@ -19,7 +19,10 @@ public abstract class AgentActorTestBase : Akka.TestKit.Xunit2.TestKit, IDisposa
     protected readonly ConcurrentQueue<string> Steps = new();
     protected readonly TestProbe States;
 
-    protected AgentActorTestBase()
+    protected AgentActorTestBase() : this(null) { }
+
+    /// <param name="config">The actor system's configuration (a cluster provider for tests of the host agent); null: the test kit's default.</param>
+    protected AgentActorTestBase(Akka.Configuration.Config? config) : base(config)
     {
         States = CreateTestProbe();
         Sys.EventStream.Subscribe(States, typeof(DeviceStateChanged));

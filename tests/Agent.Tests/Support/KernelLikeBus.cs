@@ -69,8 +69,23 @@ public sealed class KernelLikeBus(FakeSysfs sysfs, ConcurrentQueue<string>? log 
         return result;
     }
 
+    private readonly ManualResetEventSlim _linkChangesFlow = new(true);
+
+    /// <summary>Set while a link change waits for <see cref="ReleaseLinkChanges"/>.</summary>
+    public ManualResetEventSlim LinkChangeWaiting { get; } = new();
+
+    /// <summary>From now on a link change (ConfigureNet) waits until released: a slow driver.</summary>
+    public void HoldLinkChanges() => _linkChangesFlow.Reset();
+
+    public void ReleaseLinkChanges() => _linkChangesFlow.Set();
+
     public BusResult ConfigureNet(string interfaceName, NetConfig config)
     {
+        if (!_linkChangesFlow.IsSet)
+        {
+            LinkChangeWaiting.Set();
+            _linkChangesFlow.Wait(TimeSpan.FromSeconds(30));
+        }
         var result = _inner.ConfigureNet(interfaceName, config);
         if (result.Succeeded) Log.Enqueue($"link {interfaceName} {(config.Up ? "up" : "down")}");
         return result;
