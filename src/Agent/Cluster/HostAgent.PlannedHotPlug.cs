@@ -20,11 +20,16 @@ public sealed partial class HostAgent
     private sealed record DetachChecked(CommandId Id, IReadOnlyList<PortStatus> Ports, string? Error);
     private sealed record SwitchAnswered(SwitchPortDevice Command, PortProtocol.SwitchToDone? Answer);
 
-    /// <summary>A planned detach or attach under way, and who to answer (the coordinator's latest copy).</summary>
-    private sealed class PlannedInFlight(PlannedDeviceCommand command, IActorRef replyTo, string reason)
+    /// <summary>
+    /// A planned detach or attach under way, and who to answer: the sender of the latest copy, with
+    /// that copy's epoch (after a hand-over the new coordinator retries under its own epoch, and it
+    /// judges only answers of its own epoch).
+    /// </summary>
+    private sealed class PlannedInFlight(PlannedDeviceCommand command, IActorRef replyTo, long epoch, string reason)
     {
         public PlannedDeviceCommand Command { get; } = command;
         public IActorRef ReplyTo { get; set; } = replyTo;
+        public long Epoch { get; set; } = epoch;
         public string Reason { get; } = reason;
         /// <summary>Its ports were checked and its devices asked: it takes them out (or brings them back) now.</summary>
         public bool Started { get; set; }
@@ -36,16 +41,17 @@ public sealed partial class HostAgent
     private static readonly TimeSpan PortSwitchTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Dictionary<CommandId, PlannedInFlight> _planned = [];
-    private readonly Dictionary<CommandId, IActorRef> _switching = [];
+    // Switches under way: who to answer, with the epoch of the latest copy.
+    private readonly Dictionary<CommandId, (IActorRef ReplyTo, long Epoch)> _switching = [];
 
     private void OnDetachDevice(DetachDevice detach)
     {
-        if (!Admit(detach.Id, detach.Epoch, detach.Incarnation) || Retried(detach.Id)) return;
+        if (!Admit(detach.Id, detach.Epoch, detach.Incarnation) || Retried(detach.Id, detach.Epoch)) return;
         // A PCI function takes its net interfaces with it: they are taken out first, so their ports
         // remap while the function is still there, and it is removed last.
         List<DeviceId> order = [.. BackedBy(detach.Device), detach.Device];
-        var command = new PlannedDeviceCommand(detach.Id, detach.Epoch, PlannedChange.Detach, detach.Device, order);
-        _planned[detach.Id] = new PlannedInFlight(command, Sender, detach.Reason);
+        var command = new PlannedDeviceCommand(detach.Id, PlannedChange.Detach, detach.Device, order);
+        _planned[detach.Id] = new PlannedInFlight(command, Sender, detach.Epoch, detach.Reason);
         _log.Info("Host {0}, command {1}: detach {2} ({3}): checking that every port using {4} keeps a healthy device",
             _settings.Host, detach.Id, detach.Device, detach.Reason, string.Join(", ", order));
         // Fresh states, not the last reports: a standby that failed since moved no port, so no report said it.
@@ -78,9 +84,9 @@ public sealed partial class HostAgent
 
     private void OnAttachDevice(AttachDevice attach)
     {
-        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation) || Retried(attach.Id)) return;
-        var command = new PlannedDeviceCommand(attach.Id, attach.Epoch, PlannedChange.Attach, attach.Device, [attach.Device]);
-        var inFlight = _planned[attach.Id] = new PlannedInFlight(command, Sender, attach.Reason);
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation) || Retried(attach.Id, attach.Epoch)) return;
+        var command = new PlannedDeviceCommand(attach.Id, PlannedChange.Attach, attach.Device, [attach.Device]);
+        var inFlight = _planned[attach.Id] = new PlannedInFlight(command, Sender, attach.Epoch, attach.Reason);
         _log.Info("Host {0}, command {1}: attach {2} ({3}): restoring it", _settings.Host, attach.Id, attach.Device, attach.Reason);
         Start(inFlight);
     }
@@ -90,10 +96,11 @@ public sealed partial class HostAgent
     /// is asked again (a drain or undrain is idempotent), so a state change this agent missed cannot
     /// leave the command waiting for ever; the answer goes to the sender of the latest copy.
     /// </summary>
-    private bool Retried(CommandId id)
+    private bool Retried(CommandId id, long epoch)
     {
         if (!_planned.TryGetValue(id, out var inFlight)) return false;
         inFlight.ReplyTo = Sender;
+        inFlight.Epoch = epoch;
         if (inFlight.Started) Ask(inFlight);
         return true;
     }
@@ -147,12 +154,12 @@ public sealed partial class HostAgent
         if (outcome is PlannedProgress.Failed failed)
         {
             _log.Warning("Host {0}, command {1}: {2} {3} refused: {4}", _settings.Host, command.Id, verb, command.Device, failed.Reason);
-            RefuseCommand(command.Id, command.Epoch, failed.Reason, inFlight.ReplyTo);
+            RefuseCommand(command.Id, inFlight.Epoch, failed.Reason, inFlight.ReplyTo);
             return;
         }
         _log.Info("Host {0}, command {1}: {2} {3} done ({4}); acknowledged", _settings.Host, command.Id, verb, command.Device,
             command.Target.ToString().ToLowerInvariant());
-        AcknowledgeCommand(command.Id, command.Epoch, inFlight.ReplyTo);
+        AcknowledgeCommand(command.Id, inFlight.Epoch, inFlight.ReplyTo);
     }
 
     /// <summary>The net interfaces this host knows on a PCI function (none for a net device).</summary>
@@ -165,7 +172,7 @@ public sealed partial class HostAgent
         if (!Admit(command.Id, command.Epoch, command.Incarnation)) return;
         if (_switching.ContainsKey(command.Id))
         {
-            _switching[command.Id] = Sender; // under way: answered once the port has switched
+            _switching[command.Id] = (Sender, command.Epoch); // under way: answered once the port has switched
             return;
         }
         if (!_ports.TryGetValue(command.Port, out var port))
@@ -174,7 +181,7 @@ public sealed partial class HostAgent
             RefuseCommand(command.Id, command.Epoch, $"port {command.Port} is not on this host", Sender);
             return;
         }
-        _switching[command.Id] = Sender;
+        _switching[command.Id] = (Sender, command.Epoch);
         _log.Info("Host {0}, command {1}: port {2} moves its traffic to {3}", _settings.Host, command.Id, command.Port, command.Device);
         port.Ask<PortProtocol.SwitchToDone>(new PortProtocol.SwitchTo(command.Device, $"by the coordinator (command {command.Id})"), PortSwitchTimeout)
             .ContinueWith(t => new SwitchAnswered(command, t.IsCompletedSuccessfully ? t.Result : null), TaskScheduler.Default)
@@ -184,7 +191,8 @@ public sealed partial class HostAgent
     private void OnSwitchAnswered(SwitchAnswered answered)
     {
         var command = answered.Command;
-        if (!_switching.Remove(command.Id, out var replyTo)) return;
+        if (!_switching.Remove(command.Id, out var answer)) return;
+        var (replyTo, epoch) = answer;
         switch (answered.Answer)
         {
             case null:
@@ -194,11 +202,11 @@ public sealed partial class HostAgent
                 break;
             case { Error: { } error }:
                 _log.Warning("Host {0}, command {1}: switch of port {2} to {3} refused: {4}", _settings.Host, command.Id, command.Port, command.Device, error);
-                RefuseCommand(command.Id, command.Epoch, error, replyTo);
+                RefuseCommand(command.Id, epoch, error, replyTo);
                 break;
             default:
                 _log.Info("Host {0}, command {1}: port {2} is on {3}; acknowledged", _settings.Host, command.Id, command.Port, command.Device);
-                AcknowledgeCommand(command.Id, command.Epoch, replyTo);
+                AcknowledgeCommand(command.Id, epoch, replyTo);
                 break;
         }
     }

@@ -44,18 +44,16 @@ public sealed class PlannedDeviceCommand
     private int _current;
 
     /// <param name="order">The devices to take out or bring back, in order; the last is <paramref name="device"/>.</param>
-    public PlannedDeviceCommand(CommandId id, long epoch, PlannedChange change, DeviceId device, IReadOnlyList<DeviceId> order)
+    public PlannedDeviceCommand(CommandId id, PlannedChange change, DeviceId device, IReadOnlyList<DeviceId> order)
     {
         if (order.Count == 0 || order[^1] != device) throw new ArgumentException($"the order must end with {device}", nameof(order));
         Id = id;
-        Epoch = epoch;
         Change = change;
         Device = device;
         _order = order;
     }
 
     public CommandId Id { get; }
-    public long Epoch { get; }
     public PlannedChange Change { get; }
     /// <summary>The device the command names.</summary>
     public DeviceId Device { get; }

@@ -15,9 +15,9 @@ public sealed class PlannedDeviceCommandTests
         new(new PortId(name), active, [V1, V2, V3], healthy, true, false, "test");
 
     private static PlannedDeviceCommand Detach(DeviceId device, params DeviceId[] before) =>
-        new(CommandId.New(), 1, PlannedChange.Detach, device, [.. before, device]);
+        new(CommandId.New(), PlannedChange.Detach, device, [.. before, device]);
 
-    private static PlannedDeviceCommand Attach(DeviceId device) => new(CommandId.New(), 1, PlannedChange.Attach, device, [device]);
+    private static PlannedDeviceCommand Attach(DeviceId device) => new(CommandId.New(), PlannedChange.Attach, device, [device]);
 
     private static DeviceStateChanged Change(DeviceId device, DeviceState from, DeviceState to, string reason = "") =>
         new(device, from, to, reason, DateTimeOffset.UtcNow);

@@ -182,6 +182,25 @@ public sealed class PlannedHotPlugTests : AgentActorTestBase
     }
 
     [Fact]
+    public void A_detach_under_way_that_a_new_coordinator_retries_under_its_epoch_is_answered_in_that_epoch()
+    {
+        TwoVeths();
+        _steps = FastSteps with { Timeout = TimeSpan.FromSeconds(30) };
+        var bus = StartHost(V1, V2);
+        bus.HoldLinkChanges();
+
+        var detach = Detach(V2);
+        _agent.Tell(detach, _coordinator.Ref);
+        Assert.True(bus.LinkChangeWaiting.Wait(TimeSpan.FromSeconds(10)), "the detach never reached the link");
+        var successor = CreateTestProbe(); // the singleton after a hand-over
+        _agent.Tell(detach with { Epoch = Epoch + 1 }, successor.Ref);
+        bus.ReleaseLinkChanges();
+
+        var acknowledged = successor.FishForMessage<CommandAcknowledged>(a => a.Id == detach.Id, TimeSpan.FromSeconds(10));
+        Assert.Equal(Epoch + 1, acknowledged.Epoch);
+    }
+
+    [Fact]
     public void A_detach_of_an_older_epoch_is_refused_and_one_for_another_incarnation_ignored()
     {
         TwoVeths();
