@@ -176,6 +176,24 @@ public sealed partial class CoordinatorDecider
                 Send(operation.Host, operation.ToMessage(state.Epoch, host.Incarnation));
         }
 
+        /// <summary>
+        /// A new agent process knows nothing of what was detached on purpose (a link left down looks
+        /// healthy to its probe, and a port could take it): every device the coordinator holds
+        /// detached there is detached again, and what was owed to its predecessor is sent to it.
+        /// </summary>
+        private void ReassertDetached(HostId host)
+        {
+            foreach (var owed in state.OpenOperations.Where(o => o.Host == host).OrderBy(o => o.Id.Value).ToList()) DeliverOperation(owed);
+            foreach (var unplugged in state.Unplugged.Values.Where(u => u.Host == host && state.OpenOperationOn(host, u.Device) is null)
+                         .OrderBy(u => u.Device.Name, StringComparer.Ordinal).ToList())
+            {
+                var again = Emit(new DeviceOperationStarted(NewCommandId(), host, DeviceOperationKind.Detach, unplugged.Device, null, unplugged.By,
+                    $"detached by {unplugged.By} at {unplugged.At:u}; told again to the agent's new process", now));
+                Info($"Operation {again.Id}: detach {unplugged.Device} on {host} again (its agent restarted; detached by {unplugged.By})");
+                DeliverOperation(state.Operations[again.Id]);
+            }
+        }
+
         private void RetryOperations()
         {
             foreach (var op in state.OpenOperations.Where(o => o.NextAttemptAt <= now).OrderBy(o => o.NextAttemptAt).ThenBy(o => o.Id.Value).ToList())

@@ -348,6 +348,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             foreach (var nic in register.Inventory.Nics) OnNicAdded(register.Host, nic);
             Send(register.Host, Registered(register.Host));
             foreach (var command in state.PendingCommands.Values.Where(c => owedBefore.Contains(c.Id)).ToList()) Deliver(command);
+            if (known is null || known.Incarnation != register.Incarnation) ReassertDetached(register.Host);
             PlanOpenFailovers($"host {register.Host} registered");
         }
 

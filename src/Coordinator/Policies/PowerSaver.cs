@@ -176,6 +176,8 @@ public static class PowerSaver
             var host = current.Host(hostId);
             if (host is not { Available: true } || host.Nic(device) is not { Usable: true } nic) continue;
             if (host.Nics.Count(n => n.Usable) <= 1) continue;
+            // Only a standby of some port here: a NIC no port uses is the host's fail-over capacity (or not Replug's), which no policy spends.
+            if (!current.PortsOn(hostId).Any(p => p.Members.Contains(device))) continue;
 
             // Its ports move to their other members first, each onto the least busy one that stays inside the band.
             var plan = current;

@@ -338,6 +338,8 @@ public sealed partial class CoordinatorState
                 break;
             case CoordinatorEvents.NicRemoved r:
                 LastNicVerdict = _nics.OnRemoved(r.Host, r.Device, r.Identity, r.At);
+                // Gone from its host: when it returns, it is a new insertion, not a device detached on purpose.
+                _unplugged.Remove((r.Host, r.Device));
                 _lastDevice[(r.Host, r.Identity)] = r.Device;
                 UpdateInventory(r.Host, inv => inv with { Nics = [.. inv.Nics.Where(n => n.Device != r.Device)] });
                 break;

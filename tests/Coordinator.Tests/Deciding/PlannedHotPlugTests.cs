@@ -129,6 +129,36 @@ public sealed class PlannedHotPlugTests
         Assert.Empty(c.State.Unplugged);
     }
 
+    [Fact]
+    public void A_restarted_agent_is_told_again_what_is_detached_on_its_host()
+    {
+        var c = TwoHosts();
+        Detach(c, A, N3);
+        c.AcknowledgeOperations(A);
+        c.ClearSent();
+
+        var inventory = new HostInventory([Nic("n1", "52:54:00:00:00:01"), Nic("n2", "52:54:00:00:00:02"), Nic("n3", "52:54:00:00:00:03")],
+            [Port("p1", "n1", "n2", "n3")], 0, 0);
+        c.FromHost(new RegisterHost(A, AddressOf(A), 2, inventory));
+
+        var again = Assert.Single(c.SentTo<DetachDevice>(A));
+        Assert.Equal((N3, 2L), (again.Device, again.Incarnation));
+        c.AcknowledgeOperations(A);
+        Assert.Equal(DeviceOperation.Operator, c.State.Unplugged[(A, N3)].By);
+        c.AssertReplayMatches();
+    }
+
+    [Fact]
+    public void A_detached_device_that_is_removed_is_no_longer_held_detached()
+    {
+        var c = TwoHosts();
+        Detach(c, A, N3);
+        c.AcknowledgeOperations(A);
+        c.FromHost(new HostProtocol.NicRemoved(A, N3, new NicIdentity(NicIdentityKind.PermanentMac, "52:54:00:00:00:03")));
+        Assert.Empty(c.State.Unplugged);
+        c.AssertReplayMatches();
+    }
+
     // ---- a fault wins ------------------------------------------------------------------------
 
     /// <summary>Power saving unplugged n2 and n3 of host a; p1 runs on n1 alone.</summary>

@@ -110,7 +110,11 @@ public sealed class SimAgent
         void Tick()
         {
             if (!Alive) return;
-            if (_registered) foreach (var port in _ports.Values) ToCoordinator(new PortChanged(Host, Report(port)));
+            if (_registered)
+            {
+                foreach (var port in _ports.Values) ToCoordinator(new PortChanged(Host, Report(port)));
+                ToCoordinator(Load());
+            }
             _world.Scheduler.After(_world.Options.ReportInterval, $"{_node.Name} report", Tick);
         }
         _world.Scheduler.After(_world.Options.ReportInterval, $"{_node.Name} report", Tick);
@@ -262,6 +266,9 @@ public sealed class SimAgent
             case HostRegistered r: OnRegistered(r); break;
             case AttachPort a: OnAttachPort(a, sender); break;
             case DetachPort d: OnDetachPort(d, sender); break;
+            case DetachDevice d: OnDetachDevice(d, sender); break;
+            case AttachDevice a: OnAttachDevice(a, sender); break;
+            case SwitchPortDevice s: OnSwitchPortDevice(s, sender); break;
         }
     }
 
@@ -348,6 +355,94 @@ public sealed class SimAgent
         var before = Kernel.Version;
         RemovePort(detach.Port.Value);
         Applied(detach.Id, detach.Epoch, sender, before);
+    }
+
+    // ---- planned hot plug (HostAgent's DetachDevice / AttachDevice / SwitchPortDevice) --------------
+
+    private void Refuse(CommandId id, long epoch, string reason, Endpoint sender)
+    {
+        _ledger.Refused(id, reason);
+        _world.Network.Send(Self, sender, new CommandRefused(id, Host, reason, _ledger.NewestEpoch, epoch, Incarnation));
+    }
+
+    /// <summary>Each port using the device remaps first (the device supervisor's drain), then the link goes down.</summary>
+    private void OnDetachDevice(DetachDevice detach, Endpoint sender)
+    {
+        if (!Admit(detach.Id, detach.Epoch, detach.Incarnation, sender)) return;
+        if (!Kernel.Has(detach.Device))
+        {
+            Refuse(detach.Id, detach.Epoch, $"{detach.Device} is not on this host", sender);
+            return;
+        }
+        var stranded = _ports.Values.FirstOrDefault(p => p.Selection.IsMember(detach.Device)
+            && !p.Selection.Members.Any(m => m != detach.Device && Kernel.Has(m) && !Kernel.IsDown(m)));
+        if (stranded is not null)
+        {
+            Refuse(detach.Id, detach.Epoch, $"port {stranded.Config.Spec.Port} would have no healthy device", sender);
+            return;
+        }
+        var before = Kernel.Version;
+        foreach (var port in _ports.Values.Where(p => p.Selection.IsMember(detach.Device)).ToList())
+            Run(port, port.Selection.OnUnhealthy(detach.Device, "detached"), $"{detach.Device}: detached ({detach.Reason})");
+        Kernel.SetLink(detach.Device, up: false);
+        Log($"{detach.Device}: link down (detach {detach.Id}: {detach.Reason})");
+        Applied(detach.Id, detach.Epoch, sender, before);
+    }
+
+    private void OnAttachDevice(AttachDevice attach, Endpoint sender)
+    {
+        if (!Admit(attach.Id, attach.Epoch, attach.Incarnation, sender)) return;
+        if (!Kernel.Has(attach.Device))
+        {
+            Refuse(attach.Id, attach.Epoch, $"restore failed: {attach.Device} is not on this host", sender);
+            return;
+        }
+        var before = Kernel.Version;
+        Kernel.SetLink(attach.Device, up: true);
+        Log($"{attach.Device}: link up (attach {attach.Id}: {attach.Reason})");
+        foreach (var port in _ports.Values.Where(p => p.Selection.IsMember(attach.Device)).ToList())
+            Run(port, port.Selection.OnHealthy(attach.Device), $"{attach.Device} attached");
+        Applied(attach.Id, attach.Epoch, sender, before);
+    }
+
+    private void OnSwitchPortDevice(SwitchPortDevice change, Endpoint sender)
+    {
+        if (!Admit(change.Id, change.Epoch, change.Incarnation, sender)) return;
+        if (!_ports.TryGetValue(change.Port.Value, out var port))
+        {
+            Refuse(change.Id, change.Epoch, $"port {change.Port} is not on this host", sender);
+            return;
+        }
+        if (port.Selection.WhyNotSwitchTo(change.Device) is { } why)
+        {
+            Refuse(change.Id, change.Epoch, why, sender);
+            return;
+        }
+        var before = Kernel.Version;
+        Run(port, port.Selection.SwitchTo(change.Device), $"switched by the coordinator (command {change.Id})");
+        Applied(change.Id, change.Epoch, sender, before);
+    }
+
+    /// <summary>
+    /// Each NIC's load as the agent would measure it: the traffic of the ports forwarding over it,
+    /// each port carrying a fixed share of a 10 Gb/s link drawn from its name (stable across runs).
+    /// </summary>
+    private NicLoadReported Load()
+    {
+        var bps = _nics.Values.ToDictionary(n => n.Device, _ => 0.0);
+        foreach (var port in _ports.Values)
+            if (Kernel.Forwards(port.Config.Spec.Port) && Kernel.ActiveOf(port.Config.Spec.Port) is { } active && bps.ContainsKey(active))
+                bps[active] += PortBps(port.Config.Spec.Port);
+        return new NicLoadReported(Host, Incarnation, [.. bps.Select(b => new NicLoadSample(b.Key, NicCapacityBps, b.Value, b.Value))]);
+    }
+
+    public const double NicCapacityBps = 10e9;
+
+    public static double PortBps(PortId port)
+    {
+        var hash = 2166136261u;
+        foreach (var c in port.Value) hash = (hash ^ c) * 16777619u;
+        return NicCapacityBps * (0.05 + 0.05 * (hash % 8));
     }
 
     // ---- fencing ---------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ public sealed class SimCluster
             foreach (var weak in _nodes.Where(v => v.Member && v.WeaklyUp).OrderBy(v => v.JoinedAs).ToList())
             {
                 weak.WeaklyUp = false;
+                // Akka numbers a member when it becomes Up: one that waited as WeaklyUp is younger than those Up before it.
+                weak.JoinedAs = ++_joins;
                 _world.Version++;
                 _world.Log($"cluster: {weak.Name} is Up (the cluster converged)");
                 _world.OnMemberJoined(weak);

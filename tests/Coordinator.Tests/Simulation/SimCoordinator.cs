@@ -50,6 +50,21 @@ public sealed class SimCoordinator
         _world.OnEpochStarted(this, State.Epoch);
         KnownUnreachable.UnionWith(unreachable);
         Decide(new CoordinatorInputs.Membership(members, unreachable, notYetUp), null);
+        StartPolicyTimer();
+    }
+
+    /// <summary>CoordinatorActor's policy timer: a PolicyTick at the policies' interval while this instance runs.</summary>
+    private void StartPolicyTimer()
+    {
+        if (!State.Policies.AnyOn) return;
+        var every = State.Policies.EffectiveInterval;
+        void Tick()
+        {
+            if (!Running) return;
+            Decide(CoordinatorInputs.PolicyTick.Instance, null);
+            _world.Scheduler.After(every, $"{Name} policies", Tick);
+        }
+        _world.Scheduler.After(every, $"{Name} policies", Tick);
     }
 
     public void Stop(string why)

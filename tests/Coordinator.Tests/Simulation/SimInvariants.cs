@@ -81,7 +81,12 @@ public sealed class SimInvariants(SimWorld world)
 
     public void CommandSent(SimCoordinator instance, IHostMessage message)
     {
-        var epoch = message switch { AttachPort a => a.Epoch, DetachPort d => d.Epoch, HostRegistered r => r.Epoch, _ => (long?)null };
+        var epoch = message switch
+        {
+            AttachPort a => a.Epoch, DetachPort d => d.Epoch, HostRegistered r => r.Epoch,
+            DetachDevice d => d.Epoch, AttachDevice a => a.Epoch, SwitchPortDevice s => s.Epoch,
+            _ => (long?)null,
+        };
         if (epoch is { } e && e > instance.State.Epoch)
             Add("epoch-fresh", $"instance {instance.Node.Name}#{instance.Id} (epoch {instance.State.Epoch}) sent epoch {e}: {SimText.Of(message)}", instance.Node.Name);
     }

@@ -11,6 +11,8 @@ public sealed class SimKernel
 {
     private readonly SortedDictionary<string, (DeviceId Device, NicIdentity Identity)> _nics = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, DeviceId> _active = new(StringComparer.Ordinal);
+    // Links taken down on purpose (a planned detach): the device is present, nothing passes through it.
+    private readonly SortedSet<string> _down = new(StringComparer.Ordinal);
 
     public bool PoweredOn { get; set; } = true;
 
@@ -32,7 +34,15 @@ public sealed class SimKernel
 
     public DeviceId? ActiveOf(PortId port) => _active.TryGetValue(port.Value, out var d) ? d : null;
 
-    public bool Forwards(PortId port) => PoweredOn && _active.TryGetValue(port.Value, out var d) && Has(d);
+    public bool Forwards(PortId port) => PoweredOn && _active.TryGetValue(port.Value, out var d) && Has(d) && !_down.Contains(d.Name);
+
+    public bool IsDown(DeviceId device) => _down.Contains(device.Name);
+
+    /// <summary>A planned detach takes the link down (the device stays, no uevent); an attach brings it up.</summary>
+    public void SetLink(DeviceId device, bool up)
+    {
+        if (up ? _down.Remove(device.Name) : _down.Add(device.Name)) Version++;
+    }
 
     public void Plug(DeviceId device, NicIdentity identity)
     {
@@ -44,6 +54,7 @@ public sealed class SimKernel
     public void Unplug(DeviceId device)
     {
         _nics.Remove(device.Name);
+        _down.Remove(device.Name); // a device inserted again comes with its link up (the agent configures it)
         foreach (var port in _active.Where(a => a.Value == device).Select(a => a.Key).ToList()) _active.Remove(port);
         Version++;
     }
