@@ -101,18 +101,18 @@ public sealed partial class HostAgent
         if (!_planned.TryGetValue(id, out var inFlight)) return false;
         inFlight.ReplyTo = Sender;
         inFlight.Epoch = epoch;
-        if (inFlight.Started) Ask(inFlight);
+        if (inFlight.Started) RequestDevice(inFlight);
         return true;
     }
 
     private void Start(PlannedInFlight inFlight)
     {
         inFlight.Started = true;
-        Ask(inFlight);
+        RequestDevice(inFlight);
     }
 
     /// <summary>Asks the current device's supervisor (through the watcher) to go out or come back: it answers with its state.</summary>
-    private void Ask(PlannedInFlight inFlight)
+    private void RequestDevice(PlannedInFlight inFlight)
     {
         var command = inFlight.Command;
         _watcher.Tell(command.Change == PlannedChange.Detach
@@ -137,7 +137,7 @@ public sealed partial class HostAgent
                 case PlannedProgress.Next next:
                     _log.Info("Host {0}, command {1}: {2} {3}; taking out {4}", _settings.Host, inFlight.Command.Id, before,
                         inFlight.Command.Target.ToString().ToLowerInvariant(), next.Device);
-                    Ask(inFlight);
+                    RequestDevice(inFlight);
                     break;
                 case PlannedProgress.Done or PlannedProgress.Failed:
                     Finish(inFlight, progress);
