@@ -72,6 +72,13 @@ public sealed class ApiTestHost : IAsyncDisposable
         return (response.StatusCode, await Body(response));
     }
 
+    public async Task<(System.Net.HttpStatusCode Status, JsonElement Body)> Put(string path, string json)
+    {
+        using var content = new StringContent(json, global::System.Text.Encoding.UTF8, "application/json");
+        using var response = await Http.PutAsync(path, content);
+        return (response.StatusCode, await Body(response));
+    }
+
     private static async Task<JsonElement> Body(HttpResponseMessage response)
     {
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
