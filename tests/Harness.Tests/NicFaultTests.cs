@@ -7,7 +7,7 @@ namespace Replug.Harness.Tests;
 public sealed class NicFaultTests(ClusterPool pool, ITestOutputHelper output) : HarnessTest(pool, output)
 {
     /// <summary>A port forwarding on one host over its preferred NIC with a standby present, as the API and the probe see it now.</summary>
-    private static async Task<(ApiPort Port, string Host)?> FindPortWithStandbyAsync(ReplugCluster cluster)
+    internal static async Task<(ApiPort Port, string Host)?> FindPortWithStandbyAsync(ReplugCluster cluster)
     {
         var ports = await cluster.Api.PortsAsync() ?? [];
         foreach (var port in ports.OrderBy(p => p.Port, StringComparer.Ordinal))
@@ -19,14 +19,14 @@ public sealed class NicFaultTests(ClusterPool pool, ITestOutputHelper output) : 
         return null;
     }
 
-    private static async Task<(ApiPort Port, string Host)> PortWithStandbyAsync(ReplugCluster cluster) =>
+    internal static async Task<(ApiPort Port, string Host)> PortWithStandbyAsync(ReplugCluster cluster) =>
         await FindPortWithStandbyAsync(cluster) ?? throw new HarnessException("no port forwards over its preferred NIC with a standby");
 
     /// <summary>For <see cref="HarnessTest.RunAsync"/>: earlier tests may have left every port on a single fail-over device.</summary>
-    private static async Task<string?> HasPortWithStandby(ReplugCluster cluster) =>
+    internal static async Task<string?> HasPortWithStandby(ReplugCluster cluster) =>
         await FindPortWithStandbyAsync(cluster) is null ? "no port forwards over its preferred NIC with a standby" : null;
 
-    private static string Nic(string device) => device.StartsWith("net/", StringComparison.Ordinal) ? device[4..] : device;
+    internal static string Nic(string device) => device.StartsWith("net/", StringComparison.Ordinal) ? device[4..] : device;
 
     [HarnessFact]
     public Task Removing_the_active_NIC_keeps_the_port_forwarding_on_its_host_over_the_standby_and_its_return_takes_it_back() => RunAsync(async cluster =>

@@ -234,8 +234,12 @@ public sealed partial class CoordinatorDecider
         {
             if (state.Ports.GetValueOrDefault(escalated.Port)?.LastReport is not { } report) return false;
             if (state.Hosts.GetValueOrDefault(escalated.Host) is not { Status: HostStatus.Up }) return false;
+            // Once per escalation: a member whose re-plug failed since the port escalated is not tried again (the port fails over).
+            var since = state.DeferredEscalations.GetValueOrDefault((escalated.Host, escalated.Port))?.At ?? now;
             var unplugged = report.Members.Select(m => state.Unplugged.GetValueOrDefault((escalated.Host, m)))
-                .FirstOrDefault(u => u is { ByPolicy: true } && state.OpenOperationOn(escalated.Host, u.Device) is null);
+                .FirstOrDefault(u => u is { ByPolicy: true } && state.OpenOperationOn(escalated.Host, u.Device) is null
+                    && !state.Operations.Values.Any(o => o.Host == escalated.Host && o.Device == u.Device && o.Kind == DeviceOperationKind.Attach
+                        && o.Status is OperationStatus.Refused or OperationStatus.HostLost && o.Started >= since));
             if (unplugged is null) return false;
             var started = StartOperation(escalated.Host, DeviceOperationKind.Attach, unplugged.Device, null, DeviceOperation.Policy(PowerSaver.Name),
                 $"fault wins: port {escalated.Port} lost its device in service ({escalated.Reason})");

@@ -400,6 +400,8 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             if (state.Ports.TryGetValue(escalated.Port, out var port) && port.State != PortState.Active) return; // already moving
             if (port is not null && port.Host != escalated.Host) return; // a stale report from a host the port left
             if (state.AwaitsReplug(escalated.Host, escalated.Port, now)) return; // its device is being plugged back
+            // Before any wait for a migration's verdict: the port is without traffic now, and a member here can be plugged back now.
+            if (ReplugFor(escalated)) return;
             if (state.EscalationMayBeMigration(escalated.Host, escalated.Port))
             {
                 if (state.DeferredEscalations.ContainsKey((escalated.Host, escalated.Port))) return;
@@ -408,7 +410,6 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
                 Info($"Port {escalated.Port} on {escalated.Host} escalated ({escalated.Reason}); waiting: its NIC may be migrating");
                 return;
             }
-            if (ReplugFor(escalated)) return;
             var spec = port?.Spec ?? new PortSpec(escalated.Port);
             StartFailovers([(spec, escalated.Host)], $"{escalated.Host}: {escalated.Reason}");
         }
@@ -479,6 +480,8 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
         {
             var released = state.DeferredEscalations.Values.Where(d => !state.EscalationMayBeMigration(d.Host, d.Port) && !state.AwaitsReplug(d.Host, d.Port, now))
                 .OrderBy(d => d.Port.Value, StringComparer.Ordinal).ToList();
+            // A port whose wait ended may still get an unplugged member back on its host before it moves.
+            released = [.. released.Where(d => !ReplugFor(new PortEscalated(d.Host, d.Port, d.Reason)))];
             if (released.Count == 0) return;
             var toMove = released.Where(d => state.Ports.GetValueOrDefault(d.Port) is { State: PortState.Active } p && p.Host == d.Host)
                 .Select(d => (state.Ports[d.Port].Spec, (HostId?)d.Host)).ToList();

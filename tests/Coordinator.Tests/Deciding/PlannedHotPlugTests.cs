@@ -205,9 +205,28 @@ public sealed class PlannedHotPlugTests
         var attach = Assert.Single(c.SentTo<AttachDevice>(A));
 
         c.FromHost(new CommandRefused(attach.Id, A, "restore failed: not in sysfs", c.State.Epoch, c.State.Epoch, 1));
+        // The other unplugged member is tried next; once it fails too, the port moves.
+        var second = c.SentTo<AttachDevice>(A)[^1];
+        Assert.Equal(N3, second.Device);
+        Assert.Empty(c.State.Failovers);
+        c.FromHost(new CommandRefused(second.Id, A, "restore failed: not in sysfs", c.State.Epoch, c.State.Epoch, 1));
 
         var failover = Assert.Single(c.State.Failovers.Values);
         Assert.Equal(A, failover.From);
+        c.AssertReplayMatches();
+    }
+
+    [Fact]
+    public void A_port_whose_active_NIC_was_removed_gets_its_unplugged_member_back_at_once_not_after_the_migration_window()
+    {
+        var c = Unplugged();
+        // The removal of n1 may yet be a migration: the escalation would wait for the window, but the port has no traffic now.
+        c.FromHost(new HostProtocol.NicRemoved(A, N1, new NicIdentity(NicIdentityKind.PermanentMac, "52:54:00:00:00:01")));
+        c.FromHost(new PortEscalated(A, P1, "no healthy device left after n1 (removed)"));
+
+        Assert.Equal(N2, Assert.Single(c.SentTo<AttachDevice>(A)).Device);
+        c.Advance(c.Decider.Settings.MigrationWindow + TimeSpan.FromSeconds(1));
+        Assert.Empty(c.State.Failovers); // the attach is still owed: the port waits for it, not for the window
         c.AssertReplayMatches();
     }
 
@@ -220,6 +239,12 @@ public sealed class PlannedHotPlugTests
         c.FromHost(new CommandAcknowledged(attach.Id, A, c.State.Epoch));
         Assert.Empty(c.State.Failovers);
 
+        c.Advance(CoordinatorState.ReplugGrace + TimeSpan.FromMilliseconds(1));
+        // The next unplugged member is plugged back in turn; when it does not carry the port either, the port moves.
+        var second = c.SentTo<AttachDevice>(A)[^1];
+        Assert.Equal(N3, second.Device);
+        c.FromHost(new CommandAcknowledged(second.Id, A, c.State.Epoch));
+        Assert.Empty(c.State.Failovers);
         c.Advance(CoordinatorState.ReplugGrace + TimeSpan.FromMilliseconds(1));
 
         Assert.Single(c.State.Failovers.Values);

@@ -33,6 +33,9 @@ public sealed class ForwardingRecord
 
     public const int MergeGapMs = 100;
     private const int Ring = 8192; // windows kept for the overlap check: 80 s at 10 ms, far more than any receive delay
+    /// <summary>Slots kept frame by frame (sent, and received per port and host) for <see cref="Lost"/>: the last 65 s.</summary>
+    public const int SlotRing = 65536;
+    private readonly int[] _sentSlots = Enumerable.Repeat(-1, SlotRing).ToArray();
 
     private readonly string[] _ports;
     private readonly string[] _hosts;
@@ -79,6 +82,7 @@ public sealed class ForwardingRecord
     /// <summary>The sender sent <paramref name="slot"/> (after <paramref name="skipped"/> slots it was too late for).</summary>
     public void Sent(int slot, int skipped)
     {
+        Volatile.Write(ref _sentSlots[slot % SlotRing], slot);
         Volatile.Write(ref _lastSent, slot);
         Interlocked.Add(ref _slotsSent, 1);
         if (skipped > 0) Interlocked.Add(ref _slotsSkipped, skipped);
@@ -98,6 +102,7 @@ public sealed class ForwardingRecord
                 s.Seen[i] = 0;
                 for (var h = 0; h < _hosts.Length; h++) { s.Min[i, h] = int.MaxValue; s.Max[i, h] = int.MinValue; }
             }
+            s.Received[host][slot % SlotRing] = slot;
             if (slot < s.Min[i, host]) s.Min[i, host] = slot;
             if (slot > s.Max[i, host]) s.Max[i, host] = slot;
             var others = s.Seen[i] & ~(1 << host);
@@ -187,6 +192,25 @@ public sealed class ForwardingRecord
         return last;
     }
 
+    /// <summary>
+    /// Frames of <paramref name="port"/> the fabric sent in slots [from, to] that never arrived on
+    /// <paramref name="host"/>, frame by frame (slots the sender skipped were never sent and do not count).
+    /// </summary>
+    public (int Sent, int Lost) Lost(int port, int host, int from, int to)
+    {
+        if (to - from >= SlotRing) throw new ArgumentOutOfRangeException(nameof(to), $"at most {SlotRing} ms at once");
+        var s = _state[port];
+        var (sent, lost) = (0, 0);
+        lock (s)
+            for (var slot = Math.Max(0, from); slot <= to; slot++)
+            {
+                if (Volatile.Read(ref _sentSlots[slot % SlotRing]) != slot) continue;
+                sent++;
+                if (s.Received[host][slot % SlotRing] != slot) lost++;
+            }
+        return (sent, lost);
+    }
+
     /// <summary>Whether <paramref name="port"/> arrived on <paramref name="host"/> at any slot in [from, to].</summary>
     public bool SeenBetween(int port, int host, int from, int to) =>
         Intervals(port, host).Any(i => i.Last >= from && i.First <= to);
@@ -215,9 +239,11 @@ public sealed class ForwardingRecord
         public readonly long[] CloseCounted = Enumerable.Repeat(-1L, Ring).ToArray();
         public readonly List<Interval>[] Intervals;
         public readonly int[] LastSeen;
+        public readonly int[][] Received;
 
         public PortState(int hosts)
         {
+            Received = [.. Enumerable.Range(0, hosts).Select(_ => Enumerable.Repeat(-1, SlotRing).ToArray())];
             Min = new int[Ring, hosts];
             Max = new int[Ring, hosts];
             Intervals = [.. Enumerable.Range(0, hosts).Select(_ => new List<Interval>())];

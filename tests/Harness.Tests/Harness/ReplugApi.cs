@@ -72,6 +72,30 @@ public sealed class ReplugApi(Func<IReadOnlyList<Uri>> endpoints) : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// An operator's request (POST or PUT) with a JSON body: the first node that answers decides
+    /// (a node that is down or answers 503 is skipped). Null when none answered.
+    /// </summary>
+    public async Task<(int Status, JsonElement Body)?> SendAsync(HttpMethod method, string path, string? json = null, CancellationToken ct = default)
+    {
+        foreach (var endpoint in endpoints())
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(method, new Uri(endpoint, path));
+                if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+                using var response = await _http.SendAsync(request, ct);
+                if ((int)response.StatusCode == 503) continue;
+                return ((int)response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>(ct));
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException) { }
+        }
+        return null;
+    }
+
+    /// <summary>A JSON document as <c>GET</c> gives it, or null when no node answered.</summary>
+    public Task<JsonElement?> JsonAsync(string path, CancellationToken ct = default) => GetAsync(path, ct);
+
     private async Task<JsonElement?> GetAsync(string path, CancellationToken ct)
     {
         foreach (var endpoint in endpoints())

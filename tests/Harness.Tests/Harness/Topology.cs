@@ -271,6 +271,14 @@ public sealed class Topology : IAsyncDisposable
             .Where(name => name != spec.VmBridgeSide)];
     }
 
+    /// <summary>Whether the kernel has <paramref name="nic"/>'s link administratively up (IFF_UP) on <paramref name="host"/>: a planned detach takes it down.</summary>
+    public async Task<bool> LinkUpAsync(string host, string nic)
+    {
+        var output = await Cmd.Ip($"-n {Namespace(host)} -o link show dev {nic}");
+        var flags = output[(output.IndexOf('<') + 1)..output.IndexOf('>')].Split(',');
+        return flags.Contains("UP");
+    }
+
     /// <summary>Cuts <paramref name="host"/> off the management network (both directions); its NICs keep their traffic.</summary>
     public Task IsolateAsync(string host) => ChangeRules(host, rules =>
     {
