@@ -29,9 +29,11 @@ public static class ClusterLoad
                     Singleton.DeviceOperationKind.Attach => true,
                     _ => unplugged is null,
                 };
-                // A policy's unplug took the link down on purpose: the NIC is as healthy as when it went.
-                // An operator's detach (maintenance, a card pulled) is out of service: no policy plugs it back.
-                var healthy = unplugged is null ? nic.Healthy : unplugged.ByPolicy;
+                // A NIC on its host is healthy unless taken out of service (the link state an agent reports
+                // when a NIC appears goes stale; see CoordinatorState.InService). A policy's unplug took the
+                // link down on purpose: the NIC is as healthy as when it went. An operator's detach
+                // (maintenance, a card pulled) is out of service: no policy plugs it back.
+                var healthy = unplugged?.ByPolicy ?? true;
                 var bps = plugged ? sample?.Bps ?? 0 : 0;
                 nicBps[(host.Host, nic.Device)] = bps;
                 nics.Add(new NicLoad(nic.Device, sample?.CapacityBps is > 0 and var c ? c : UnknownCapacityBps, bps, healthy, plugged));

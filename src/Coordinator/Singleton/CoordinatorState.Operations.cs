@@ -105,15 +105,17 @@ public sealed partial class CoordinatorState
         _operations.Values.FirstOrDefault(o => o.IsOpen && o.Host == host && o.Device == device && o.Kind != DeviceOperationKind.SwitchPort);
 
     /// <summary>
-    /// Whether a port's traffic can rely on the device now: not detached (or being detached), and
-    /// healthy in its host's last inventory (or being attached, which makes it so).
+    /// Whether a port's traffic may rely on the device now, as far as the coordinator can tell: on
+    /// its host, not detached (or being detached). Not its link state: an agent reports that only
+    /// when a NIC appears, so it goes stale; the agent, which asks its ports at the moment of a
+    /// detach, refuses one that would strand a port.
     /// </summary>
     public bool InService(HostId host, DeviceId device)
     {
         var open = OpenOperationOn(host, device);
         if (open?.Kind == DeviceOperationKind.Detach) return false;
         if (_unplugged.ContainsKey((host, device)) && open?.Kind != DeviceOperationKind.Attach) return false;
-        return _hosts.GetValueOrDefault(host)?.Inventory.Nics.FirstOrDefault(n => n.Device == device)?.Healthy ?? false;
+        return _hosts.GetValueOrDefault(host)?.Inventory.Nics.Any(n => n.Device == device) ?? false;
     }
 
     /// <summary>
