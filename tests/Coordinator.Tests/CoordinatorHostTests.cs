@@ -223,6 +223,11 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     [InlineData("--Replug:Coordinator:Persistence:Provdier=sqlite", "Provdier")]
     [InlineData("--Replug:Coordinator:ApiUrls=ftp://127.0.0.1", "Replug:Coordinator:ApiUrls: 'ftp://127.0.0.1' is not an http(s) URL")]
     [InlineData("--Replug:Coordinater:ApiUrls=http://127.0.0.1:8081", "Replug:Coordinater: not a section this program reads")]
+    [InlineData("--Replug:Coordinator:Policies:PowerSaving:Level=9", "Replug:Coordinator:Policies:PowerSaving:Level: 9 is not a level")]
+    [InlineData("--Replug:Coordinator:Policies:LoadBalancing:Reserve:SpareHosts=-1", "Replug:Coordinator:Policies:LoadBalancing:Reserve:SpareHosts")]
+    [InlineData("--Replug:Coordinator:Policies:Interval=00:00:00.1", "Replug:Coordinator:Policies:Interval")]
+    [InlineData("--Replug:Coordinator:Policies:Hook=notify.sh", "Replug:Coordinator:Policies:Hook: 'notify.sh' must be an absolute path")]
+    [InlineData("--Replug:Coordinator:Policies:PowerSaving:Mode=Sometimes", "Replug:Coordinator:Policies:PowerSaving:Mode")]
     [InlineData("--standalon", "'--standalon' is not an option")]
     [InlineData("--replay=/tmp/capture", "--replay configures the agent: it needs --standalone")]
     public void A_bad_setting_or_option_is_named_before_anything_starts(string arg, string problem)
