@@ -12,9 +12,10 @@ public enum OperationStatus { Pending, Done, Refused, HostLost }
 /// A planned detach, attach or port switch on one host, from its start to the agent's answer.
 /// Owed until answered, like a port's command: resent with backoff at <paramref name="NextAttemptAt"/>.
 /// </summary>
+/// <param name="Steps">What happened to it, in order (as a fail-over's steps): started, sent again, answered.</param>
 public sealed record DeviceOperation(CommandId Id, HostId Host, DeviceOperationKind Kind, DeviceId Device, PortId? Port, string By,
     string Reason, OperationStatus Status, int Attempt, DateTimeOffset NextAttemptAt, DateTimeOffset Started,
-    DateTimeOffset? Ended = null, string? Outcome = null)
+    DateTimeOffset? Ended = null, string? Outcome = null, IReadOnlyList<FailoverStep>? Steps = null)
 {
     public const string Operator = "operator";
     public static string Policy(string name) => $"policy:{name}";
@@ -147,10 +148,14 @@ public sealed partial class CoordinatorState
         {
             case DeviceOperationStarted s:
                 KeepOperation(new DeviceOperation(s.Id, s.Host, s.Kind, s.Device, s.Port, s.By, s.Reason, OperationStatus.Pending, 1,
-                    s.At + RetryDelay(1), s.At));
+                    s.At + RetryDelay(1), s.At, Steps: [new FailoverStep($"started by {s.By}: {s.Reason}; sent to {s.Host}", s.At)]));
                 return true;
             case CommandRetried r when _operations.TryGetValue(r.Id, out var op) && op.IsOpen:
-                _operations[r.Id] = op with { Attempt = r.Attempt, NextAttemptAt = r.At + RetryDelay(r.Attempt) };
+                _operations[r.Id] = op with
+                {
+                    Attempt = r.Attempt, NextAttemptAt = r.At + RetryDelay(r.Attempt),
+                    Steps = [.. op.Steps ?? [], new FailoverStep($"no answer yet: sent again (attempt {r.Attempt})", r.At)],
+                };
                 return true;
             case CommandSettled c when _operations.TryGetValue(c.Id, out var op) && op.IsOpen:
                 var status = c.Outcome switch
@@ -159,7 +164,11 @@ public sealed partial class CoordinatorState
                     CommandOutcome.HostLost => OperationStatus.HostLost,
                     _ => OperationStatus.Refused,
                 };
-                KeepOperation(op with { Status = status, Ended = c.At, Outcome = c.Reason });
+                KeepOperation(op with
+                {
+                    Status = status, Ended = c.At, Outcome = c.Reason,
+                    Steps = [.. op.Steps ?? [], new FailoverStep($"{(status == OperationStatus.HostLost ? "host lost" : status.ToString().ToLowerInvariant())}: {c.Reason}", c.At)],
+                });
                 if (status == OperationStatus.Done && op.Kind == DeviceOperationKind.Detach)
                     _unplugged[(op.Host, op.Device)] = new UnpluggedDevice(op.Host, op.Device, op.By, c.At);
                 else if (status == OperationStatus.Done && op.Kind == DeviceOperationKind.Attach)

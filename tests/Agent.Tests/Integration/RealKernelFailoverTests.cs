@@ -31,22 +31,7 @@ public sealed class RealKernelFailoverTests : Akka.TestKit.Xunit2.TestKit, IDisp
         host.Ip("link add v1 type veth peer name v1p");
         host.Ip("link add v2 type veth peer name v2p");
 
-        var options = new AgentOptions
-        {
-            Host = host.Name,
-            SysfsRoot = host.SysfsRoot,
-            NetworkNamespace = host.Name,
-            Subsystems = [Subsystems.Net],
-            Ports =
-            [
-                new AgentOptions.PortOptions
-                {
-                    Name = "uplink", Devices = ["net/v1", "net/v2"], Revertive = revertive,
-                    DataPath = new AgentOptions.DataPathOptions { Kind = "bridge", Bridge = "br0" },
-                },
-            ],
-        };
-        Assert.Empty(options.Validate());
+        var options = host.AgentWithBridgedPort(["v1", "v2"], revertive);
         var agent = AgentActors.Start(Sys, options, new SysfsDeviceBus(host.SysfsRoot));
         _source = new NetlinkUeventSource(new NetlinkSourceOptions { NetworkNamespace = host.Name });
         _source.Start(new ActorUeventSink(agent.Watcher));

@@ -123,22 +123,7 @@ public sealed partial class RealKernelPlannedDetachTests : Akka.TestKit.Xunit2.T
         cluster.Join(cluster.SelfAddress);
         AwaitCondition(() => cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up, TimeSpan.FromSeconds(10));
 
-        var options = new AgentOptions
-        {
-            Host = host.Name,
-            SysfsRoot = host.SysfsRoot,
-            NetworkNamespace = host.Name,
-            Subsystems = [Subsystems.Net],
-            Ports =
-            [
-                new AgentOptions.PortOptions
-                {
-                    Name = "uplink", Devices = ["net/pd1", "net/pd2"], Revertive = true,
-                    DataPath = new AgentOptions.DataPathOptions { Kind = "bridge", Bridge = "br0" },
-                },
-            ],
-        };
-        Assert.Empty(options.Validate());
+        var options = host.AgentWithBridgedPort(["pd1", "pd2"]);
         var bus = new SysfsDeviceBus(host.SysfsRoot);
         var actors = AgentActors.Start(Sys, options, bus);
         var settings = HostAgentSettings.For(new HostId(host.Name), TimeSpan.FromSeconds(5));

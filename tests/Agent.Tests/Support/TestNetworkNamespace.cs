@@ -40,6 +40,28 @@ public sealed class TestNetworkNamespace : IDisposable
         }
     }
 
+    /// <summary>An agent watching this namespace's net devices, with one port "uplink" bridged (br0) over <paramref name="members"/>.</summary>
+    public Replug.Agent.Hosting.AgentOptions AgentWithBridgedPort(string[] members, bool revertive = true)
+    {
+        var options = new Replug.Agent.Hosting.AgentOptions
+        {
+            Host = Name,
+            SysfsRoot = SysfsRoot,
+            NetworkNamespace = Name,
+            Subsystems = [Replug.Shared.Devices.Subsystems.Net],
+            Ports =
+            [
+                new Replug.Agent.Hosting.AgentOptions.PortOptions
+                {
+                    Name = "uplink", Devices = [.. members.Select(m => $"net/{m}")], Revertive = revertive,
+                    DataPath = new Replug.Agent.Hosting.AgentOptions.DataPathOptions { Kind = "bridge", Bridge = "br0" },
+                },
+            ],
+        };
+        Xunit.Assert.Empty(options.Validate());
+        return options;
+    }
+
     public void Dispose()
     {
         if (_sysfsRoot is not null)

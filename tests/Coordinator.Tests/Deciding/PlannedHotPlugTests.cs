@@ -95,6 +95,12 @@ public sealed class PlannedHotPlugTests
         c.Decide(new CoordinatorInputs.MemberGone(AddressOf(A), "left the cluster", Left: true));
         Assert.Equal(OperationStatus.HostLost, c.State.Operations[op.Id].Status);
         Assert.Empty(c.State.Unplugged);
+        // Its steps, as an operator reads them: started, sent again, ended with the host.
+        var steps = c.State.Operations[op.Id].Steps!.Select(s => s.What).ToList();
+        Assert.Equal(3, steps.Count);
+        Assert.StartsWith("started by operator: maintenance", steps[0]);
+        Assert.Contains("attempt 2", steps[1]);
+        Assert.StartsWith("host lost: ", steps[2]);
         c.AssertReplayMatches();
     }
 
