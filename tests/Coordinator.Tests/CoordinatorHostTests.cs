@@ -228,12 +228,28 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     [InlineData("--Replug:Coordinator:Policies:Interval=00:00:00.1", "Replug:Coordinator:Policies:Interval")]
     [InlineData("--Replug:Coordinator:Policies:Hook=notify.sh", "Replug:Coordinator:Policies:Hook: 'notify.sh' must be an absolute path")]
     [InlineData("--Replug:Coordinator:Policies:PowerSaving:Mode=Sometimes", "Replug:Coordinator:Policies:PowerSaving:Mode")]
+    [InlineData("--Replug:Coordinator:ReservedHosts=7", "Replug:Coordinator:ReservedHosts: '7' is not a policy")]
+    [InlineData("--Replug:Cluster:Hostname=not..a..host", "Replug:Cluster:Hostname: 'not..a..host' is not an IP address or a host name")]
+    [InlineData("--Replug:Coordinator:Persistence:DataDirectory=/proc/x", "Replug:Coordinator:Persistence:DataDirectory: '/proc/x' cannot hold the journal")]
+    [InlineData("--Replug:Coordinator:ApiUrls=https://127.0.0.1:18443", "https needs a certificate")]
+    [InlineData("--Replug:Coordinator:ApiUrls=http://replug-api.invalid:18090", "give an IP address (or localhost)")]
+    [InlineData("--Logging:LogLevel:Default=Verbose", "Logging:LogLevel:Default: 'Verbose' is not a log level")]
     [InlineData("--standalon", "'--standalon' is not an option")]
     [InlineData("--replay=/tmp/capture", "--replay configures the agent: it needs --standalone")]
     public void A_bad_setting_or_option_is_named_before_anything_starts(string arg, string problem)
     {
         Assert.False(CoordinatorHost.TryBuild([.. Isolated(), arg], out _, out var errors));
         Assert.Contains(errors, e => e.Contains(problem));
+    }
+
+    [Theory]
+    [InlineData("--replay")]
+    [InlineData("--replay", "--Replug:Agent:HistorySize=5")]
+    [InlineData("--Replug:Cluster:Port")]
+    public void A_switch_or_setting_without_its_value_is_named_instead_of_left_at_its_default(params string[] args)
+    {
+        Assert.False(CoordinatorHost.TryBuild([.. Isolated(), "--standalone", .. args], out _, out var errors));
+        Assert.Contains(errors, e => e == $"{args[0]} needs a value ({args[0]} VALUE or {args[0]}=VALUE)");
     }
 
     [Fact]

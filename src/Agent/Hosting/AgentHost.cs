@@ -41,7 +41,7 @@ public static class AgentHost
         });
         builder.Configuration.AddCommandLine(args, Switches);
 
-        var errors = CheckConfiguration(builder.Configuration, out var options, out var cluster);
+        var errors = CommandLine.Check(args, [], Switches.Keys).Concat(CheckConfiguration(builder.Configuration, out var options, out var cluster)).ToList();
         if (errors.Count > 0)
         {
             foreach (var error in errors) Console.Error.WriteLine($"replug-agent: bad configuration: {error}");
@@ -84,6 +84,7 @@ public static class AgentHost
     public static IReadOnlyList<string> CheckConfiguration(IConfiguration configuration, out AgentOptions options, out ClusterNodeOptions cluster)
     {
         var errors = new List<string>(ConfigurationSections.Unknown(configuration, AgentOptions.Section, ClusterNodeOptions.Section));
+        errors.AddRange(ConfigurationSections.LogLevels(configuration));
         TryLoadOptions(configuration, out options, out var agentErrors);
         ConfigurationSections.TryBind(configuration, ClusterNodeOptions.Section, o => o.Validate(), out cluster, out var clusterErrors);
         errors.AddRange(agentErrors);

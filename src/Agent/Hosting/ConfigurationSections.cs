@@ -49,6 +49,21 @@ public static class ConfigurationSections
     }
 
     /// <summary>
+    /// Every log level under "Logging" ("Logging:LogLevel:Default", "Logging:Console:LogLevel:…") is
+    /// one .NET knows: "Verbose" (Serilog's word) would otherwise crash the host at start.
+    /// </summary>
+    public static IReadOnlyList<string> LogLevels(IConfiguration configuration)
+    {
+        var levels = string.Join(", ", Enum.GetNames<Microsoft.Extensions.Logging.LogLevel>());
+        return [.. configuration.GetSection("Logging").AsEnumerable()
+            .Where(kv => kv.Value is not null && kv.Key.Split(':') is var parts && parts.Length >= 3 && parts[^2] == "LogLevel")
+            .Where(kv => !Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(kv.Value, ignoreCase: true, out var level) || !Enum.IsDefined(level)
+                || char.IsDigit(kv.Value![0]))
+            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $"{kv.Key}: '{kv.Value}' is not a log level ({levels})")];
+    }
+
+    /// <summary>
     /// Sections under "Replug" that this executable does not read ("Replug:Clustre", or the
     /// coordinator's section given to an agent): the binder never sees them, so they are named here.
     /// </summary>

@@ -99,9 +99,14 @@ public static class CoordinatorHost
         out ClusterNodeOptions cluster, out CoordinatorOptions coordinator, out AgentOptions? agent)
     {
         var problems = new List<string>(ConfigurationSections.Unknown(configuration, ClusterNodeOptions.Section, CoordinatorOptions.Section, AgentOptions.Section));
+        problems.AddRange(ConfigurationSections.LogLevels(configuration));
         ConfigurationSections.TryBind(configuration, ClusterNodeOptions.Section, o => o.Validate(), out cluster, out var clusterErrors);
         problems.AddRange(clusterErrors);
-        ConfigurationSections.TryBind(configuration, CoordinatorOptions.Section, o => o.Validate(), out coordinator, out var coordinatorErrors);
+        ConfigurationSections.TryBind(configuration, CoordinatorOptions.Section, o =>
+        {
+            o.HttpsCertificate = configuration["Kestrel:Certificates:Default:Path"] is { Length: > 0 };
+            return o.Validate();
+        }, out coordinator, out var coordinatorErrors);
         problems.AddRange(coordinatorErrors);
         agent = null;
         if (standalone)
@@ -128,31 +133,10 @@ public static class CoordinatorHost
     }
 
     /// <summary>
-    /// The command line is settings (<c>--Section:Key=value</c> or <c>--Section:Key value</c>),
-    /// <see cref="StandaloneFlag"/>, and, with it, the agent's short switches. Anything else would
-    /// be read as a setting nobody reads ("--standalon"), so it is refused.
+    /// The command line is settings, <see cref="StandaloneFlag"/>, and, with it, the agent's short
+    /// switches (<see cref="CommandLine"/>).
     /// </summary>
-    public static IReadOnlyList<string> CheckArguments(IReadOnlyList<string> args, bool standalone)
-    {
-        var errors = new List<string>();
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            var equals = arg.IndexOf('=');
-            var key = equals < 0 ? arg : arg[..equals];
-            var takesNext = equals < 0;
-            if (AgentHost.Switches.ContainsKey(key))
-            {
-                if (!standalone) errors.Add($"{key} configures the agent: it needs {StandaloneFlag}");
-            }
-            else if (!(key.StartsWith("--", StringComparison.Ordinal) && key.Contains(':')))
-            {
-                errors.Add($"'{arg}' is not an option ({StandaloneFlag}, {string.Join(", ", AgentHost.Switches.Keys)}) " +
-                    "nor a setting (--Replug:Section:Key=value)");
-                takesNext = false;
-            }
-            if (takesNext) i++; // the value
-        }
-        return errors;
-    }
+    public static IReadOnlyList<string> CheckArguments(IReadOnlyList<string> args, bool standalone) =>
+        CommandLine.Check(args, [StandaloneFlag], AgentHost.Switches.Keys,
+            key => standalone ? null : $"{key} configures the agent: it needs {StandaloneFlag}");
 }

@@ -29,6 +29,9 @@ public sealed class CoordinatorOptions
 
     public JournalLockSettings JournalLock => JournalLockSettings.Default with { ServerTimeout = LockTimeout };
 
+    /// <summary>Whether Kestrel was given a default certificate (set by the host from "Kestrel:Certificates:Default:Path").</summary>
+    public bool HttpsCertificate { get; set; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -39,8 +42,21 @@ public sealed class CoordinatorOptions
         Check(RecoveryAttempts is >= 1 and <= 100, nameof(RecoveryAttempts), $"{RecoveryAttempts} must be between 1 and 100");
         Check(RecoveryBackoff > TimeSpan.Zero && RecoveryBackoff <= RecoverySettings.Default.MaxBackoff, nameof(RecoveryBackoff),
             $"{RecoveryBackoff} must be positive and at most {RecoverySettings.Default.MaxBackoff}");
-        foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries))
-            Check(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https", nameof(ApiUrls), $"'{url}' is not an http(s) URL");
+        Check(Enum.IsDefined(ReservedHosts), nameof(ReservedHosts),
+            $"'{ReservedHosts}' is not a policy ({string.Join(", ", Enum.GetNames<Planning.ReservedHostPolicy>())})");
+        foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+            {
+                Check(false, nameof(ApiUrls), $"'{url}' is not an http(s) URL");
+                continue;
+            }
+            // Kestrel listens on every interface for a name it cannot use as an address: the API would be open to the network.
+            Check(System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out _) || u.Host == "localhost", nameof(ApiUrls),
+                $"'{url}': give an IP address (or localhost); for a host name Kestrel listens on every interface");
+            Check(u.Scheme == "http" || HttpsCertificate, nameof(ApiUrls),
+                $"'{url}': https needs a certificate (Kestrel:Certificates:Default:Path, and :KeyPath or :Password)");
+        }
         Check(LockTimeout >= JournalLockSettings.Default.CheckInterval * 3 && LockTimeout <= TimeSpan.FromMinutes(10), nameof(LockTimeout),
             $"{LockTimeout} must be between {JournalLockSettings.Default.CheckInterval * 3} (three lock checks) and 00:10:00");
         errors.AddRange(Persistence.Validate());

@@ -57,6 +57,23 @@ public sealed partial class PersistenceOptions
         : new PostgresJournalLock(EffectiveConnectionString, Schema, owner, settings);
 
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
+    /// <summary>Why the journal's folder cannot be created or written (null: it can): checked before anything starts, not by a crash later.</summary>
+    private static string? WhyNotWritable(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".replug-write-check-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return e.Message;
+        }
+    }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -72,6 +89,8 @@ public sealed partial class PersistenceOptions
                 nameof(DataDirectory), $"'{DataDirectory}' is not a path");
             Check(string.IsNullOrWhiteSpace(DataDirectory) || !File.Exists(DataDirectory),
                 nameof(DataDirectory), $"'{DataDirectory}' is a file, not a folder");
+            if (!string.IsNullOrWhiteSpace(DataDirectory) && !File.Exists(DataDirectory) && WhyNotWritable(DataDirectory) is { } why)
+                Check(false, nameof(DataDirectory), $"'{DataDirectory}' cannot hold the journal: {why}");
         }
 
         if (IsPostgreSql)

@@ -8,6 +8,16 @@ namespace Replug.Shared.Hosting;
 /// <summary>Cluster membership settings (section "Replug:Cluster"), shared by agents and coordinators.</summary>
 public sealed class ClusterNodeOptions
 {
+    /// <summary>An IP address, or a DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123), 253 characters at most.</summary>
+    public static bool IsHostAddress(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        if (System.Net.IPAddress.TryParse(text, out _)) return true;
+        if (text.Length > 253) return false;
+        return text.TrimEnd('.').Split('.').All(label => label.Length is >= 1 and <= 63 && label[0] != '-' && label[^1] != '-'
+            && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
+    }
+
     public const string Section = "Replug:Cluster";
     public const string SystemName = "replug";
     public const string AgentRole = "agent";
@@ -46,7 +56,8 @@ public sealed class ClusterNodeOptions
     {
         var errors = new List<string>();
         void Check(bool ok, string key, string problem) { if (!ok) errors.Add($"{Section}:{key}: {problem}"); }
-        Check(!string.IsNullOrWhiteSpace(Hostname), nameof(Hostname), "must not be empty");
+        Check(IsHostAddress(Hostname), nameof(Hostname), $"'{Hostname}' is not an IP address or a host name");
+        Check(PublicHostname is null || IsHostAddress(PublicHostname), nameof(PublicHostname), $"'{PublicHostname}' is not an IP address or a host name");
         Check(Port is >= 0 and <= 65535, nameof(Port), $"{Port} is not a TCP port");
         for (var i = 0; i < SeedNodes.Count; i++)
             Check(Akka.Actor.Address.TryParse(SeedNodes[i], out var a) && a.System == SystemName, $"SeedNodes:{i}",

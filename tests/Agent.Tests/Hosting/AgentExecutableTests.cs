@@ -70,7 +70,11 @@ public sealed class AgentExecutableTests : IDisposable
     [InlineData("--Replug:Cluster:Port=-1", "Replug:Cluster:Port: -1 is not a TCP port")]
     [InlineData("--Replug:Clustr:Port=4054", "Replug:Clustr: not a section this program reads")]
     [InlineData("--Replug:Cluster:SeedNode:0=akka.tcp://replug@127.0.0.1:4053", "SeedNode")]
-    public async Task A_bad_cluster_setting_fails_at_start_with_the_key_named_and_exit_code_2(string setting, string problem)
+    [InlineData("--Replug:Cluster:Hostname=not..a..host", "Replug:Cluster:Hostname: 'not..a..host' is not an IP address or a host name")]
+    [InlineData("--Logging:LogLevel:Default=Verbose", "Logging:LogLevel:Default: 'Verbose' is not a log level")]
+    [InlineData("--replay", "--replay needs a value (--replay VALUE or --replay=VALUE)")]
+    [InlineData("--standalone", "'--standalone' is not an option (--replay, --capture, --sysfs, --netns, --host)")]
+    public async Task A_bad_cluster_setting_or_argument_fails_at_start_with_the_key_named_and_exit_code_2(string setting, string problem)
     {
         using var agent = Start("--sysfs", _sysfs.Root, setting);
         var stderr = await agent.StandardError.ReadToEndAsync();
