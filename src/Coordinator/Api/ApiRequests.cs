@@ -134,7 +134,9 @@ public static partial class ApiRequests
                     return Invalid($"unknown property '{property.Name}' ({string.Join(", ", MigrationFields)})");
                 if (property.Value.ValueKind != JsonValueKind.String)
                     return Invalid($"{property.Name}: must be a string, not a JSON {Kind(property.Value)}");
-                if (!fields.TryAdd(property.Name, property.Value.GetString()!))
+                if (!TryGetText(property.Value, out var text))
+                    return Invalid($"{property.Name}: not valid text (a lone UTF-16 surrogate)");
+                if (!fields.TryAdd(property.Name, text))
                     return Invalid($"{property.Name}: given twice");
             }
             if (MigrationFields.FirstOrDefault(f => !fields.ContainsKey(f)) is { } missing)
@@ -193,7 +195,7 @@ public static partial class ApiRequests
             {
                 if (property.Name != "reason") return Parsed<string?>.Invalid($"unknown property '{property.Name}' (reason)");
                 if (property.Value.ValueKind != JsonValueKind.String) return Parsed<string?>.Invalid("reason: must be a string");
-                reason = property.Value.GetString();
+                if (!TryGetText(property.Value, out reason)) return Parsed<string?>.Invalid("reason: not valid text (a lone UTF-16 surrogate)");
             }
             if (reason is { Length: > 200 }) return Parsed<string?>.Invalid("reason: at most 200 characters");
             if (reason?.Any(char.IsControl) == true) return Parsed<string?>.Invalid("reason: no control characters");
@@ -239,6 +241,21 @@ public static partial class ApiRequests
         }
         var problems = settings.Validate();
         return problems.Count > 0 ? Parsed<Policies.PolicySettings>.Invalid(string.Join("; ", problems)) : Parsed<Policies.PolicySettings>.Valid(settings);
+    }
+
+    /// <summary>A JSON string's text; false for one that escapes a lone surrogate ("\ud800"), which is not text .NET can hold.</summary>
+    private static bool TryGetText(JsonElement value, out string text)
+    {
+        try
+        {
+            text = value.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
     }
 
     [GeneratedRegex(@"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")]

@@ -53,13 +53,13 @@ public static class CoordinatorApi
         var coordinator = new CoordinatorAsker(new Lazy<IRequiredActor<CoordinatorProxyKey>>(
             () => endpoints.ServiceProvider.GetRequiredService<IRequiredActor<CoordinatorProxyKey>>()), askTimeout ?? DefaultAskTimeout);
 
-        endpoints.MapGet("/health/live", () => Ok(new LiveView("live")));
-        endpoints.MapGet("/health/ready", (CancellationToken ct) => coordinator.Ask<Readiness>(new GetReadiness(), ct, r => r.Recovered
+        endpoints.MapRead("/health/live", () => Ok(new LiveView("live")));
+        endpoints.MapRead("/health/ready", (CancellationToken ct) => coordinator.Ask<Readiness>(new GetReadiness(), ct, r => r.Recovered
             ? Ok(r)
             : Error(StatusCodes.Status503ServiceUnavailable, r.Problem ?? "the coordinator is recovering its state")));
 
-        endpoints.MapGet("/hosts", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, Ok));
-        endpoints.MapGet("/hosts/{id}", (string id, CancellationToken ct) =>
+        endpoints.MapRead("/hosts", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, Ok));
+        endpoints.MapRead("/hosts/{id}", (string id, CancellationToken ct) =>
         {
             var host = ApiRequests.Host(id);
             if (!host.Ok) return Task.FromResult(BadRequest(host.Error!));
@@ -67,12 +67,12 @@ public static class CoordinatorApi
                 ? Ok(found)
                 : Error(StatusCodes.Status404NotFound, $"unknown host {host.Value}"));
         });
-        endpoints.MapGet("/devices", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, view => Ok(new DevicesView(
+        endpoints.MapRead("/devices", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, view => Ok(new DevicesView(
             [.. view.Hosts.SelectMany(h => h.Nics.Select(n => new DeviceView(h.Host, n.Device, n.Identity, n.PciSlot, n.Healthy)))]))));
-        endpoints.MapGet("/nics", (CancellationToken ct) => coordinator.Ask<NicsView>(new GetNics(), ct, Ok));
-        endpoints.MapGet("/ports", (CancellationToken ct) => coordinator.Ask<PortsView>(new GetPorts(), ct, Ok));
-        endpoints.MapGet("/failovers", (CancellationToken ct) => coordinator.Ask<FailoversView>(new GetFailovers(), ct, Ok));
-        endpoints.MapGet("/failovers/{id}", (string id, CancellationToken ct) =>
+        endpoints.MapRead("/nics", (CancellationToken ct) => coordinator.Ask<NicsView>(new GetNics(), ct, Ok));
+        endpoints.MapRead("/ports", (CancellationToken ct) => coordinator.Ask<PortsView>(new GetPorts(), ct, Ok));
+        endpoints.MapRead("/failovers", (CancellationToken ct) => coordinator.Ask<FailoversView>(new GetFailovers(), ct, Ok));
+        endpoints.MapRead("/failovers/{id}", (string id, CancellationToken ct) =>
         {
             var prefix = ApiRequests.FailoverIdPrefix(id);
             if (!prefix.Ok) return Task.FromResult(BadRequest(prefix.Error!));
@@ -84,7 +84,7 @@ public static class CoordinatorApi
                     _ => BadRequest($"'{id}' names more than one fail-over: give more of its id"),
                 });
         });
-        endpoints.MapGet("/events", (HttpRequest request, CancellationToken ct) =>
+        endpoints.MapRead("/events", (HttpRequest request, CancellationToken ct) =>
         {
             // One "max", not several: ?max=1&max=2 is a mistake, not a choice.
             var values = request.Query["max"];
@@ -99,8 +99,8 @@ public static class CoordinatorApi
 
         endpoints.MapPost("/migrations", async (HttpRequest request, CancellationToken ct) =>
         {
-            var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
-            if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+            var (body, refusal) = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+            if (refusal is not null) return refusal;
             var notice = ApiRequests.Migration(body);
             if (!notice.Ok) return BadRequest(notice.Error!);
             return await coordinator.Ask<OperatorProtocol.OperatorAck>(notice.Value, ct, ack => ack.Accepted
@@ -111,9 +111,9 @@ public static class CoordinatorApi
             DeviceOperation(coordinator, id, device, request, (h, d, r) => new CoordinatorRequests.DetachDevice(h, d, r), ct));
         endpoints.MapPost("/hosts/{id}/devices/{device}/attach", (string id, string device, HttpRequest request, CancellationToken ct) =>
             DeviceOperation(coordinator, id, device, request, (h, d, r) => new CoordinatorRequests.AttachDevice(h, d, r), ct));
-        endpoints.MapGet("/operations", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.OperationsView>(new CoordinatorRequests.GetOperations(), ct, Ok));
+        endpoints.MapRead("/operations", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.OperationsView>(new CoordinatorRequests.GetOperations(), ct, Ok));
 
-        endpoints.MapGet("/policies", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.PoliciesView>(new CoordinatorRequests.GetPolicies(), ct, Ok));
+        endpoints.MapRead("/policies", (CancellationToken ct) => coordinator.Ask<CoordinatorRequests.PoliciesView>(new CoordinatorRequests.GetPolicies(), ct, Ok));
         endpoints.MapPut("/policies", (HttpRequest request, CancellationToken ct) => ConfigurePolicies(coordinator, null, request, ct));
         endpoints.MapPut("/policies/{name}", (string name, HttpRequest request, CancellationToken ct) =>
             Policies.PolicySettings.IsPolicy(name)
@@ -123,7 +123,7 @@ public static class CoordinatorApi
             Policies.PolicySettings.IsPolicy(name)
                 ? coordinator.Ask<object>(new CoordinatorRequests.DryRunPolicy(name), ct, Answer)
                 : Task.FromResult(UnknownPolicy(name)));
-        endpoints.MapGet("/decisions", (HttpRequest request, CancellationToken ct) =>
+        endpoints.MapRead("/decisions", (HttpRequest request, CancellationToken ct) =>
         {
             var values = request.Query["max"];
             if (values.Count > 1) return Task.FromResult(BadRequest("max: given more than once"));
@@ -133,6 +133,10 @@ public static class CoordinatorApi
         });
         return endpoints;
     }
+
+    /// <summary>A read: GET, and HEAD for the same headers without the body (curl -I, load balancers' probes).</summary>
+    private static RouteHandlerBuilder MapRead(this IEndpointRouteBuilder endpoints, string pattern, Delegate handler) =>
+        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], handler);
 
     private static IResult UnknownPolicy(string name) =>
         Error(StatusCodes.Status404NotFound, $"unknown policy '{name}' (there are {Policies.LoadBalancer.Name} and {Policies.PowerSaver.Name})");
@@ -152,8 +156,8 @@ public static class CoordinatorApi
         if (!host.Ok) return BadRequest(host.Error!);
         var parsed = ApiRequests.Device(device);
         if (!parsed.Ok) return BadRequest(parsed.Error!);
-        var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
-        if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+        var (body, refusal) = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+        if (refusal is not null) return refusal;
         var reason = ApiRequests.Reason(body);
         if (!reason.Ok) return BadRequest(reason.Error!);
         return await coordinator.Ask<object>(make(host.Value, parsed.Value, reason.Value), ct, Answer);
@@ -161,8 +165,8 @@ public static class CoordinatorApi
 
     private static async Task<IResult> ConfigurePolicies(CoordinatorAsker coordinator, string? name, HttpRequest request, CancellationToken ct)
     {
-        var body = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
-        if (body is null) return Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {ApiRequests.MaxBodyBytes} bytes");
+        var (body, refusal) = await ReadBody(request, ApiRequests.MaxBodyBytes, ct);
+        if (refusal is not null) return refusal;
         // One policy's change keeps the other's settings as the coordinator has them now.
         if (await coordinator.AskValue<CoordinatorRequests.PoliciesView>(new CoordinatorRequests.GetPolicies(), ct) is not { } current)
             return Error(StatusCodes.Status503ServiceUnavailable, $"the coordinator did not answer within {coordinator.Timeout.TotalSeconds:0.#} s");
@@ -213,19 +217,33 @@ public static class CoordinatorApi
             : Error(StatusCodes.Status404NotFound, ack.Error ?? $"unknown host {host.Value}"));
     }
 
-    /// <summary>The body, or null when it is larger than <paramref name="limit"/> (read no further than that).</summary>
-    private static async Task<byte[]?> ReadBody(HttpRequest request, int limit, CancellationToken ct)
+    /// <summary>
+    /// The body, or why it was not read: larger than <paramref name="limit"/> (413, read no further),
+    /// or sent too slowly or cut off (Kestrel's own verdict and status: 408 for a body slower than its
+    /// minimum data rate), never a 500.
+    /// </summary>
+    private static async Task<(byte[] Body, IResult? Refusal)> ReadBody(HttpRequest request, int limit, CancellationToken ct)
     {
-        if (request.ContentLength > limit) return null;
+        var tooLarge = Error(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {limit} bytes");
+        if (request.ContentLength > limit) return ([], tooLarge);
         using var buffer = new MemoryStream();
         var chunk = new byte[1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        try
         {
-            if (buffer.Length + read > limit) return null;
-            buffer.Write(chunk, 0, read);
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > limit) return ([], tooLarge);
+                buffer.Write(chunk, 0, read);
+            }
         }
-        return buffer.ToArray();
+        catch (BadHttpRequestException e)
+        {
+            return ([], Error(e.StatusCode, e.StatusCode == StatusCodes.Status408RequestTimeout
+                ? "the body came too slowly (below the server's minimum data rate)"
+                : $"the body could not be read: {e.Message}"));
+        }
+        return (buffer.ToArray(), null);
     }
 
     private static IResult Ok<T>(T value) => Results.Json(value, Json);
