@@ -139,7 +139,7 @@ public sealed class AgentOptions
         var errors = new List<string>();
         void Check(bool ok, string key, string problem) { if (!ok) errors.Add($"{Section}:{key}: {problem}"); }
 
-        Check(!string.IsNullOrWhiteSpace(Host), nameof(Host), "must not be empty");
+        Check(HostNames.Problem(Host) is null, nameof(Host), $"'{ConfigurationSections.Printable(Host)}': {HostNames.Problem(Host)}");
         Check(!string.IsNullOrWhiteSpace(SysfsRoot), nameof(SysfsRoot), "must not be empty");
         Check(Replay is not null || string.IsNullOrWhiteSpace(SysfsRoot) || Directory.Exists(SysfsRoot), nameof(SysfsRoot), $"'{SysfsRoot}' does not exist");
         Check(NetworkNamespace is null || (DeviceNames.IsSafe(NetworkNamespace) && File.Exists(Path.Combine(Linux.NetworkNamespace.RunDirectory, NetworkNamespace))),

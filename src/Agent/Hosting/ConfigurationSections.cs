@@ -198,13 +198,13 @@ public static class ConfigurationSections
             .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
     }
 
-    /// <summary>Text from configuration, fit for a message: control characters shown as \uXXXX, not written to the terminal.</summary>
+    /// <summary>Text from configuration, fit for a message: characters a terminal would not show as themselves (controls, a right-to-left override) as \uXXXX.</summary>
     public static string Printable(string text)
     {
-        if (!text.Any(char.IsControl)) return text;
+        if (text.All(Replug.Shared.Devices.HostNames.IsPrintable)) return text;
         var sb = new StringBuilder(text.Length + 8);
         foreach (var c in text)
-            if (char.IsControl(c)) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            if (!Replug.Shared.Devices.HostNames.IsPrintable(c)) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
             else sb.Append(c);
         return sb.ToString();
     }

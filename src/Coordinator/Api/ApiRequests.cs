@@ -38,10 +38,7 @@ public static partial class ApiRequests
     /// <summary>A host's name as the agent gives it (a path segment, already URL-decoded).</summary>
     public static Parsed<HostId> Host(string? text, string what = "host")
     {
-        if (string.IsNullOrWhiteSpace(text)) return Parsed<HostId>.Invalid($"{what}: a host name must not be empty");
-        if (text.Length > 255) return Parsed<HostId>.Invalid($"{what}: a host name is at most 255 characters");
-        if (text.Any(char.IsControl)) return Parsed<HostId>.Invalid($"{what}: a host name has no control characters");
-        return Parsed<HostId>.Valid(new HostId(text));
+        return HostNames.Problem(text) is { } problem ? Parsed<HostId>.Invalid($"{what}: {problem}") : Parsed<HostId>.Valid(new HostId(text!));
     }
 
     /// <summary>"?max=N" of /events: absent means <see cref="DefaultEvents"/>.</summary>

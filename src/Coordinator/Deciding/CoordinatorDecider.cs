@@ -490,6 +490,12 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
 
         private void OnMigrationNotice(OperatorProtocol.MigrationNotice notice)
         {
+            // A notice masks a NIC's removal as a migration: only between hosts this coordinator knows.
+            if (new[] { notice.From, notice.To }.FirstOrDefault(h => !state.Hosts.ContainsKey(h)) is { Value: not null } unknown)
+            {
+                Reply(new OperatorProtocol.OperatorAck(false, $"unknown host {unknown}: a migration is announced between registered hosts"));
+                return;
+            }
             CloseNicWindows();
             Emit(new MigrationAnnounced(notice.Nic, notice.From, notice.To, notice.Phase, now));
             Reply(new OperatorProtocol.OperatorAck(true));

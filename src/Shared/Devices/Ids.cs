@@ -63,3 +63,30 @@ public static class DeviceNames
         return true;
     }
 }
+
+/// <summary>
+/// A host's name as operators read it in logs, tables and the API: 1 to 255 characters, none of
+/// them a control, format (a right-to-left override, U+202E, makes "b\u202ec" print as "bc"
+/// reversed), surrogate, private-use, unassigned or line-breaking character, and no space at either end.
+/// </summary>
+public static class HostNames
+{
+    public const int MaxLength = 255;
+
+    /// <summary>Why <paramref name="name"/> cannot name a host (null: it can).</summary>
+    public static string? Problem(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name)) return "a host name must not be empty";
+        if (name.Length > MaxLength) return $"a host name is at most {MaxLength} characters";
+        if (name.Trim().Length != name.Length) return "a host name has no space at either end";
+        foreach (var c in name)
+            if (!IsPrintable(c)) return $"a host name has only printable characters (U+{(int)c:X4} is not)";
+        return null;
+    }
+
+    /// <summary>Whether a terminal shows <paramref name="c"/> as itself: not a control, format, surrogate, private-use, unassigned or line-breaking character.</summary>
+    public static bool IsPrintable(char c) => char.GetUnicodeCategory(c) is not (System.Globalization.UnicodeCategory.Control
+        or System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.Surrogate
+        or System.Globalization.UnicodeCategory.PrivateUse or System.Globalization.UnicodeCategory.OtherNotAssigned
+        or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator);
+}

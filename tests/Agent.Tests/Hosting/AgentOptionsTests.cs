@@ -34,6 +34,7 @@ public sealed class AgentOptionsTests
     [InlineData("Replug:Agent:SysfsRoot", "/no/such/dir", "Replug:Agent:SysfsRoot")]
     [InlineData("Replug:Agent:NetworkNamespace", "../etc", "Replug:Agent:NetworkNamespace")]
     [InlineData("Replug:Agent:Replay", "/no/such/capture", "Replug:Agent:Replay")]
+    [InlineData("Replug:Agent:Host", "b\u202ec", "Replug:Agent:Host")]
     [InlineData("Replug:Agent:Devices:0:Id", "eth/../x", "Replug:Agent:Devices:0:Id")]
     [InlineData("Replug:Agent:Devices:0:Id", "net/IN TERFACE", "Replug:Agent:Devices:0:Id")]
     [InlineData("Replug:Agent:Devices:0:Id", "net/enp3s0f1np1-long", "Replug:Agent:Devices:0:Id")]
@@ -52,6 +53,13 @@ public sealed class AgentOptionsTests
     {
         var errors = Load((key, value));
         Assert.Contains(errors, e => e.StartsWith(named + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_host_name_with_a_right_to_left_override_is_refused_and_shown_escaped()
+    {
+        var errors = Load(("Replug:Agent:Host", "b\u202ec"));
+        Assert.Contains("Replug:Agent:Host: 'b\\u202ec': a host name has only printable characters (U+202E is not)", errors);
     }
 
     [Fact]

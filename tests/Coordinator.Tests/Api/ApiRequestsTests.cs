@@ -64,7 +64,7 @@ public sealed class ApiRequestsTests
     [InlineData("""{ "nic": "Mac:00:00:00:00:00:00", "from": "a", "to": "b", "phase": "start" }""", "an all-zero MAC never identifies a NIC")]
     [InlineData("""{ "nic": "Pci:0000:03:00.0", "from": "a", "to": "b", "phase": "start" }""", "is not a PCI identity")]
     [InlineData("""{ "nic": "Mac:52:54:00:12:34:56", "from": "", "to": "b", "phase": "start" }""", "from: a host name must not be empty")]
-    [InlineData("""{ "nic": "Mac:52:54:00:12:34:56", "from": "a", "to": "b\u0001", "phase": "start" }""", "to: a host name has no control characters")]
+    [InlineData("""{ "nic": "Mac:52:54:00:12:34:56", "from": "a", "to": "b\u0001", "phase": "start" }""", "to: a host name has only printable characters (U+0001 is not)")]
     [InlineData("""{ "nic": "Mac:52:54:00:12:34:56", "from": "a", "to": "a", "phase": "start" }""", "from and to are the same host 'a'")]
     public void A_malformed_migration_notice_is_refused_with_its_reason(string body, string reason)
     {
@@ -120,7 +120,9 @@ public sealed class ApiRequestsTests
     [Theory]
     [InlineData("", "a host name must not be empty")]
     [InlineData("  ", "a host name must not be empty")]
-    [InlineData("host\nb", "a host name has no control characters")]
-    public void A_host_name_is_not_empty_and_has_no_control_characters(string text, string reason) =>
+    [InlineData("host\nb", "a host name has only printable characters (U+000A is not)")]
+    [InlineData("b\u202ec", "a host name has only printable characters (U+202E is not)")]
+    [InlineData(" host", "a host name has no space at either end")]
+    public void A_host_name_is_not_empty_and_has_only_printable_characters(string text, string reason) =>
         Assert.Equal($"host: {reason}", ApiRequests.Host(text).Error);
 }

@@ -5,11 +5,16 @@ using Replug.Coordinator.Tests.Support;
 
 namespace Replug.Coordinator.Tests.Api;
 
-/// <summary>One real coordinator node with its HTTP API, and one agent (host-a: NIC v1, port p1 over it) in its cluster.</summary>
+/// <summary>
+/// One real coordinator node with its HTTP API, and two agents in its cluster: host-a (NIC v1, port
+/// p1 over it) and host-b (NIC w1, no port), so a migration has two registered hosts to go between.
+/// </summary>
 public sealed class ApiClusterFixture : IAsyncLifetime
 {
     private FakeHost? _hostA;
+    private FakeHost? _hostB;
     private TestNode? _agent;
+    private TestNode? _agentB;
 
     public ApiTestHost Coordinator { get; private set; } = null!;
 
@@ -21,13 +26,19 @@ public sealed class ApiClusterFixture : IAsyncLifetime
         _agent.Cluster.Join(Coordinator.ClusterAddress);
         await Wait.Until(() => _agent.Cluster.SelfMember.Status == MemberStatus.Up, "host-a to be Up");
         await Wait.Until(async () => (await Coordinator.Get("/hosts/host-a")).Status == HttpStatusCode.OK, "host-a registered");
+        _hostB = new FakeHost("host-b", 20, ["w1"]);
+        _agentB = await TestNode.StartAgent("host-b", _hostB.Options([], []), _hostB.Bus, _ => _hostB.Path);
+        _agentB.Cluster.Join(Coordinator.ClusterAddress);
+        await Wait.Until(async () => (await Coordinator.Get("/hosts/host-b")).Status == HttpStatusCode.OK, "host-b registered");
     }
 
     public async Task DisposeAsync()
     {
+        if (_agentB is not null) await _agentB.DisposeAsync();
         if (_agent is not null) await _agent.DisposeAsync();
         await Coordinator.DisposeAsync();
         _hostA?.Dispose();
+        _hostB?.Dispose();
     }
 }
 
@@ -126,6 +137,16 @@ public sealed class CoordinatorApiTests(ApiClusterFixture cluster) : IClassFixtu
 
         Assert.Equal(HttpStatusCode.NotFound, status);
         Assert.Equal("unknown host host-z", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task A_migration_to_or_from_a_host_the_coordinator_does_not_know_is_refused()
+    {
+        var (status, body) = await Api.Post("/migrations",
+            """{ "nic": "PermanentMac:52:54:00:00:00:0A", "from": "host-a", "to": "evil", "phase": "start" }""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.StartsWith("unknown host evil", body.GetProperty("error").GetString());
     }
 
     [Fact]
