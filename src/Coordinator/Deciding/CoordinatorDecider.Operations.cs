@@ -116,11 +116,18 @@ public sealed partial class CoordinatorDecider
         private Started StartOperation(HostId hostId, DeviceOperationKind kind, DeviceId device, PortId? port, string by, string reason)
         {
             if (Refusal(hostId, kind, device, port) is { } refusal) return new Started(null, refusal);
-            var started = Emit(new DeviceOperationStarted(NewCommandId(), hostId, kind, device, port, by, reason, now));
-            var operation = state.Operations[started.Id];
-            Info($"Operation {started.Id}: {operation.Describe()} by {by} (epoch {state.Epoch}; {reason})");
+            var operation = Launch(NewCommandId(), hostId, kind, device, port, by, reason);
+            Info($"Operation {operation.Id}: {operation.Describe()} by {by} (epoch {state.Epoch}; {reason})");
+            return new Started(operation.Id, null);
+        }
+
+        /// <summary>Journals an operation and sends it: every start of one (an operator's, a policy's, a detach told again) goes through here.</summary>
+        private DeviceOperation Launch(CommandId id, HostId host, DeviceOperationKind kind, DeviceId device, PortId? port, string by, string reason)
+        {
+            Emit(new DeviceOperationStarted(id, host, kind, device, port, by, reason, now));
+            var operation = state.Operations[id];
             DeliverOperation(operation);
-            return new Started(started.Id, null);
+            return operation;
         }
 
         private CoordinatorRequests.Refused? Refusal(HostId hostId, DeviceOperationKind kind, DeviceId device, PortId? port)
@@ -187,10 +194,9 @@ public sealed partial class CoordinatorDecider
             foreach (var unplugged in state.Unplugged.Values.Where(u => u.Host == host && state.OpenOperationOn(host, u.Device) is null)
                          .OrderBy(u => u.Device.Name, StringComparer.Ordinal).ToList())
             {
-                var again = Emit(new DeviceOperationStarted(NewCommandId(), host, DeviceOperationKind.Detach, unplugged.Device, null, unplugged.By,
-                    $"detached by {unplugged.By} at {unplugged.At:u}; told again to the agent's new process", now));
+                var again = Launch(NewCommandId(), host, DeviceOperationKind.Detach, unplugged.Device, null, unplugged.By,
+                    $"detached by {unplugged.By} at {unplugged.At:u}; told again to the agent's new process");
                 Info($"Operation {again.Id}: detach {unplugged.Device} on {host} again (its agent restarted; detached by {unplugged.By})");
-                DeliverOperation(state.Operations[again.Id]);
             }
         }
 
@@ -322,9 +328,8 @@ public sealed partial class CoordinatorDecider
             }
             var id = NewCommandId();
             Emit(new PolicyDecided(decision.Policy, PolicyMode.Auto, decision.Action, decision.Reason, decision.Inputs, id, null, now));
-            var started = Emit(new DeviceOperationStarted(id, host, kind, device, port, by, decision.Reason, now));
-            Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); operation {started.Id}");
-            DeliverOperation(state.Operations[id]);
+            Launch(id, host, kind, device, port, by, decision.Reason);
+            Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); operation {id}");
         }
 
         private void Recommend(PolicyDecision decision, PolicyMode mode) => _messages.Add(new Outbound.Recommend(decision, mode));

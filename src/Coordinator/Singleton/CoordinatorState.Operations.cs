@@ -18,10 +18,13 @@ public sealed record DeviceOperation(CommandId Id, HostId Host, DeviceOperationK
     DateTimeOffset? Ended = null, string? Outcome = null, IReadOnlyList<FailoverStep>? Steps = null)
 {
     public const string Operator = "operator";
-    public static string Policy(string name) => $"policy:{name}";
+    private const string PolicyPrefix = "policy:";
+    public static string Policy(string name) => PolicyPrefix + name;
+    /// <summary>Whether <paramref name="by"/> (an operation's or an unplugged device's) names a policy, as <see cref="Policy"/> writes it.</summary>
+    public static bool IsPolicy(string by) => by.StartsWith(PolicyPrefix, StringComparison.Ordinal);
 
     public bool IsOpen => Status == OperationStatus.Pending;
-    public bool ByPolicy => By.StartsWith("policy:", StringComparison.Ordinal);
+    public bool ByPolicy => IsPolicy(By);
 
     public IHostMessage ToMessage(long epoch, long incarnation) => Kind switch
     {
@@ -40,7 +43,7 @@ public sealed record DeviceOperation(CommandId Id, HostId Host, DeviceOperationK
 public sealed record UnpluggedDevice(HostId Host, DeviceId Device, string By, DateTimeOffset At)
 {
     /// <summary>A policy may plug it back (its reserve, demand, a fault); an operator's detach stays until an operator attaches it.</summary>
-    public bool ByPolicy => By.StartsWith("policy:", StringComparison.Ordinal);
+    public bool ByPolicy => DeviceOperation.IsPolicy(By);
 }
 
 /// <summary>One policy verdict as recorded (<see cref="PolicyDecided"/>), numbered in the order decided.</summary>
