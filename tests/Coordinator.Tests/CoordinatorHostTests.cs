@@ -137,7 +137,7 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     [GeneratedRegex(@"Now listening on: (http://\S+)")]
     private static partial Regex ListeningOn();
 
-    [GeneratedRegex(@"Remoting now listens on addresses: \[(akka\.tcp://replug@[^\]]+)\]")]
+    [GeneratedRegex(@"Remoting now listens on addresses: \[(akka(?:\.ssl)?\.tcp://replug@[^\]]+)\]")]
     private static partial Regex RemotingOn();
 
     [Fact]

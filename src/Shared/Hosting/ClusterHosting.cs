@@ -29,7 +29,7 @@ public sealed class ClusterNodeOptions
     public int Port { get; set; } = 4053;
     /// <summary>The address the other nodes use, when it differs from Hostname (NAT, containers).</summary>
     public string? PublicHostname { get; set; }
-    /// <summary>"akka.tcp://replug@host:port" of the first nodes; empty: this node founds the cluster.</summary>
+    /// <summary>"akka.tcp://replug@host:port" (with TLS "akka.ssl.tcp://…") of the first nodes; empty: this node founds the cluster.</summary>
     public List<string> SeedNodes { get; set; } = [];
 
     /// <summary>How long an agent without a majority keeps its ports before it fences itself.</summary>
@@ -52,6 +52,9 @@ public sealed class ClusterNodeOptions
     /// </summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Mutual TLS between nodes (see <see cref="ClusterTlsOptions"/>); off unless its files are given.</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -59,9 +62,15 @@ public sealed class ClusterNodeOptions
         Check(IsHostAddress(Hostname), nameof(Hostname), $"'{Hostname}' is not an IP address or a host name");
         Check(PublicHostname is null || IsHostAddress(PublicHostname), nameof(PublicHostname), $"'{PublicHostname}' is not an IP address or a host name");
         Check(Port is >= 0 and <= 65535, nameof(Port), $"{Port} is not a TCP port");
+        var protocol = Tls.Enabled ? "akka.ssl.tcp" : "akka.tcp";
         for (var i = 0; i < SeedNodes.Count; i++)
-            Check(Akka.Actor.Address.TryParse(SeedNodes[i], out var a) && a.System == SystemName, $"SeedNodes:{i}",
-                $"'{SeedNodes[i]}' is not an address like akka.tcp://{SystemName}@host:port");
+        {
+            var parsed = Akka.Actor.Address.TryParse(SeedNodes[i], out var a) && a.System == SystemName;
+            Check(parsed, $"SeedNodes:{i}", $"'{SeedNodes[i]}' is not an address like {protocol}://{SystemName}@host:port");
+            // With TLS a node listens as akka.ssl.tcp, and a seed named otherwise is never reached.
+            Check(!parsed || a!.Protocol == protocol, $"SeedNodes:{i}",
+                $"'{SeedNodes[i]}' must start with {protocol}:// ({(Tls.Enabled ? "Tls is configured" : "Tls is not configured")})");
+        }
         Check(Lease > TimeSpan.Zero, nameof(Lease), "must be positive");
         Check(LeaseMargin >= TimeSpan.Zero, nameof(LeaseMargin), "must not be negative");
         Check(HeartbeatInterval > TimeSpan.Zero && AcceptableHeartbeatPause > HeartbeatInterval, nameof(AcceptableHeartbeatPause),
@@ -74,6 +83,7 @@ public sealed class ClusterNodeOptions
         // The margin must cover how much later the agent may see the cut than the coordinator does.
         Check(LeaseMargin >= HeartbeatInterval + UnreachableReaperInterval, nameof(LeaseMargin),
             "must be at least HeartbeatInterval + UnreachableReaperInterval (the detection skew between two nodes)");
+        errors.AddRange(Tls.Validate());
         return errors;
     }
 }
@@ -94,6 +104,11 @@ public static class ClusterHosting
     {
         var remote = new RemoteOptions { HostName = options.Hostname, Port = options.Port };
         if (options.PublicHostname is { } publicHost) remote.PublicHostName = publicHost;
+        if (options.Tls.Enabled)
+        {
+            remote.EnableSsl = true;
+            remote.Ssl = options.Tls.ToSslOptions();
+        }
         builder.WithRemoting(remote);
         builder.WithClustering(new ClusterOptions
         {
