@@ -55,6 +55,7 @@ public static class CoordinatorHost
         if (problems.Count > 0) return false;
 
         builder.Services.AddSystemd();
+        builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(cluster);
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
