@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Replug.Coordinator.Hosting;
 using Replug.Coordinator.Tests.Support;
+using Microsoft.Extensions.Configuration;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 
@@ -111,6 +113,29 @@ public sealed partial class PackagingTests
         Assert.Contains("\nUSER replug\n", coordinator);
         Assert.Matches(@"HEALTHCHECK [^\n]*\\\n\s+CMD \[""curl"", ""--fail"".*""http://127\.0\.0\.1:8080/health/ready""\]", coordinator);
         Assert.DoesNotContain("USER", dockerfile[..dockerfile.IndexOf("AS coordinator", StringComparison.Ordinal)]); // the agent stays root
+    }
+
+    [Fact]
+    public void Each_program_accepts_its_services_environment_from_the_compose_file()
+    {
+        // The secrets as make-secrets.sh makes them, where the services' /run/secrets would be.
+        using var secrets = new TempDirectory();
+        File.WriteAllText(secrets.Combine("replug-api-token"), new string('a', 64) + "\n");
+        File.WriteAllText(secrets.Combine("replug-pgpass"), "postgres:5432:replug:replug:secret\n");
+        foreach (var (name, service) in Services().Where(s => Target(s.Value) is not null))
+        {
+            // As .NET's environment provider reads REPLUG__A__B: the key Replug:A:B.
+            var settings = Environment(service).ToDictionary(e => e.Key.Replace("__", ":"),
+                e => (string?)e.Value.Replace("/run/secrets/", secrets.Path + "/"));
+            if (Target(service) == "coordinator") settings["Replug:Coordinator:Persistence:DataDirectory"] = secrets.Path; // the image's ENV
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+            var problems = Target(service) == "coordinator"
+                ? CoordinatorHost.CheckConfiguration(configuration, standalone: false, out _, out _, out _)
+                : Replug.Agent.Hosting.AgentHost.CheckConfiguration(configuration, out _, out _);
+
+            Assert.True(problems.Count == 0, $"{name}: {string.Join("; ", problems)}");
+        }
     }
 
     [DockerComposeFact]
