@@ -58,6 +58,7 @@ public static class AgentHost
         }
         var bus = new SysfsDeviceBus(options.SysfsRoot);
         builder.Services.AddSystemd();
+        builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IDeviceBus>(bus);
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>

@@ -62,6 +62,7 @@ public static class CoordinatorHost
             return false;
         }
         builder.Services.AddSystemd();
+        builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(cluster);
         builder.Services.AddSingleton(tokens);
         builder.Services.AddReplugRateLimit(coordinator.Api.RateLimit);
