@@ -95,7 +95,18 @@ public static class ObservabilityHosting
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bounded.CancelAfter(CheckTimeout);
-        return await services.GetRequiredService<HealthCheckService>().CheckHealthAsync(predicate, bounded.Token);
+        try
+        {
+            return await services.GetRequiredService<HealthCheckService>().CheckHealthAsync(predicate, bounded.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // A check that hangs (a database that does not answer) is a verdict, not a server error.
+            return new HealthReport(new Dictionary<string, HealthReportEntry>
+            {
+                ["checks"] = new(HealthStatus.Unhealthy, $"the health checks did not finish within {CheckTimeout.TotalSeconds:0} s", CheckTimeout, null, null),
+            }, CheckTimeout);
+        }
     }
 
     /// <summary>Each check's verdict by name.</summary>
