@@ -290,5 +290,9 @@ public sealed class CoordinatorApiUnavailableTests
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains("# TYPE replug_coordinator_failovers_started gauge", text);
         Assert.Contains("replug_coordinator_failovers_started 0", text);
+        // Like every call but /health/*, it needs a token.
+        using var anonymous = api.Client(null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health/live")).StatusCode);
     }
 }
