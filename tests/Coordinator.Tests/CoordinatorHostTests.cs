@@ -120,7 +120,8 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
         var agentOutput = testOutput.Replace(marker, $"{Path.DirectorySeparatorChar}src{Path.DirectorySeparatorChar}Agent{Path.DirectorySeparatorChar}");
         var agent = Path.Combine(agentOutput, "replug-agent.dll");
         Assert.True(File.Exists(agent), $"the agent's build output is missing: {agent}");
-        return StartProgram("agent", [agent, .. args]);
+        // No HTTP listener: the tests start agents side by side.
+        return StartProgram("agent", [agent, "--Replug:Agent:HttpUrls=", .. args]);
     }
 
     private RunningProgram StartProgram(string name, string[] args)

@@ -86,6 +86,8 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
     private bool _lapseLogged;
     private TimeSpan _registeredAt;
     private IActorRef? _sampler;
+    private readonly Observability.AgentHealth _health = Observability.AgentHealth.For(Context.System);
+    private readonly Observability.AgentMetrics _metrics = Observability.AgentMetrics.For(Context.System);
 
     /// <param name="kernelLease">
     /// The fence the kernel enforces (installed by the caller), renewed here while the coordinator
@@ -175,6 +177,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
             _sampler = Context.ActorOf(NicLoadSampler.Props(load, new SysfsNicCounters(_bus.Root), Self), "nic-load");
             TrackLoad();
         }
+        _health.Clustered(_settings.Lease, kernelFence: _kernel is not null);
         Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
         Timers.StartPeriodicTimer("lease", new CheckLease(), _settings.LeaseCheckInterval);
         var every = _settings.ReportInterval ?? HostAgentSettings.DefaultReportInterval;
@@ -455,6 +458,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
             case LeaseVerdict.Fence:
                 _log.Error("Host {0} has not seen a majority of the cluster for {1}: fencing {2} port(s)",
                     _settings.Host, _settings.Lease, _ports.Count);
+                _metrics.HostFenced();
                 foreach (var group in _ports.Values) group.Tell(new PortProtocol.Fence($"no majority for {_settings.Lease}"));
                 RevokeKernelLease($"no majority for {_settings.Lease}");
                 break;
@@ -507,6 +511,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         _ledger.Observe(grant.Epoch);
         if (_lapseLogged) _log.Info("Host {0}: the coordinator grants the lease again ({1} port(s))", _settings.Host, grant.Ports.Count);
         _lapseLogged = false;
+        _health.LeaseGranted(Stopwatch.GetTimestamp() + (long)((_granted.EndsAt!.Value - _clock.Elapsed).TotalSeconds * Stopwatch.Frequency));
         WriteKernelLease();
     }
 
@@ -553,6 +558,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
     private void RevokeKernelLease(string reason)
     {
         _granted.Revoke();
+        _health.LeaseRevoked(reason);
         if (_kernel is null) return;
         var revoked = _kernel.RevokeNow();
         if (revoked.Succeeded) _log.Warning("Host {0}: kernel lease revoked ({1}): no port forwards here", _settings.Host, reason);
@@ -561,6 +567,8 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
 
     private void OnKernelLeaseWritten(KernelLeaseWritten written)
     {
+        if (written.Result.Succeeded) _health.FenceRenewed();
+        else _health.FenceFailed(written.Result.Error ?? "failed");
         if (written.Result.Succeeded)
         {
             if (_kernelFailing) _log.Info("Host {0}: kernel lease written again ({1} device(s))", _settings.Host, written.Devices);

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Replug.Agent.Observability;
 using Replug.Shared.Devices;
 using Replug.Shared.Uevents;
 using static Replug.Agent.Devices.DeviceProtocol;
@@ -36,6 +37,8 @@ public sealed class DeviceWatcher : ReceiveActor
     private readonly HashSet<DeviceId> _touchedDuringScan = [];
     // Drained on purpose: their supervisors stay while they are gone (a removed PCI function), for the undrain.
     private readonly HashSet<DeviceId> _drained = [];
+    private readonly AgentMetrics _metrics = AgentMetrics.For(Context.System);
+    private readonly DeviceStateCensus _census = new();
 
     private ulong _lastSeqNum;
     private long _received, _filtered, _duplicates, _rejected, _overflows, _resyncs, _synthesised;
@@ -47,6 +50,7 @@ public sealed class DeviceWatcher : ReceiveActor
     {
         _bus = bus;
         _options = options;
+        _metrics.ObserveDevices(_census);
 
         Receive<Uevent>(OnUevent);
         Receive<UeventRejected>(r =>
@@ -176,6 +180,7 @@ public sealed class DeviceWatcher : ReceiveActor
         var child = Context.ActorOf(DeviceSupervisor.Props(device, _bus, managed, _options.Steps),
             "dev-" + Uri.EscapeDataString($"{device.Subsystem}-{device.Name}"));
         _supervisors[device] = child;
+        _census.Set(device, DeviceState.Parsed);
         if (_portMembers.TryGetValue(device, out var ports))
             foreach (var (port, group) in ports) child.Tell(new AddInterest(port, group));
         return child;
@@ -192,13 +197,17 @@ public sealed class DeviceWatcher : ReceiveActor
 
     private void OnDeviceStateChanged(DeviceStateChanged change)
     {
+        if (_supervisors.ContainsKey(change.Device)) _census.Set(change.Device, change.To);
         Publish(change);
         Context.System.EventStream.Publish(change);
         // Transient devices (a VM's taps, a container's veths) come and go all day: a supervisor
         // of a device nobody manages is stopped once the device is gone, so memory stays bounded.
         if (change.To == DeviceState.Detached && !_present.ContainsKey(change.Device) && !IsOfInterest(change.Device)
             && _supervisors.Remove(change.Device, out var supervisor))
+        {
             Context.Stop(supervisor);
+            _census.Remove(change.Device);
+        }
     }
 
     private bool ForwardToSupervisor(DeviceId device, object message)
@@ -272,6 +281,7 @@ public sealed class DeviceWatcher : ReceiveActor
         if (scan.Generation != _scanGeneration) return;
         _scanning = false;
         _resyncs++;
+        _metrics.Resynced();
         if (scan.Inventory is null)
         {
             _log.Error("Rescan of {0} ({1}) failed: {2}", _bus.Root, scan.Reason, scan.Error);

@@ -3,7 +3,9 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Akka.Cluster.Hosting;
 using Replug.Agent.Devices;
+using Replug.Agent.Observability;
 using Replug.Agent.Ports;
 using Replug.Agent.Sources;
 using Replug.Shared.Hosting;
@@ -61,9 +63,11 @@ public static class AgentHost
         builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IDeviceBus>(bus);
+        builder.Services.AddAgentObservability(clustered);
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
-            akka.WithReplugLogging();
+            akka.WithReplugLogging().WithActorSystemLivenessCheck();
+            if (clustered) akka.WithAkkaClusterReadinessCheck();
             if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease);
             else akka.WithActors((system, registry, _) =>
             {
@@ -73,9 +77,10 @@ public static class AgentHost
             });
         });
         builder.Services.AddHostedService<UeventSourceService>();
+        builder.Services.AddHostedService<AgentHttpListener>();
 
         // Only a cluster member binds a remoting port.
-        return await RunUntilStopped(builder.Build(), "replug-agent", $"{ClusterNodeOptions.Section}:Port", clustered ? cluster : null);
+        return await RunUntilStopped(builder.Build(), "replug-agent", $"{ClusterNodeOptions.Section}:Port, {AgentOptions.Section}:HttpUrls", clustered ? cluster : null);
     }
 
     /// <summary>
@@ -175,8 +180,10 @@ public static class AgentHost
 }
 
 /// <summary>Opens the uevent source (kernel or replay) once the actors run, and closes it first on shutdown.</summary>
+/// <param name="metrics">Exports the source's counters (null: not exported).</param>
+/// <param name="health">Told whether the source listens (null: not told).</param>
 public sealed class UeventSourceService(AgentOptions options, IRequiredActor<DeviceWatcherKey> watcher,
-    ILogger<UeventSourceService> logger) : IHostedService
+    ILogger<UeventSourceService> logger, AgentMetrics? metrics = null, AgentHealth? health = null) : IHostedService
 {
     private IUeventSource? _source;
     private UeventCaptureWriter? _capture;
@@ -192,6 +199,17 @@ public sealed class UeventSourceService(AgentOptions options, IRequiredActor<Dev
                 NetworkNamespace = options.NetworkNamespace,
             });
         if (options.Capture is { } path) _capture = new UeventCaptureWriter(path);
+        switch (_source)
+        {
+            case NetlinkUeventSource netlink:
+                metrics?.ObserveSource(netlink.Counters);
+                health?.ObserveSource(() => (netlink.Listening, "netlink uevent socket"));
+                break;
+            case ReplayUeventSource replaying:
+                metrics?.ObserveSource(replaying.Counters);
+                health?.ObserveSource(() => (true, $"replay of {options.Replay}"));
+                break;
+        }
         _source.Start(new ActorUeventSink(target, _capture is null ? null : _capture.Write));
         logger.LogInformation("Agent {Host} listening: {Source}; sysfs {Root}; {Ports} port(s)", options.Host,
             _source.Description, options.SysfsRoot, options.Ports.Count);

@@ -22,6 +22,15 @@ public sealed class AgentOptions
     /// <summary>Also write every event received to this file, in the kernel's wire format.</summary>
     public string? Capture { get; set; }
     public int HistorySize { get; set; } = 1000;
+    /// <summary>
+    /// Where the agent serves /metrics and /health/live, /health/ready (';' between several URLs; an
+    /// IP address or localhost); empty: no listener. Loopback by default: put it on an address that
+    /// Prometheus reaches, and give each agent in one network namespace its own port.
+    /// </summary>
+    public string HttpUrls { get; set; } = DefaultHttpUrls;
+
+    /// <summary>The agent's listener unless configured otherwise (9464: the port Prometheus' exporters commonly use).</summary>
+    public const string DefaultHttpUrls = "http://127.0.0.1:9464";
     public StepOptions Steps { get; set; } = new();
     /// <summary>
     /// How to treat devices this host manages, each named by its <see cref="DeviceOptions.Id"/>. A
@@ -149,6 +158,7 @@ public sealed class AgentOptions
         Check(ReceiveBufferBytes >= 4096, nameof(ReceiveBufferBytes), "must be at least 4096");
         Check(Replay is null || Replay == "-" || File.Exists(Replay), nameof(Replay), $"'{Replay}' does not exist");
         Check(HistorySize > 0, nameof(HistorySize), "must be positive");
+        errors.AddRange(ListenUrls.Problems(HttpUrls, $"{Section}:{nameof(HttpUrls)}"));
         Check(Steps.Timeout > TimeSpan.Zero, "Steps:Timeout", "must be positive");
         Check(Steps.Retries >= 0, "Steps:Retries", "must not be negative");
         Check(Steps.InitialBackoff > TimeSpan.Zero && Steps.MaxBackoff >= Steps.InitialBackoff, "Steps:InitialBackoff",

@@ -24,6 +24,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private readonly TimeSpan _switchTimeout;
     private readonly Action? _stopped;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Observability.AgentMetrics _metrics = Observability.AgentMetrics.For(Context.System);
     private readonly Queue<PortAction> _pending = new();
     // Answers owed once the pending actions are done: a remap's confirmation, an explicit switch's outcome.
     private readonly List<(IActorRef To, Func<object> Answer)> _acks = [];
@@ -132,6 +133,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         if (_fenced) return;
         _fenced = true;
         _log.Warning("Port {0}: fenced ({1}); traffic taken down", _port.Port, fence.Reason);
+        _metrics.PortFenced();
         Publish(new PortFenced(_port.Port, true, fence.Reason, DateTimeOffset.UtcNow));
         // Synchronous on purpose when the data path allows it: a fence must not wait behind the mailbox.
         if (_port.Active is { } active) Run([new PortAction.Deactivate(active)], fence.Reason, 0, null, force: true);
@@ -230,6 +232,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
                 var ev = new PortSwitched(_port.Port, s.From, s.To, _reason, _triggerTimestamp, completed, DateTimeOffset.UtcNow);
                 _log.Info("Port {0}: switched {1} -> {2} ({3}){4}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
                     ev.Reaction is { } r ? $" in {r.TotalMicroseconds:0} us" : "");
+                _metrics.Switched(ev.Reaction);
                 Publish(ev);
                 break;
             case PortAction.Switch s:

@@ -145,6 +145,15 @@ public sealed unsafe class NetlinkUeventSource : IUeventSource
         if (Libc.getsockname(_socket, &bound, &boundLength) == 0) PortId = bound.PortId;
     }
 
+    /// <summary>Whether the socket is open and its loop receiving: started, not stopped, not ended by a failure.</summary>
+    public bool Listening
+    {
+        get
+        {
+            lock (_lifecycle) return _thread is { IsAlive: true } && !_stopRequested && !_disposed;
+        }
+    }
+
     public void Start(IUeventSink sink)
     {
         ArgumentNullException.ThrowIfNull(sink);

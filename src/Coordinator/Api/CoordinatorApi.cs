@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
+using Replug.Agent.Observability;
 using Replug.Coordinator.Singleton;
 using Replug.Shared.Devices;
 using Replug.Shared.Hosting;
@@ -53,10 +54,10 @@ public static class CoordinatorApi
         var coordinator = new CoordinatorAsker(new Lazy<IRequiredActor<CoordinatorProxyKey>>(
             () => endpoints.ServiceProvider.GetRequiredService<IRequiredActor<CoordinatorProxyKey>>()), askTimeout ?? DefaultAskTimeout);
 
-        endpoints.MapRead("/health/live", () => Ok(new LiveView("live")));
-        endpoints.MapRead("/health/ready", (CancellationToken ct) => coordinator.Ask<Readiness>(new GetReadiness(), ct, r => r.Recovered
-            ? Ok(r)
-            : Error(StatusCodes.Status503ServiceUnavailable, r.Problem ?? "the coordinator is recovering its state")));
+        endpoints.MapRead("/health/live", (CancellationToken ct) => HealthApi.Live(endpoints.ServiceProvider, ct));
+        endpoints.MapRead("/health/ready", (CancellationToken ct) =>
+            HealthApi.Ready(endpoints.ServiceProvider, coordinator.AskValue<Readiness>(new GetReadiness(), ct), coordinator.Timeout, ct));
+        endpoints.MapReplugMetrics();
 
         endpoints.MapRead("/hosts", (CancellationToken ct) => coordinator.Ask<HostsView>(new GetHosts(), ct, Ok));
         endpoints.MapRead("/hosts/{id}", (string id, CancellationToken ct) =>

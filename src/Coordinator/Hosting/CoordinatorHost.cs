@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -8,6 +9,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Replug.Agent.Devices;
 using Replug.Agent.Hosting;
+using Replug.Agent.Observability;
+using Replug.Coordinator.Observability;
 using Replug.Agent.Ports;
 using Replug.Coordinator.Api;
 using Replug.Shared.Hosting;
@@ -64,6 +67,7 @@ public static class CoordinatorHost
         builder.Services.AddSystemd();
         builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(cluster);
+        builder.Services.AddCoordinatorObservability();
         builder.Services.AddSingleton(tokens);
         builder.Services.AddReplugRateLimit(coordinator.Api.RateLimit);
         builder.WebHost.ConfigureKestrel(ApiAccess.RaiseKestrelLimits);
@@ -81,10 +85,12 @@ public static class CoordinatorHost
             bus = new SysfsDeviceBus(agent.SysfsRoot);
             builder.Services.AddSingleton(agent);
             builder.Services.AddSingleton(bus);
+            // The agent's instruments and checks join the coordinator's /metrics and /health: no listener of its own.
+            builder.Services.AddAgentObservability(clustered: true);
         }
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
-            akka.WithReplugLogging()
+            akka.WithReplugLogging().WithActorSystemLivenessCheck().WithAkkaClusterReadinessCheck()
                 .WithReplugCluster(cluster, agent is null ? [ClusterNodeOptions.CoordinatorRole] : [ClusterNodeOptions.AgentRole, ClusterNodeOptions.CoordinatorRole])
                 .WithNodeSerializers(coordinator: true)
                 .WithCoordinatorProxy()

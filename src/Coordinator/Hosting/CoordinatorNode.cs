@@ -31,6 +31,7 @@ public static class CoordinatorNode
         lease.Apply(builder);
         var lockSettings = options.JournalLock;
         builder.WithActors((system, _) => JournalLocks.Get(system).Use(owner => options.Persistence.JournalLock(owner, lockSettings), lockSettings));
+        builder.WithActors((system, _) => Observability.CoordinatorMetrics.For(system).ObserveCluster(Akka.Cluster.Cluster.Get(system)));
         builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator,
             CoordinatorSupervisor.Props(options.Settings(cluster), options.Recovery, giveUp),
             new ClusterSingletonOptions

@@ -54,8 +54,9 @@ public static class PersistenceHosting
         builder.WithSqlPersistence(
             journal,
             snapshots,
-            journalBuilder: j => j.WithHealthCheck(),
-            snapshotBuilder: s => s.WithHealthCheck());
+            // Unhealthy, not Akka's default Degraded: a journal that fails its check makes the node not ready.
+            journalBuilder: j => j.WithHealthCheck(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy),
+            snapshotBuilder: s => s.WithHealthCheck(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy));
 
         // SQLite has one writer at a time: more than one concurrent write batch only queues on the
         // database lock (and can time out). No typed option for this setting, hence the HOCON line.

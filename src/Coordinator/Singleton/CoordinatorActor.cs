@@ -29,6 +29,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Policies.PolicyHook? _hook;
     private readonly Queue<ICoordinatorEvent> _recent = new();
+    private readonly Observability.CoordinatorMetrics _metrics = Observability.CoordinatorMetrics.For(Context.System);
     // Wall time at start plus the monotonic clock since: leases are counted on a clock that a
     // stepped wall clock (NTP, an operator) cannot move forward, which would end them early.
     private readonly DateTimeOffset _clockOrigin = DateTimeOffset.UtcNow;
@@ -196,12 +197,15 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             return;
         }
         var left = decision.Events.Count;
+        var writing = System.Diagnostics.Stopwatch.GetTimestamp();
         // Already applied by the decider; persisted here. A failed write stops this instance, and the
         // next one rebuilds the state from the journal.
         PersistAll(decision.Events, persisted =>
         {
             Remember(persisted);
+            _metrics.Applied(persisted, _state);
             if (--left > 0) return;
+            _metrics.JournalWritten(System.Diagnostics.Stopwatch.GetElapsedTime(writing));
             MaybeSnapshot();
             Act(decision, sender);
             then?.Invoke();

@@ -9,10 +9,13 @@ public sealed class AgentExecutableTests : IDisposable
 {
     private readonly FakeSysfs _sysfs = new();
 
-    private static Process Start(params string[] args)
+    /// <summary>The agent executable; without its HTTP listener unless <paramref name="args"/> sets one (tests run agents side by side).</summary>
+    internal static Process Start(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "replug-agent.dll"));
+        if (!args.Any(a => a.StartsWith($"--{AgentOptions.Section}:HttpUrls", StringComparison.Ordinal)))
+            psi.ArgumentList.Add($"--{AgentOptions.Section}:HttpUrls=");
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_ENVIRONMENT"] = "Production";
         return Process.Start(psi)!;
@@ -114,7 +117,7 @@ public sealed class AgentExecutableTests : IDisposable
         Assert.True(agent.WaitForExit(60_000), "the agent did not exit");
 
         Assert.Equal(1, agent.ExitCode);
-        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port)", stderr);
+        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port, Replug:Agent:HttpUrls)", stderr);
     }
 
     [Fact]
@@ -144,7 +147,7 @@ public sealed class AgentExecutableTests : IDisposable
         }
 
         Assert.Equal(1, agent.ExitCode);
-        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port)", stderr);
+        Assert.Contains($"replug-agent: Failed to bind to [127.0.0.1:{port}]: address already in use (another Replug running? set Replug:Cluster:Port, Replug:Agent:HttpUrls)", stderr);
     }
 
     [Fact]

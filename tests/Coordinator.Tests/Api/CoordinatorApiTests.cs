@@ -256,4 +256,43 @@ public sealed class CoordinatorApiUnavailableTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, hosts);
         Assert.StartsWith("the coordinator did not answer within 5 s", hostsBody.GetProperty("error").GetString());
     }
+
+    [Fact]
+    public async Task A_coordinator_whose_journal_is_unreachable_is_live_but_not_ready_and_its_checks_say_why()
+    {
+        // PostgreSQL where nothing listens: the journal lock is never taken, so the singleton never starts.
+        await using var api = await ApiTestHost.Start("--Replug:Coordinator:Persistence:Provider=postgresql",
+            "--Replug:Coordinator:Persistence:ConnectionString=Host=127.0.0.1;Port=9;Username=replug;Password=replug;Database=replug;Timeout=2",
+            "--Replug:Coordinator:RecoveryAttempts=100");
+
+        var (live, _) = await api.Get("/health/live");
+        var (ready, body) = await api.Get("/health/ready");
+
+        Assert.Equal(HttpStatusCode.OK, live);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready);
+        Assert.StartsWith("the coordinator did not answer within 5 s", body.GetProperty("error").GetString());
+        var checks = body.GetProperty("checks");
+        Assert.Equal("Unhealthy", checks.GetProperty("coordinator-singleton").GetProperty("status").GetString());
+        // The journal's own check, when it answers in time, is listed with the others.
+        Assert.True(checks.TryGetProperty("akka.persistence.journal.sql", out var journal) || checks.TryGetProperty("checks", out journal));
+        Assert.Equal("Unhealthy", journal.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Metrics_are_served_in_prometheus_text_format()
+    {
+        await using var api = await ApiTestHost.Start();
+        await Wait.Until(async () => (await api.Http.GetStringAsync("/metrics")).Contains("replug_coordinator_cluster_members{status=\"up\"} 1"),
+            "the node Up in /metrics");
+
+        using var response = await api.Http.GetAsync("/metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("# TYPE replug_coordinator_failovers_started gauge", text);
+        Assert.Contains("replug_coordinator_failovers_started 0", text);
+        // Like every call but /health/*, it needs a token.
+        using var anonymous = api.Client(null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health/live")).StatusCode);
+    }
 }

@@ -43,7 +43,22 @@ public sealed class FailoverClusterTests : ClusterTestBase
         Assert.Equal(PortState.Active, port.State);
         var hostAState = (await Hosts(c)).Hosts.Single(h => h.Host == new HostId("host-a"));
         Assert.Equal(HostStatus.Down, hostAState.Status);
+
+        // The coordinator's node counts the fail-over, and host-b's agent the switch and its port's fence at start.
+        var coordinator = Samples(await c.MetricsText());
+        Assert.Equal(1, coordinator["replug_coordinator_failovers_started"]);
+        Assert.Equal(1, coordinator["replug_coordinator_failovers_completed"]);
+        Assert.Equal(1, coordinator["replug_coordinator_failover_duration_count{outcome=\"completed\"}"]);
+        Assert.True(coordinator["replug_coordinator_journal_write_latency_count"] > 0);
+        Assert.True(coordinator["replug_coordinator_cluster_members{status=\"up\"}"] >= 2, "c1 and host-b are Up");
+        var target = Samples(await b.MetricsText());
+        Assert.True(target["replug_agent_port_switches"] >= 1);
     }
+
+    /// <summary>Every sample of Prometheus' text format by its name and labels.</summary>
+    private static Dictionary<string, double> Samples(string text) =>
+        text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .ToDictionary(l => l[..l.LastIndexOf(' ')], l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     [Fact]
     public async Task After_a_hard_stop_of_the_singletons_node_a_new_instance_recovers_from_sql_and_finishes_the_plan_in_flight()

@@ -8,7 +8,9 @@ using Replug.Agent.Devices;
 using Replug.Agent.Hosting;
 using Replug.Agent.Ports;
 using Replug.Agent.Tests.Support;
+using Replug.Agent.Observability;
 using Replug.Coordinator.Hosting;
+using Replug.Coordinator.Observability;
 using Replug.Coordinator.Singleton;
 using Replug.Shared.Hosting;
 
@@ -36,6 +38,14 @@ public sealed class TestNode : IAsyncDisposable
     public Address Address => Cluster.SelfAddress;
     public ActorRegistry Registry => _host.Services.GetRequiredService<ActorRegistry>();
     public IActorRef CoordinatorProxy => Registry.Get<CoordinatorProxyKey>();
+    /// <summary>This node's metrics as /metrics serves them (Prometheus' text format).</summary>
+    public async Task<string> MetricsText()
+    {
+        using var text = new MemoryStream();
+        await _host.Services.GetRequiredService<Replug.Agent.Observability.PrometheusExport>().WriteAsync(text, CancellationToken.None);
+        return global::System.Text.Encoding.UTF8.GetString(text.ToArray());
+    }
+
     /// <summary>An agent node's device watcher: tests hand it the uevents a kernel would send.</summary>
     public IActorRef Watcher => Registry.Get<DeviceWatcherKey>();
 
@@ -94,6 +104,9 @@ public sealed class TestNode : IAsyncDisposable
         var configureLogging = ConfigureLogging;
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        // The node's instruments exported as the executables export them (MetricsText).
+        builder.Services.AddCoordinatorObservability();
+        builder.Services.AddAgentObservability(clustered: true);
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.InfoLevel);

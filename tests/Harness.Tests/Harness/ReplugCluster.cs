@@ -168,6 +168,8 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             "--Replug:Agent:Subsystems:0=net",
             $"--Replug:Cluster:Hostname={host.Address}",
             $"--Replug:Cluster:Port={AgentRemotingPort}",
+            // /metrics and /health/* on the host's own address (each host is a network namespace).
+            $"--Replug:Agent:HttpUrls=http://{host.Address}:9464",
         };
         for (var i = 0; i < _coordinators.Count; i++) args.Add($"--Replug:Cluster:SeedNodes:{i}={_coordinators[i].SeedAddress}");
         for (var i = 0; i < host.Ports.Count; i++)
