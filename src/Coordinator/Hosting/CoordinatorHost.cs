@@ -55,6 +55,7 @@ public static class CoordinatorHost
         if (problems.Count > 0) return false;
 
         builder.Services.AddSystemd();
+        builder.Services.AddOpenApi(); // the document of the API, at GET /openapi/v1.json
         builder.Services.AddSingleton(cluster);
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
