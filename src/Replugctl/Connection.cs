@@ -21,6 +21,8 @@ public sealed record Connection(Uri BaseUrl, string? Token)
         var text = NonEmpty(url) ?? NonEmpty(environment(UrlVariable)) ?? DefaultUrl;
         if (!Uri.TryCreate(text, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
             return (null, $"'{text}' is not the coordinator's URL (e.g. {DefaultUrl})");
+        // Paths are resolved under the base: "http://proxy/replug" must keep its "replug/".
+        if (!baseUrl.AbsolutePath.EndsWith('/')) baseUrl = new Uri(baseUrl.GetLeftPart(UriPartial.Path) + "/");
 
         string? token = null, error = null;
         if (NonEmpty(tokenFile) is { } file) token = ReadToken(file, "--token-file", out error);
