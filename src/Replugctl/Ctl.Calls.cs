@@ -8,9 +8,6 @@ namespace Replug.Ctl;
 
 public sealed partial class Ctl
 {
-    /// <summary>Exit code of a command stopped by Ctrl-C (as shells report SIGINT); a --follow stopped so is 0.</summary>
-    public const int Interrupted = 130;
-
     private static readonly TimeSpan Reconnect = TimeSpan.FromSeconds(1);
 
     /// <summary>
@@ -38,7 +35,7 @@ public sealed partial class Ctl
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                return Interrupted;
+                return ExitCodes.Interrupted;
             }
         }
     }

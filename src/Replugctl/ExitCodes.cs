@@ -15,11 +15,15 @@ public static class ExitCodes
     /// <summary>The API answered with a server error (5xx), e.g. 503 while no coordinator answers.</summary>
     public const int ServerError = 5;
 
+    /// <summary>A command stopped by Ctrl-C before its answer came (as shells report SIGINT); a --follow stopped so is <see cref="Ok"/>.</summary>
+    public const int Interrupted = 130;
+
     /// <summary>The text <c>replugctl --help</c> ends with.</summary>
     public const string Help = """
         Exit codes: 0 ok; 1 the API refused the request (4xx, its reason on stderr); 2 bad usage;
         3 the API is unreachable or did not answer in time; 4 unauthorized (401/403: no or a wrong
-        token, or a read-only token for a change); 5 server error (5xx).
+        token, or a read-only token for a change); 5 server error (5xx); 130 interrupted (Ctrl-C)
+        before the answer came (--follow stopped by Ctrl-C is 0).
         """;
 
     /// <summary>The exit code for an HTTP answer's status.</summary>
