@@ -27,6 +27,13 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
         $"--Replug:Coordinator:Persistence:DataDirectory={_data.Path}",
     ];
 
+    /// <summary>A client of a coordinator started with <see cref="Isolated"/>, with the token it made in its data folder.</summary>
+    private HttpClient ApiClient(Uri api) => new()
+    {
+        BaseAddress = api,
+        DefaultRequestHeaders = { Authorization = new("Bearer", File.ReadAllText(Path.Combine(_data.Path, Replug.Coordinator.Api.ApiAccessOptions.GeneratedTokenFileName)).Trim()) },
+    };
+
     /// <summary>
     /// A program's stdout and stderr, each line stamped when the test read it: printed with the
     /// test's output, so a failure shows what every program did and when.
@@ -163,7 +170,7 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
         using var agent = StartAgent("--replay", nothing, "--sysfs", sysfs.Root, "--host", "exe-host",
             "--Replug:Agent:Subsystems:0=net", $"--Replug:Cluster:SeedNodes:0={seed}", "--Replug:Cluster:Port=0");
         var api = await coordinator.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        using var http = new HttpClient { BaseAddress = api };
+        using var http = ApiClient(api);
         JsonElement? listed = null;
         await Wait.Until(async () =>
         {
@@ -234,6 +241,11 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     [InlineData("--Replug:Coordinator:ApiUrls=https://127.0.0.1:18443", "https needs a certificate")]
     [InlineData("--Replug:Coordinator:ApiUrls=http://replug-api.invalid:18090", "give an IP address (or localhost)")]
     [InlineData("--Logging:LogLevel:Default=Verbose", "Logging:LogLevel:Default: 'Verbose' is not a log level")]
+    [InlineData("--Replug:Coordinator:ApiUrls=http://0.0.0.0:18091", "Replug:Coordinator:Api:Tokens: the API listens on http://0.0.0.0:18091/, not only on loopback: configure its tokens")]
+    [InlineData("--Replug:Coordinator:Api:Tokens:0:Value=short", "Replug:Coordinator:Api:Tokens:0:Value: must be at least 16 printable characters")]
+    [InlineData("--Replug:Coordinator:Api:Tokens:0:File=/nonexistent/replug-token", "Replug:Coordinator:Api:Tokens:0:File: '/nonexistent/replug-token' cannot be read")]
+    [InlineData("--Replug:Coordinator:Api:Tokens:0:Scope=Admin", "Replug:Coordinator:Api:Tokens:0:Scope")]
+    [InlineData("--Replug:Coordinator:Api:RateLimit:Burst=0", "Replug:Coordinator:Api:RateLimit:Burst: 0 must be at least 1")]
     [InlineData("--standalon", "'--standalon' is not an option")]
     [InlineData("--replay=/tmp/capture", "--replay configures the agent: it needs --standalone")]
     public void A_bad_setting_or_option_is_named_before_anything_starts(string arg, string problem)
@@ -271,7 +283,7 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     {
         using var host = Start(["--standalone", .. Isolated(), "--Replug:Agent:Host=replug-standalone-test"]);
         var api = await host.Listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        using var http = new HttpClient { BaseAddress = api };
+        using var http = ApiClient(api);
 
         await Wait.Until(async () => (await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "/health/ready to be 200", TimeSpan.FromSeconds(60));
         JsonElement? self = null;

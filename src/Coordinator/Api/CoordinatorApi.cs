@@ -122,7 +122,8 @@ public static class CoordinatorApi
         endpoints.MapPost("/policies/{name}/dry-run", (string name, CancellationToken ct) =>
             Policies.PolicySettings.IsPolicy(name)
                 ? coordinator.Ask<object>(new CoordinatorRequests.DryRunPolicy(name), ct, Answer)
-                : Task.FromResult(UnknownPolicy(name)));
+                : Task.FromResult(UnknownPolicy(name)))
+            .WithMetadata(ReadsOnly.Instance); // it says what the policy would do, and does nothing
         endpoints.MapRead("/decisions", (HttpRequest request, CancellationToken ct) =>
         {
             var values = request.Query["max"];
@@ -137,8 +138,8 @@ public static class CoordinatorApi
     }
 
     /// <summary>A read: GET, and HEAD for the same headers without the body (curl -I, load balancers' probes).</summary>
-    private static RouteHandlerBuilder MapRead(this IEndpointRouteBuilder endpoints, string pattern, Delegate handler) =>
-        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], handler);
+    public static RouteHandlerBuilder MapRead(this IEndpointRouteBuilder endpoints, string pattern, Delegate handler) =>
+        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], handler).WithMetadata(ReadsOnly.Instance);
 
     private static IResult UnknownPolicy(string name) =>
         Error(StatusCodes.Status404NotFound, $"unknown policy '{name}' (there are {Policies.LoadBalancer.Name} and {Policies.PowerSaver.Name})");
@@ -178,7 +179,7 @@ public static class CoordinatorApi
         {
             var settings = ApiRequests.PolicySettings(body, name, current.Settings, Json);
             if (!settings.Ok) return BadRequest(settings.Error!);
-            var by = $"operator at {request.HttpContext.Connection.RemoteIpAddress}";
+            var by = request.HttpContext.Who();
             return await coordinator.Ask<object>(new CoordinatorRequests.ConfigurePolicies(settings.Value, by), ct, Answer);
         }
     }
@@ -252,7 +253,7 @@ public static class CoordinatorApi
     private static IResult BadRequest(string reason) => Error(StatusCodes.Status400BadRequest, reason);
     private static IResult Error(int status, string reason) => Results.Json(new ApiError(reason), Json, statusCode: status);
 
-    private static Task WriteError(HttpResponse response, int status, string reason)
+    internal static Task WriteError(HttpResponse response, int status, string reason)
     {
         response.StatusCode = status;
         response.ContentType = "application/json; charset=utf-8";

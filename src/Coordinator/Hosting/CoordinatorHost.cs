@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Replug.Agent.Devices;
 using Replug.Agent.Hosting;
 using Replug.Agent.Ports;
@@ -54,9 +55,18 @@ public static class CoordinatorHost
         errors = problems;
         if (problems.Count > 0) return false;
 
+        var tokens = ApiTokens.Load(coordinator.Api, coordinator.Persistence.DataDirectory, out var tokenProblem);
+        if (tokens is null)
+        {
+            errors = [tokenProblem!];
+            return false;
+        }
         builder.Services.AddSystemd();
         builder.Services.AddOpenApi(); // the document of the API, at GET /openapi/v1.json
         builder.Services.AddSingleton(cluster);
+        builder.Services.AddSingleton(tokens);
+        builder.Services.AddReplugRateLimit(coordinator.Api.RateLimit);
+        builder.WebHost.ConfigureKestrel(ApiAccess.RaiseKestrelLimits);
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
         IKernelLease? kernelLease = null;
@@ -87,7 +97,12 @@ public static class CoordinatorHost
 
         app = builder.Build();
         app.UseReplugApiErrors();
+        var apiLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Replug.Coordinator.Api");
+        app.UseReplugApiAccess(tokens, apiLog);
         app.MapReplugApi();
+        if (tokens.GeneratedFile is { } generated)
+            app.Lifetime.ApplicationStarted.Register(() => apiLog.LogInformation(
+                "API token (scope Write) in {TokenFile}: curl -H \"Authorization: Bearer $(cat {TokenFile})\" …", generated, generated));
         return true;
     }
 

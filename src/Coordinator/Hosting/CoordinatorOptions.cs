@@ -20,6 +20,8 @@ public sealed class CoordinatorOptions
     public TimeSpan RecoveryBackoff { get; set; } = RecoverySettings.Default.FirstBackoff;
     /// <summary>The operators' HTTP API; loopback by default.</summary>
     public string ApiUrls { get; set; } = "http://127.0.0.1:8080";
+    /// <summary>Who may use the API: its bearer tokens and each caller's rate (see <see cref="Api.ApiAccessOptions"/>).</summary>
+    public Api.ApiAccessOptions Api { get; set; } = new();
     public PersistenceOptions Persistence { get; set; } = new();
     /// <summary>How long the database keeps the journal lock of a coordinator that fell silent (PostgreSQL); a crashed one's goes at once.</summary>
     public TimeSpan LockTimeout { get; set; } = JournalLockSettings.Default.ServerTimeout;
@@ -44,6 +46,7 @@ public sealed class CoordinatorOptions
             $"{RecoveryBackoff} must be positive and at most {RecoverySettings.Default.MaxBackoff}");
         Check(Enum.IsDefined(ReservedHosts), nameof(ReservedHosts),
             $"'{ReservedHosts}' is not a policy ({string.Join(", ", Enum.GetNames<Planning.ReservedHostPolicy>())})");
+        var listeners = new List<Uri>();
         foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
@@ -51,6 +54,7 @@ public sealed class CoordinatorOptions
                 Check(false, nameof(ApiUrls), $"'{url}' is not an http(s) URL");
                 continue;
             }
+            listeners.Add(u);
             // Kestrel listens on every interface for a name it cannot use as an address: the API would be open to the network.
             Check(System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out _) || u.Host == "localhost", nameof(ApiUrls),
                 $"'{url}': give an IP address (or localhost); for a host name Kestrel listens on every interface");
@@ -59,6 +63,7 @@ public sealed class CoordinatorOptions
         }
         Check(LockTimeout >= JournalLockSettings.Default.CheckInterval * 3 && LockTimeout <= TimeSpan.FromMinutes(10), nameof(LockTimeout),
             $"{LockTimeout} must be between {JournalLockSettings.Default.CheckInterval * 3} (three lock checks) and 00:10:00");
+        errors.AddRange(Api.Validate(listeners));
         errors.AddRange(Persistence.Validate());
         errors.AddRange(Policies.Validate($"{Section}:{nameof(Policies)}:"));
         return errors;

@@ -19,14 +19,29 @@ public sealed class ApiTestHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly TempDirectory _data;
 
+    /// <summary>The tokens every test coordinator is configured with: one that may change the cluster, one that may only read.</summary>
+    public const string WriterToken = "test-writer-token-0123456789";
+    public const string ReaderToken = "test-reader-token-0123456789";
+
     private ApiTestHost(WebApplication app, TempDirectory data, Uri baseAddress)
     {
         _app = app;
         _data = data;
-        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        BaseAddress = baseAddress;
+        Http = Client(WriterToken);
     }
 
+    public Uri BaseAddress { get; }
+    /// <summary>A client with the writer's token.</summary>
     public HttpClient Http { get; }
+
+    /// <summary>A client of this coordinator's API with <paramref name="token"/> (none: no Authorization header).</summary>
+    public HttpClient Client(string? token)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        return client;
+    }
     public ActorSystem System => _app.Services.GetRequiredService<ActorSystem>();
     public IServiceProvider Services => _app.Services;
     public Address ClusterAddress => Akka.Cluster.Cluster.Get(System).SelfAddress;
@@ -51,6 +66,8 @@ public sealed class ApiTestHost : IAsyncDisposable
             "--Replug:Coordinator:ApiUrls=http://127.0.0.1:0",
             $"--Replug:Coordinator:Persistence:DataDirectory={data.Path}",
             "--Logging:LogLevel:Default=Warning",
+            "--Replug:Coordinator:Api:Tokens:0:Name=writer", "--Replug:Coordinator:Api:Tokens:0:Scope=Write", $"--Replug:Coordinator:Api:Tokens:0:Value={WriterToken}",
+            "--Replug:Coordinator:Api:Tokens:1:Name=reader", "--Replug:Coordinator:Api:Tokens:1:Scope=Read", $"--Replug:Coordinator:Api:Tokens:1:Value={ReaderToken}",
             .. extra,
         ];
         Assert.True(CoordinatorHost.TryBuild(args, out var app, out var errors), string.Join("; ", errors));

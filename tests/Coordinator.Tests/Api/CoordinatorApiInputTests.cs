@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Replug.Coordinator.Api;
 
 namespace Replug.Coordinator.Tests.Api;
 
@@ -44,7 +45,8 @@ public sealed class CoordinatorApiInputTests(ApiClusterFixture cluster) : IClass
         await client.ConnectAsync(Api.Http.BaseAddress!.Host, Api.Http.BaseAddress.Port);
         var stream = client.GetStream();
         var body = "{\"nic\": \"PermanentMac:52:54:00:12:34:56\", \"from\": \"a\", \"to\": \"b\", \"phase\": \"start\"}";
-        var head = $"POST /migrations HTTP/1.1\r\nHost: {Api.Http.BaseAddress.Authority}\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n";
+        var head = $"POST /migrations HTTP/1.1\r\nHost: {Api.Http.BaseAddress.Authority}\r\nContent-Type: application/json\r\n" +
+            $"Authorization: Bearer {ApiTestHost.WriterToken}\r\nContent-Length: {body.Length}\r\n\r\n";
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
         var response = new StringBuilder();
         var buffer = new byte[4096];
@@ -64,5 +66,69 @@ public sealed class CoordinatorApiInputTests(ApiClusterFixture cluster) : IClass
         // The body is chunked: the JSON object between its braces.
         using var json = JsonDocument.Parse(text[text.IndexOf('{')..(text.LastIndexOf('}') + 1)]);
         Assert.Contains("too slowly", json.RootElement.GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("GET", "/hosts")]
+    [InlineData("POST", "/hosts/host-a/drain")]
+    [InlineData("GET", "/no/such/path")]
+    public async Task A_request_without_a_token_is_a_401_with_a_reason_and_the_scheme(string method, string path)
+    {
+        using var anonymous = Api.Client(null);
+        using var response = await anonymous.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+        Assert.StartsWith("a bearer token is required", await Reason(response));
+    }
+
+    [Fact]
+    public async Task A_token_the_API_does_not_know_is_a_401_and_health_needs_none()
+    {
+        using var stranger = Api.Client("not-a-token-of-this-cluster");
+        using var refused = await stranger.GetAsync("/hosts");
+        using var anonymous = Api.Client(null);
+        using var live = await anonymous.GetAsync("/health/live");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("the bearer token is not one of this API's", await Reason(refused));
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_read_token_reads_and_dry_runs_but_a_change_is_a_403_that_changes_nothing()
+    {
+        using var reader = Api.Client(ApiTestHost.ReaderToken);
+        using var hosts = await reader.GetAsync("/hosts");
+        using var dryRun = await reader.PostAsync("/policies/power-saving/dry-run", null);
+        using var drain = await reader.PostAsync("/hosts/host-a/drain", null);
+
+        Assert.Equal(HttpStatusCode.OK, hosts.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, dryRun.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, drain.StatusCode);
+        Assert.StartsWith("the token 'reader' may only read", await Reason(drain));
+        var (_, host) = await Api.Get("/hosts/host-a");
+        Assert.False(host.GetProperty("drained").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_request_target_or_headers_beyond_the_APIs_limits_get_414_and_431_with_a_reason()
+    {
+        using var longTarget = await Api.Http.GetAsync("/hosts?x=" + new string('a', ApiAccess.MaxRequestTargetLength));
+        var big = new HttpRequestMessage(HttpMethod.Get, "/hosts");
+        big.Headers.Add("X-Padding", new string('b', ApiAccess.MaxHeaderBytes));
+        using var bigHeaders = await Api.Http.SendAsync(big);
+
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, longTarget.StatusCode);
+        Assert.Contains("request target is longer", await Reason(longTarget));
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, bigHeaders.StatusCode);
+        Assert.Contains("headers are larger", await Reason(bigHeaders));
+    }
+
+    private static async Task<string?> Reason(HttpResponseMessage response)
+    {
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.GetProperty("error").GetString();
     }
 }
