@@ -22,9 +22,11 @@ public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClass
 
     private Task<Result> Replugctl(params string[] args) => Run(cluster.Environment(), args);
 
-    private async Task<Result> Run(Dictionary<string, string> environment, params string[] args)
+    private Task<Result> Run(Dictionary<string, string> environment, params string[] args) => RunIn(cluster.WorkingDirectory, environment, args);
+
+    private async Task<Result> RunIn(string workingDirectory, Dictionary<string, string> environment, params string[] args)
     {
-        using var program = RunningProgram.Start(Executables.Replugctl, args, cluster.WorkingDirectory, environment);
+        using var program = RunningProgram.Start(Executables.Replugctl, args, workingDirectory, environment);
         using var cts = new CancellationTokenSource(Patience);
         await program.Process.WaitForExitAsync(cts.Token);
         program.Process.WaitForExit(); // the redirected output's last lines
@@ -159,18 +161,30 @@ public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClass
     }
 
     [Fact]
-    public async Task A_wrong_token_is_exit_code_4()
+    public async Task A_wrong_token_or_none_is_exit_code_4_with_what_to_do()
     {
-        // Only a coordinator with API tokens (it then writes one to its data folder) refuses a wrong one.
-        if (!File.Exists(cluster.TokenFile)) return;
-        var environment = cluster.Environment();
-        environment.Remove("REPLUG_TOKEN_FILE");
-        environment["REPLUG_TOKEN"] = "not-the-token";
+        var url = new Dictionary<string, string> { ["REPLUG_URL"] = cluster.Url.ToString() };
 
-        var result = await Run(environment, "hosts");
+        var wrong = await Run(new(url) { ["REPLUG_TOKEN"] = "not-the-token" }, "hosts");
+        var none = await Run(url, "hosts");
 
-        Assert.True(result.Code == 4, result.ToString());
-        Assert.Contains("(401)", result.Err);
+        Assert.True(wrong.Code == 4, wrong.ToString());
+        Assert.Contains("replugctl: unauthorized (401): ", wrong.Err);
+        Assert.True(none.Code == 4, none.ToString());
+        Assert.Contains("give the API's token: REPLUG_TOKEN, --token-file or REPLUG_TOKEN_FILE", none.Err);
+    }
+
+    [Fact]
+    public async Task Run_where_the_coordinator_keeps_its_data_it_finds_the_generated_token_by_itself()
+    {
+        // As an operator in the coordinator's folder: ./data/api-token is the token the coordinator generated.
+        var folder = Directory.CreateDirectory(Path.Combine(cluster.WorkingDirectory, "operator"));
+        Directory.CreateDirectory(Path.Combine(folder.FullName, "data"));
+        File.Copy(cluster.TokenFile, Path.Combine(folder.FullName, "data", "api-token"), overwrite: true);
+
+        var result = await RunIn(folder.FullName, new Dictionary<string, string> { ["REPLUG_URL"] = cluster.Url.ToString() }, "hosts", "--json");
+
+        Assert.True(result.Code == 0, result.ToString());
     }
 
     [Fact]

@@ -99,7 +99,7 @@ public sealed partial class CoordinatorWithHost : IAsyncLifetime
     /// <summary>A folder to run replugctl in: no ./data/api-token of its own.</summary>
     public string WorkingDirectory => _work.FullName;
     private string DataDirectory => Path.Combine(_work.FullName, "coordinator-data");
-    /// <summary>The token the coordinator generated (when its build has API tokens).</summary>
+    /// <summary>The token the coordinator generated (no tokens configured, a loopback listener).</summary>
     public string TokenFile => Path.Combine(DataDirectory, "api-token");
 
     public async Task InitializeAsync()
@@ -125,14 +125,10 @@ public sealed partial class CoordinatorWithHost : IAsyncLifetime
         }, $"{HostName} registered with the coordinator");
     }
 
-    /// <summary>The environment replugctl runs with: the URL, and the token file when the coordinator wrote one.</summary>
-    public Dictionary<string, string> Environment()
-    {
-        var environment = new Dictionary<string, string> { ["REPLUG_URL"] = Url.ToString() };
-        if (File.Exists(TokenFile)) environment["REPLUG_TOKEN_FILE"] = TokenFile;
-        return environment;
-    }
+    /// <summary>The environment replugctl runs with: the URL, and the token file the coordinator generated.</summary>
+    public Dictionary<string, string> Environment() => new() { ["REPLUG_URL"] = Url.ToString(), ["REPLUG_TOKEN_FILE"] = TokenFile };
 
+    /// <summary>The coordinator writes its token at start, before the API answers: from then on the fixture's client sends it.</summary>
     private void Authorize()
     {
         if (Http.DefaultRequestHeaders.Authorization is null && File.Exists(TokenFile))
