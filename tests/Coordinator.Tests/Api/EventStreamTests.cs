@@ -206,6 +206,23 @@ public sealed class RecentEventsTests
     }
 
     [Fact]
+    public void The_stream_s_query_and_its_answer_cross_between_nodes_unchanged()
+    {
+        using var system = Akka.Actor.ActorSystem.Create("event-feed-serialization");
+        var serializer = new CoordinatorEventSerializer((Akka.Actor.ExtendedActorSystem)system);
+        var recent = new RecentEvents(kept: 3);
+        recent.Remember(9, Drained("h9"));
+        var page = recent.After(8, max: 10, newest: 9);
+        var query = new EventFeed.GetEventsAfter(8, 200);
+
+        var read = Assert.IsType<EventFeed.EventPage>(serializer.FromBinary(serializer.ToBinary(page), serializer.Manifest(page)));
+
+        Assert.Equal(query, serializer.FromBinary(serializer.ToBinary(query), serializer.Manifest(query)));
+        Assert.Equal((page.Oldest, page.Newest), (read.Oldest, read.Newest));
+        Assert.Equal(page.Events, read.Events);
+    }
+
+    [Fact]
     public void With_nothing_kept_the_oldest_is_past_the_newest()
     {
         var page = new RecentEvents(kept: 3).After(0, max: 10, newest: 40);
