@@ -73,6 +73,34 @@ public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClass
         Assert.Empty(none.GetProperty("devices").EnumerateArray());
     }
 
+    [Theory]
+    [InlineData("nics", "nics")]
+    [InlineData("ports", "ports")]
+    [InlineData("failovers", "failovers")]
+    [InlineData("events", "events")]
+    [InlineData("decisions", "decisions")]
+    [InlineData("operations", "operations")]
+    [InlineData("policy get", "settings")]
+    [InlineData("policy dry-run power-saving", "wouldDo")]
+    public async Task Every_read_prints_a_table_and_with_json_the_API_s_JSON(string command, string property)
+    {
+        var table = await Replugctl(command.Split(' '));
+        var json = Json(await Replugctl([.. command.Split(' '), "--json"]));
+
+        Assert.True(table.Code == 0, table.ToString());
+        Assert.StartsWith("╭", table.Out);
+        Assert.True(json.TryGetProperty(property, out _), json.ToString());
+    }
+
+    [Fact]
+    public async Task Detaching_a_device_the_host_does_not_have_is_exit_code_1_with_the_reason()
+    {
+        var result = await Replugctl("detach", Host, "eth9", "--reason", "card swap");
+
+        Assert.True(result.Code == 1, result.ToString());
+        Assert.Contains("net/eth9", result.Err);
+    }
+
     [Fact]
     public async Task Drain_and_undrain_change_the_host_and_exit_0()
     {
