@@ -76,6 +76,7 @@ public sealed partial class Ctl
         var json = p.GetValue(_json);
         long? last = null;
         var connected = false;
+        var outage = false;
         using (client)
         {
             while (true)
@@ -92,6 +93,7 @@ public sealed partial class Ctl
                         ? $"{Name}: following again after event {last?.ToString() ?? "(none yet)"}"
                         : $"{Name}: following {client.Connection.BaseUrl}events/stream (Ctrl-C to stop)");
                     connected = true;
+                    outage = false;
                     using var reader = new StreamReader(stream!);
                     await foreach (var e in ServerSentEvents.Read(reader, ct))
                     {
@@ -114,7 +116,9 @@ public sealed partial class Ctl
                 }
                 catch (Exception e) when (e is ApiUnreachableException or IOException or HttpRequestException && !ct.IsCancellationRequested)
                 {
-                    await error.WriteLineAsync($"{Name}: {e.Message}; reconnecting");
+                    // Once per outage: a node down for minutes must not fill the terminal with a line a second.
+                    if (!outage) await error.WriteLineAsync($"{Name}: {e.Message}; reconnecting every {Reconnect.TotalSeconds:0} s");
+                    outage = true;
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
