@@ -10,6 +10,7 @@ namespace Replug.Ctl.Tests;
 /// The real replugctl executable against a real coordinator process with one real agent process
 /// (<see cref="CoordinatorWithHost"/>): what it prints, as tables and as JSON, and the exit codes scripts rely on.
 /// </summary>
+[Collection(RealProcesses.Name)]
 public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClassFixture<CoordinatorWithHost>
 {
     private const string Host = CoordinatorWithHost.HostName;

@@ -172,3 +172,13 @@ public sealed partial class CoordinatorWithHost : IAsyncLifetime
     [GeneratedRegex(@"Remoting now listens on addresses: \[(akka\.tcp://replug@[^\]]+)\]")]
     private static partial Regex RemotingOn();
 }
+
+/// <summary>
+/// Test classes that start coordinator processes run one at a time: on a small machine several
+/// clusters forming at once miss their joins' deadlines.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class RealProcesses
+{
+    public const string Name = "real coordinator processes";
+}
