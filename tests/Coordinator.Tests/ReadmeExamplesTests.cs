@@ -227,6 +227,11 @@ public sealed partial class ReadmeExamplesTests
                 missing.Add($"{AgentOptions.Section}:NetworkNamespace: '{ns}' is not a network namespace in {NetworkNamespace.RunDirectory}");
             if (configuration[$"{AgentOptions.Section}:SysfsRoot"] is { } root && !Directory.Exists(root))
                 missing.Add($"{AgentOptions.Section}:SysfsRoot: '{root}' does not exist");
+            // A token file of an example (/etc/replug/ops.token) is the operator's, not this machine's.
+            var tokens = configuration.GetSection($"{Replug.Coordinator.Api.ApiAccessOptions.Section}:Tokens").GetChildren();
+            foreach (var token in tokens)
+                if (token["File"] is { } file && !File.Exists(file))
+                    missing.Add($"{Replug.Coordinator.Api.ApiAccessOptions.Section}:Tokens:{token.Key}:File: {Replug.Coordinator.Api.ApiAccessOptions.ReadTokenFile(file).Problem}");
             return missing;
         }
 

@@ -94,6 +94,12 @@ public static class CoordinatorApi
             return coordinator.Ask<EventsView>(new GetRecentEvents(max.Value), ct, Ok);
         });
 
+        endpoints.MapDelete("/hosts/{id}", (string id, HttpContext context, CancellationToken ct) =>
+        {
+            var host = ApiRequests.Host(id);
+            if (!host.Ok) return Task.FromResult(BadRequest(host.Error!));
+            return coordinator.Ask<object>(new CoordinatorRequests.ForgetHost(host.Value, context.Who()), ct, Answer);
+        });
         endpoints.MapPost("/hosts/{id}/drain", (string id, CancellationToken ct) => ChangeDrain(coordinator, id, true, ct));
         endpoints.MapPost("/hosts/{id}/undrain", (string id, CancellationToken ct) => ChangeDrain(coordinator, id, false, ct));
 

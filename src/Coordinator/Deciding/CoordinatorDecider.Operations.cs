@@ -65,10 +65,34 @@ public sealed partial class CoordinatorDecider
                 case CoordinatorRequests.DryRunPolicy r:
                     Reply(DryRun(r.Policy));
                     break;
+                case CoordinatorRequests.ForgetHost f:
+                    Reply(ForgetHost(f.Host, f.By));
+                    break;
                 default:
                     Reply(new CoordinatorRequests.Refused(400, $"not a request: {request.GetType().Name}"));
                     break;
             }
+        }
+
+        /// <summary>
+        /// Forgets a Down host, or says why not: a host that is up or only unreachable may come back
+        /// and forward; a port still placed on it (a fail-over that found no host yet) would be lost;
+        /// an operation still open on it has yet to end.
+        /// </summary>
+        private object ForgetHost(HostId host, string by)
+        {
+            if (!state.Hosts.TryGetValue(host, out var record)) return new CoordinatorRequests.Refused(404, $"unknown host {host}");
+            if (record.Status != HostStatus.Down)
+                return new CoordinatorRequests.Refused(409, $"host {host} is {record.Status}: only a Down host can be forgotten (stop its agent first)");
+            var stranded = state.Ports.Values.Where(p => p.Host == host).Select(p => p.Spec.Port.Value).Order(StringComparer.Ordinal).ToList();
+            if (stranded.Count > 0)
+                return new CoordinatorRequests.Refused(409, $"host {host} still holds port(s) {string.Join(", ", stranded)} (no other host took them yet): " +
+                    "forgetting it would lose them; add a host they can fail over to, or bring the host back");
+            if (state.OpenOperations.FirstOrDefault(o => o.Host == host) is { } open)
+                return new CoordinatorRequests.Refused(409, $"host {host} has an open {open.Kind} of {open.Device} ({open.Id}): wait for it to end");
+            Emit(new HostForgotten(host, by, now));
+            Info($"Host {host} forgotten by {by} (it was Down since {record.Since:u})");
+            return new CoordinatorRequests.HostForgottenView(host, true);
         }
 
         private void AnswerOperation(HostId host, DeviceOperationKind kind, DeviceId device, string? reason)

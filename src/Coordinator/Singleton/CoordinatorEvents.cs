@@ -45,6 +45,8 @@ public static class CoordinatorEvents
     public sealed record HostRegistered(HostId Host, string Address, long Incarnation, HostInventory Inventory, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record HostStatusChanged(HostId Host, HostStatus Status, string Reason, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record HostDrainChanged(HostId Host, bool Drained, DateTimeOffset At) : ICoordinatorEvent;
+    /// <summary>An operator removed a Down host from the registry: its NICs, commands and unplugged devices go with it.</summary>
+    public sealed record HostForgotten(HostId Host, string By, DateTimeOffset At) : ICoordinatorEvent;
 
     public sealed record NicAdded(HostId Host, NicReport Nic, DateTimeOffset At) : ICoordinatorEvent;
     public sealed record NicRemoved(HostId Host, DeviceId Device, NicIdentity Identity, DateTimeOffset At) : ICoordinatorEvent;

@@ -22,6 +22,10 @@ public static class CoordinatorRequests
     /// <summary>What <paramref name="Policy"/> would do now, with its current settings (in advise mode if it is off); changes nothing.</summary>
     public sealed record DryRunPolicy(string Policy) : ICoordinatorRequest;
 
+    /// <summary>Remove a Down host from the registry (an agent decommissioned, a host renamed).</summary>
+    public sealed record ForgetHost(HostId Host, string By) : ICoordinatorRequest;
+    public sealed record HostForgottenView(HostId Host, bool Forgotten) : ICoordinatorQuery;
+
     public sealed record GetPolicies : ICoordinatorQuery;
     public sealed record GetDecisions(int Max) : ICoordinatorQuery;
     public sealed record GetOperations : ICoordinatorQuery;

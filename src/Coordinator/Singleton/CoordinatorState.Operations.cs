@@ -104,6 +104,24 @@ public sealed partial class CoordinatorState
     /// <summary>Power saving's memory of how long each NIC has been idle and each host busy: this instance's, like the loads it is made of.</summary>
     public PowerSavingMemory PowerMemory { get; set; } = PowerSavingMemory.Empty;
 
+    /// <summary>
+    /// Removes <paramref name="host"/> and what belongs to it only (the decider checked that it is
+    /// Down and no port is left on it): its record, the NICs it last had, commands still owed to it,
+    /// its unplugged devices and standby mark. Ports that called it home now call home where they are.
+    /// </summary>
+    private void Forget(HostId host)
+    {
+        _hosts.Remove(host);
+        _nics.ForgetHost(host);
+        foreach (var key in _lastDevice.Keys.Where(k => k.Item1 == host).ToList()) _lastDevice.Remove(key);
+        foreach (var command in _commands.Values.Where(c => c.Host == host).ToList()) _commands.Remove(command.Id);
+        foreach (var key in _unplugged.Keys.Where(k => k.Item1 == host).ToList()) _unplugged.Remove(key);
+        foreach (var key in _deferred.Keys.Where(k => k.Item1 == host).ToList()) _deferred.Remove(key);
+        _standby.Remove(host);
+        foreach (var port in _ports.Values.Where(p => p.Home == host && p.Host != host).ToList())
+            _ports[port.Spec.Port] = port with { Home = port.Host };
+    }
+
     /// <summary>The open operation on a device of a host, if any: one at a time per device.</summary>
     public DeviceOperation? OpenOperationOn(HostId host, DeviceId device) =>
         _operations.Values.FirstOrDefault(o => o.IsOpen && o.Host == host && o.Device == device && o.Kind != DeviceOperationKind.SwitchPort);

@@ -331,6 +331,9 @@ public sealed partial class CoordinatorState
             case HostDrainChanged d when _hosts.TryGetValue(d.Host, out var h):
                 _hosts[d.Host] = h with { Drained = d.Drained };
                 break;
+            case HostForgotten f:
+                Forget(f.Host);
+                break;
             case CoordinatorEvents.NicAdded a:
                 LastNicVerdict = _nics.OnAdded(a.Host, a.Nic.Device, a.Nic.Identity, a.At);
                 _lastDevice[(a.Host, a.Nic.Identity)] = a.Nic.Device;

@@ -121,6 +121,29 @@ public sealed class NicTracker
 
     public DateTimeOffset? NextDeadline => _timeline.Count == 0 ? null : _timeline.Min!.Deadline;
 
+    /// <summary>
+    /// Drops every placement on <paramref name="host"/> and every announcement from or to it: an
+    /// operator forgot the host, so none of its NICs is anywhere now, and no migration involves it.
+    /// </summary>
+    public void ForgetHost(HostId host)
+    {
+        foreach (var (nic, entry) in _entries.ToList())
+        {
+            foreach (var placement in entry.Placements.Where(p => p.Host == host).ToList())
+            {
+                Unschedule(placement);
+                entry.Placements.Remove(placement);
+            }
+            if (entry.Announcement is { } a && (a.From == host || a.To == host)) EndAnnouncement(entry, a);
+            Cleanup(nic, entry);
+        }
+        foreach (var (nic, fault) in _faults.Where(f => f.Value.Host == host).ToList())
+        {
+            Unschedule(fault);
+            _faults.Remove(nic);
+        }
+    }
+
     /// <summary>A host reports that the NIC <paramref name="nic"/> appeared as <paramref name="device"/>.</summary>
     public NicVerdict OnAdded(HostId host, DeviceId device, NicIdentity nic, DateTimeOffset at)
     {

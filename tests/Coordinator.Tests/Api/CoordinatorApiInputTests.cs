@@ -125,6 +125,21 @@ public sealed class CoordinatorApiInputTests(ApiClusterFixture cluster) : IClass
         Assert.Contains("headers are larger", await Reason(bigHeaders));
     }
 
+    [Fact]
+    public async Task DELETE_of_a_host_that_is_up_is_a_409_of_an_unknown_one_a_404_and_with_a_read_token_a_403()
+    {
+        using var up = await Api.Http.DeleteAsync("/hosts/host-b");
+        using var unknown = await Api.Http.DeleteAsync("/hosts/no-such-host");
+        using var reader = Api.Client(ApiTestHost.ReaderToken);
+        using var readOnly = await reader.DeleteAsync("/hosts/host-b");
+
+        Assert.Equal(HttpStatusCode.Conflict, up.StatusCode);
+        Assert.Contains("only a Down host can be forgotten", await Reason(up));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, readOnly.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Api.Get("/hosts/host-b")).Status);
+    }
+
     private static async Task<string?> Reason(HttpResponseMessage response)
     {
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);

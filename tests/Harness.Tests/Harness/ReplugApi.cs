@@ -16,9 +16,9 @@ public sealed record ApiHost(string Host, string Status, long Incarnation);
 /// The coordinators' HTTP API as an operator uses it: every node serves it; a node that is down or
 /// answers 503 (no singleton yet) is skipped for the next.
 /// </summary>
-public sealed class ReplugApi(Func<IReadOnlyList<Uri>> endpoints) : IDisposable
+public sealed class ReplugApi(Func<IReadOnlyList<Uri>> endpoints, string token) : IDisposable
 {
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(6) };
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(6), DefaultRequestHeaders = { Authorization = new("Bearer", token) } };
 
     public async Task<IReadOnlyList<ApiPort>?> PortsAsync(CancellationToken ct = default)
     {

@@ -59,6 +59,8 @@ public sealed partial class ReplugCluster : IAsyncDisposable
 
     private void Log(string line) => Sink?.Invoke(line);
 
+    private string _apiTokenFile = "";
+
     /// <summary>Builds the network, starts the probe, the coordinators and the agents, and waits until every port forwards on one host and the API agrees.</summary>
     public static async Task<ReplugCluster> StartAsync(HarnessOptions options, TimeSpan? settle = null)
     {
@@ -112,7 +114,12 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         foreach (var host in Topology.Hosts)
             _agents[host.Name] = new SupervisedProcess($"agent {host.Name}", Path.Combine(Directory, $"{host.Name}.log"), Path.Combine(Directory, host.Name),
                 () => AgentCommand(host), Options.RestartDelay, Timeline);
-        Api = new ReplugApi(() => [.. _coordinators.OrderByDescending(c => c.Process.Running).Select(c => c.Api)]);
+        // The API listens on the management network, not loopback: the coordinators need a token, given as a file like a secret.
+        _apiTokenFile = Path.Combine(Directory, "api-token");
+        var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+        File.WriteAllText(_apiTokenFile, token + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_apiTokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Api = new ReplugApi(() => [.. _coordinators.OrderByDescending(c => c.Process.Running).Select(c => c.Api)], token);
 
         foreach (var c in _coordinators)
         {
@@ -136,6 +143,9 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             $"--Replug:Cluster:Hostname={node.Address}",
             $"--Replug:Cluster:Port={node.RemotingPort}",
             $"--Replug:Coordinator:ApiUrls=http://{node.Address}:{node.ApiPort}",
+            "--Replug:Coordinator:Api:Tokens:0:Name=harness",
+            "--Replug:Coordinator:Api:Tokens:0:Scope=Write",
+            $"--Replug:Coordinator:Api:Tokens:0:File={_apiTokenFile}",
         };
         for (var i = 0; i < _coordinators.Count; i++) args.Add($"--Replug:Cluster:SeedNodes:{i}={_coordinators[i].SeedAddress}");
         args.AddRange(Journal.Arguments);

@@ -32,10 +32,12 @@ public abstract class HarnessTest(ClusterPool pool, ITestOutputHelper output)
             cluster.AssertNoViolations(since);
             failed = false;
         }
-        catch (Exception)
+        catch (Exception e)
         {
             await cluster.RefreshApiViewAsync();
             Write(cluster.Report(since: since));
+            // Again after the report: CI keeps only the tail of a long output, and the report's log tails would hide it.
+            Write($"---- {GetType().Name} failed: {e.GetType().Name}: {e.Message}");
             throw;
         }
         finally
