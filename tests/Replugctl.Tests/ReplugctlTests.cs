@@ -134,13 +134,17 @@ public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClass
     }
 
     [Fact]
-    public async Task Forgetting_an_unknown_host_is_exit_code_1_with_a_clear_reason()
+    public async Task Forgetting_an_unknown_host_or_one_that_is_up_is_exit_code_1_with_the_reason()
     {
-        var result = await Replugctl("forget", "no-such-host");
+        var unknown = await Replugctl("forget", "no-such-host");
+        var up = await Replugctl("forget", Host);
 
-        Assert.True(result.Code == 1, result.ToString());
-        // Either this coordinator has DELETE /hosts/{host} (the host is unknown) or it has not (an older one).
-        Assert.Matches("unknown host no-such-host|this coordinator cannot forget hosts", result.Err);
+        Assert.True(unknown.Code == 1, unknown.ToString());
+        Assert.Contains("replugctl: the API refused (404): unknown host no-such-host", unknown.Err);
+        Assert.True(up.Code == 1, up.ToString());
+        Assert.Contains("replugctl: the API refused (409): ", up.Err);
+        Assert.Equal("Up", Json(await Replugctl("hosts", "--json")).GetProperty("hosts").EnumerateArray()
+            .Single(h => h.GetProperty("host").GetString() == Host).GetProperty("status").GetString());
     }
 
     [Fact]
