@@ -139,6 +139,8 @@ public static class CoordinatorApi
             if (!max.Ok) return Task.FromResult(BadRequest(max.Error!));
             return coordinator.Ask<CoordinatorRequests.DecisionsView>(new CoordinatorRequests.GetDecisions(max.Value), ct, Ok);
         });
+        endpoints.MapEventStream(coordinator.AskValue<EventFeed.EventPage>);
+        endpoints.MapOpenApi(); // GET /openapi/v1.json: needs AddOpenApi() among the services
         return endpoints;
     }
 

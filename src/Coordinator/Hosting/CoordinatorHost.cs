@@ -66,6 +66,7 @@ public static class CoordinatorHost
         }
         builder.Services.AddSystemd();
         builder.Services.AddSystemdWatchdog();
+        builder.Services.AddOpenApi(); // the document of the API, at GET /openapi/v1.json
         builder.Services.AddSingleton(cluster);
         builder.Services.AddCoordinatorObservability();
         builder.Services.AddSingleton(tokens);

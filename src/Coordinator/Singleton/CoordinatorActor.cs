@@ -28,8 +28,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private readonly CoordinatorDecider _decider;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Policies.PolicyHook? _hook;
-    private readonly Queue<ICoordinatorEvent> _recent = new();
     private readonly Observability.CoordinatorMetrics _metrics = Observability.CoordinatorMetrics.For(Context.System);
+    private readonly RecentEvents _recent;
     // Wall time at start plus the monotonic clock since: leases are counted on a clock that a
     // stepped wall clock (NTP, an operator) cannot move forward, which would end them early.
     private readonly DateTimeOffset _clockOrigin = DateTimeOffset.UtcNow;
@@ -47,6 +47,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     {
         _settings = settings;
         _state = new CoordinatorState(settings);
+        _recent = new RecentEvents(settings.RecentEventsKept);
         _decider = new CoordinatorDecider(settings, Guid.NewGuid);
         _hook = settings.PolicyHook is { Length: > 0 } hook ? new Policies.PolicyHook(hook, _log) : null;
 
@@ -112,7 +113,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<CoordinatorQueries.GetFailovers>(_ => Sender.Tell(new CoordinatorQueries.FailoversView([.. _state.Failovers.Values.OrderByDescending(f => f.Started)])));
         Command<CoordinatorQueries.GetNics>(_ => Sender.Tell(new CoordinatorQueries.NicsView([.. _state.Nics.Locations])));
         Command<CoordinatorQueries.GetRecentEvents>(g => Sender.Tell(new CoordinatorQueries.EventsView(
-            [.. _recent.TakeLast(Math.Clamp(g.Max, 1, _settings.RecentEventsKept)).Select(EventDescriptions.Describe)])));
+            [.. _recent.Newest(g.Max).Select(EventDescriptions.Describe)])));
+        Command<EventFeed.GetEventsAfter>(g => Sender.Tell(_recent.After(g.After, g.Max, LastSequenceNr)));
         Command<CoordinatorQueries.GetReadiness>(_ => Sender.Tell(new CoordinatorQueries.Readiness(_recovered, _state.Epoch, _state.Hosts.Count)));
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -264,8 +266,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
 
     private void Remember(ICoordinatorEvent e)
     {
-        _recent.Enqueue(e);
-        while (_recent.Count > _settings.RecentEventsKept) _recent.Dequeue();
+        // Recovery and persist callbacks both run with LastSequenceNr at this event's journal entry.
+        _recent.Remember(LastSequenceNr, e);
     }
 
     private void MaybeSnapshot()

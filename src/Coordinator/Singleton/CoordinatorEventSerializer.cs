@@ -59,6 +59,8 @@ public sealed class CoordinatorEventSerializer(ExtendedActorSystem system) : Ver
         .Add<CoordinatorQueries.GetNics>("coordinator.query.get-nics")
         .Add<CoordinatorQueries.GetRecentEvents>("coordinator.query.get-recent-events")
         .Add<CoordinatorQueries.GetReadiness>("coordinator.query.get-readiness")
+        .Add<EventFeed.GetEventsAfter>("coordinator.query.get-events-after")
+        .Add<EventFeed.EventPage>("coordinator.query.event-page")
         // Views (v2): their own contracts (HostView, PortView), no longer the state's records.
         .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts", version: 2)
         .Add<CoordinatorQueries.PortsView>("coordinator.query.ports", version: 2)

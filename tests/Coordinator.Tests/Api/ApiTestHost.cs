@@ -43,6 +43,7 @@ public sealed class ApiTestHost : IAsyncDisposable
         return client;
     }
     public ActorSystem System => _app.Services.GetRequiredService<ActorSystem>();
+    public IServiceProvider Services => _app.Services;
     public Address ClusterAddress => Akka.Cluster.Cluster.Get(System).SelfAddress;
 
     /// <summary>The settings of <see cref="TestNode.FastCluster"/>, as an operator would type them.</summary>

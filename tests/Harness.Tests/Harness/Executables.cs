@@ -11,6 +11,7 @@ public static class Executables
 
     public static string Agent => Find("Agent", "replug-agent.dll");
     public static string Coordinator => Find("Coordinator", "replug-coordinator.dll");
+    public static string Replugctl => Find("Replugctl", "replugctl.dll");
 
     /// <summary>The dotnet host that runs them (the one running this process when the SDK says so).</summary>
     public static string Dotnet =>
