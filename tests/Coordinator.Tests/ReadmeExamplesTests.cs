@@ -227,6 +227,11 @@ public sealed partial class ReadmeExamplesTests
                 missing.Add($"{AgentOptions.Section}:NetworkNamespace: '{ns}' is not a network namespace in {NetworkNamespace.RunDirectory}");
             if (configuration[$"{AgentOptions.Section}:SysfsRoot"] is { } root && !Directory.Exists(root))
                 missing.Add($"{AgentOptions.Section}:SysfsRoot: '{root}' does not exist");
+            // An example's certificates (/etc/replug/tls/…) are the operator's, not this machine's.
+            var tls = new Shared.Hosting.ClusterTlsOptions();
+            configuration.GetSection(Shared.Hosting.ClusterTlsOptions.Section).Bind(tls);
+            if (new[] { tls.Certificate, tls.Key, tls.Authority }.Any(f => f is not null && !File.Exists(f)))
+                missing.UnionWith(tls.Validate());
             // A token file of an example (/etc/replug/ops.token) is the operator's, not this machine's.
             var tokens = configuration.GetSection($"{Replug.Coordinator.Api.ApiAccessOptions.Section}:Tokens").GetChildren();
             foreach (var token in tokens)

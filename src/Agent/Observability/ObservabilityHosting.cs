@@ -68,13 +68,14 @@ public static class ObservabilityHosting
 
     /// <summary><c>GET /metrics</c>: this host's instruments in Prometheus' text format.</summary>
     public static IEndpointConventionBuilder MapReplugMetrics(this IEndpointRouteBuilder endpoints, string pattern = "/metrics") =>
-        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], async (HttpContext context) =>
+        // A route handler (a Delegate, not a RequestDelegate), so the API's OpenAPI document lists it too.
+        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], (Delegate)(async (HttpContext context) =>
         {
             var export = context.RequestServices.GetRequiredService<PrometheusExport>();
             context.Response.ContentType = PrometheusExport.ContentType;
             if (HttpMethods.IsHead(context.Request.Method)) return;
             await export.WriteAsync(context.Response.Body, context.RequestAborted);
-        });
+        }));
 
     /// <summary>
     /// The agent's <c>/health/live</c> (the process runs: its ActorSystem's liveness) and

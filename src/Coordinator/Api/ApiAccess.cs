@@ -194,7 +194,9 @@ public static class ApiAccess
                 return;
             }
             context.Items[CallerKey] = caller;
-            var readsOnly = context.GetEndpoint()?.Metadata.GetMetadata<ReadsOnly>() is not null || context.GetEndpoint() is null;
+            // A GET or HEAD never changes anything (/metrics, /events/stream); other methods only where the endpoint says so.
+            var readsOnly = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)
+                || context.GetEndpoint() is not { } endpoint || endpoint.Metadata.GetMetadata<ReadsOnly>() is not null;
             if (!readsOnly && caller.Scope < ApiScope.Write)
             {
                 await Refuse(context, "scope", StatusCodes.Status403Forbidden,

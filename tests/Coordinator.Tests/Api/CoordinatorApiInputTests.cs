@@ -100,10 +100,12 @@ public sealed class CoordinatorApiInputTests(ApiClusterFixture cluster) : IClass
     {
         using var reader = Api.Client(ApiTestHost.ReaderToken);
         using var hosts = await reader.GetAsync("/hosts");
+        using var metrics = await reader.GetAsync("/metrics");
         using var dryRun = await reader.PostAsync("/policies/power-saving/dry-run", null);
         using var drain = await reader.PostAsync("/hosts/host-a/drain", null);
 
         Assert.Equal(HttpStatusCode.OK, hosts.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode); // what Prometheus scrapes with
         Assert.Equal(HttpStatusCode.OK, dryRun.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, drain.StatusCode);
         Assert.StartsWith("the token 'reader' may only read", await Reason(drain));

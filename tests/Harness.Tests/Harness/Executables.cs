@@ -13,6 +13,9 @@ public static class Executables
     public static string Coordinator => Find("Coordinator", "replug-coordinator.dll");
     public static string Replugctl => Find("Replugctl", "replugctl.dll");
 
+    /// <summary>A file of the repository this code was built from (scripts the harness runs as operators do).</summary>
+    public static string RepositoryFile(string relative) => Path.Combine(Build.Value.Root, relative);
+
     /// <summary>The dotnet host that runs them (the one running this process when the SDK says so).</summary>
     public static string Dotnet =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host

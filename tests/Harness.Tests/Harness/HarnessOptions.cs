@@ -66,6 +66,8 @@ public sealed record HarnessOptions
     /// <summary>Where run folders (process logs, SQLite) go.</summary>
     public string WorkRoot { get; init; } = Path.Combine(Path.GetTempPath(), "replug-harness");
     /// <summary>Keep the run's folder after a clean run too (it is always kept after a failure).</summary>
+    /// <summary>Remoting over mutual TLS with a CA made for the run (as production should run); REPLUG_HARNESS_TLS=0 for plain TCP.</summary>
+    public bool Tls { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_TLS") is not ("0" or "false");
     public bool KeepLogs { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_KEEP_LOGS") is "1" or "true";
     /// <summary>The probe's window for the "no port on two hosts at once" check.</summary>
     public int WindowMs { get; init; } = 10;

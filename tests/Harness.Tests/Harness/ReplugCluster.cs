@@ -5,9 +5,9 @@ using System.Text;
 namespace Replug.Harness;
 
 /// <summary>A coordinator process: its management address, remoting port and HTTP API.</summary>
-public sealed record CoordinatorNode(int Index, string Name, string Address, int RemotingPort, int ApiPort, SupervisedProcess Process)
+public sealed record CoordinatorNode(int Index, string Name, string Address, int RemotingPort, int ApiPort, SupervisedProcess Process, bool Tls)
 {
-    public string SeedAddress => $"akka.tcp://replug@{Address}:{RemotingPort}";
+    public string SeedAddress => $"{(Tls ? "akka.ssl.tcp" : "akka.tcp")}://replug@{Address}:{RemotingPort}";
     public Uri Api => new($"http://{Address}:{ApiPort}/");
 }
 
@@ -60,6 +60,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
     private void Log(string line) => Sink?.Invoke(line);
 
     private string _apiTokenFile = "";
+    private Certificates? _tls;
 
     /// <summary>Builds the network, starts the probe, the coordinators and the agents, and waits until every port forwards on one host and the API agrees.</summary>
     public static async Task<ReplugCluster> StartAsync(HarnessOptions options, TimeSpan? settle = null)
@@ -108,7 +109,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             CoordinatorNode? node = null;
             var process = new SupervisedProcess($"coordinator {name}", Path.Combine(Directory, $"{name}.log"), Path.Combine(Directory, name),
                 () => CoordinatorCommand(node!), Options.RestartDelay, Timeline);
-            node = new CoordinatorNode(i, name, address, FreePort(address), FreePort(address), process);
+            node = new CoordinatorNode(i, name, address, FreePort(address), FreePort(address), process, Options.Tls);
             _coordinators.Add(node);
         }
         foreach (var host in Topology.Hosts)
@@ -119,6 +120,8 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
         File.WriteAllText(_apiTokenFile, token + "\n");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_apiTokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (Options.Tls)
+            _tls = await Certificates.MakeAsync(Path.Combine(Directory, "tls"), [.. _coordinators.Select(c => c.Name), .. Topology.Hosts.Select(h => h.Name)]);
         Api = new ReplugApi(() => [.. _coordinators.OrderByDescending(c => c.Process.Running).Select(c => c.Api)], token);
 
         foreach (var c in _coordinators)
@@ -147,6 +150,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
             "--Replug:Coordinator:Api:Tokens:0:Scope=Write",
             $"--Replug:Coordinator:Api:Tokens:0:File={_apiTokenFile}",
         };
+        if (_tls is not null) args.AddRange(_tls.Arguments(node.Name));
         for (var i = 0; i < _coordinators.Count; i++) args.Add($"--Replug:Cluster:SeedNodes:{i}={_coordinators[i].SeedAddress}");
         args.AddRange(Journal.Arguments);
         args.AddRange(Options.Timings.Arguments());
@@ -182,6 +186,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         }
         for (var i = 0; i < host.FailoverDevices.Count; i++) args.Add($"--Replug:Agent:FailoverDevices:{i}=net/{host.FailoverDevices[i]}");
         args.Add("--Replug:Agent:FailoverDataPath:Bridge=br-{port}");
+        if (_tls is not null) args.AddRange(_tls.Arguments(host.Name));
         args.AddRange(Options.Timings.Arguments());
         return args;
     }
