@@ -42,6 +42,12 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     // One snapshot in flight at a time: a burst of events must not queue a copy of the whole state per N events.
     private bool _snapshotInFlight;
     private long _lastSnapshotAt;
+    // The journal is compacted behind the snapshot before the latest: if the latest cannot be read, that one and the events after it rebuild the state.
+    private long _latestSnapshot;
+    private long _expectedNext = 1;
+    // Snapshots are written when the events since the last one weigh as much as it does (and at least SnapshotEvery of them): a large state is not rewritten for every few events.
+    private long _lastSnapshotBytes;
+    private long _bytesSinceSnapshot;
 
     public CoordinatorActor(CoordinatorSettings settings)
     {
@@ -54,8 +60,17 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Recover<SnapshotOffer>(offer =>
         {
             if (offer.Snapshot is CoordinatorSnapshot snapshot) _state.Restore(snapshot);
+            _latestSnapshot = offer.Metadata.SequenceNr;
+            _expectedNext = offer.Metadata.SequenceNr + 1;
         });
-        Recover<ICoordinatorEvent>(e => { _state.Apply(e); Remember(e); });
+        Recover<ICoordinatorEvent>(e =>
+        {
+            // Never a state built on a hole: events deleted behind a snapshot need that snapshot.
+            if (LastSequenceNr != _expectedNext) throw new JournalGapException(_expectedNext, LastSequenceNr);
+            _expectedNext = LastSequenceNr + 1;
+            _state.Apply(e);
+            Remember(e);
+        });
         Recover<RecoveryCompleted>(_ =>
         {
             _lastSnapshotAt = LastSequenceNr;
@@ -119,15 +134,24 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(s =>
         {
             _snapshotInFlight = false;
-            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+            // Keep this snapshot and the one before it, and the events after that one: a bounded journal
+            // that still recovers when the newest snapshot cannot be read.
+            var previous = _latestSnapshot;
+            _latestSnapshot = s.Metadata.SequenceNr;
+            if (previous <= 0) return;
+            DeleteMessages(previous);
+            DeleteSnapshots(new SnapshotSelectionCriteria(previous - 1));
         });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(f => _log.Warning("Coordinator journal compaction up to event {0} failed (the events stay; next snapshot retries): {1}",
+            f.ToSequenceNr, f.Cause.Message));
         Command<SaveSnapshotFailure>(f =>
         {
             _snapshotInFlight = false;
             _log.Warning("Coordinator snapshot failed: {0}", f.Cause.Message);
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning("Deleting old coordinator snapshots failed: {0}", f.Cause.Message));
     }
 
     public override string PersistenceId => PersistenceIdValue;
@@ -205,6 +229,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         PersistAll(decision.Events, persisted =>
         {
             Remember(persisted);
+            _bytesSinceSnapshot += SizeOf(persisted);
             _metrics.Applied(persisted, _state);
             if (--left > 0) return;
             _metrics.JournalWritten(System.Diagnostics.Stopwatch.GetElapsedTime(writing));
@@ -272,9 +297,15 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
 
     private void MaybeSnapshot()
     {
-        if (_snapshotInFlight || LastSequenceNr - _lastSnapshotAt < _settings.SnapshotEvery) return;
+        if (_snapshotInFlight || LastSequenceNr - _lastSnapshotAt < _settings.SnapshotEvery || _bytesSinceSnapshot < _lastSnapshotBytes) return;
         _snapshotInFlight = true;
         _lastSnapshotAt = LastSequenceNr;
-        SaveSnapshot(_state.ToSnapshot());
+        var snapshot = _state.ToSnapshot();
+        _lastSnapshotBytes = SizeOf(snapshot);
+        _bytesSinceSnapshot = 0;
+        SaveSnapshot(snapshot);
     }
+
+    /// <summary>The bytes <paramref name="value"/> takes in the journal (its serializer's output).</summary>
+    private long SizeOf(object value) => Context.System.Serialization.FindSerializerFor(value).ToBinary(value).LongLength;
 }

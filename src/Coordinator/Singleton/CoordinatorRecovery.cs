@@ -20,6 +20,19 @@ public sealed record RecoverySettings(int Attempts, TimeSpan FirstBackoff, TimeS
 /// </summary>
 public sealed record CoordinatorRecoveryFailed(Exception Cause, object? Event, long LastSequenceNr) : INoSerializationVerificationNeeded;
 
+/// <summary>
+/// Recovery met an event after a hole in the sequence: the events before <see cref="Found"/> were
+/// deleted behind a snapshot, and the snapshot offered (none, or an older one) does not cover them.
+/// The state rebuilt from here would be wrong, so recovery stops; the next attempt reads the snapshot
+/// taken at <see cref="Found"/> - 1 or before.
+/// </summary>
+public sealed class JournalGapException(long expected, long found)
+    : Exception($"the journal continues at event {found} where {expected} was expected (events before {found} were deleted behind a snapshot)")
+{
+    public long Expected { get; } = expected;
+    public long Found { get; } = found;
+}
+
 /// <summary>What the supervisor does after its coordinator stopped before or after it recovered.</summary>
 public abstract record RecoveryDecision
 {
@@ -32,9 +45,10 @@ public abstract record RecoveryDecision
 
 /// <summary>
 /// The supervisor's decisions, pure: what went wrong in words an operator can act on, and what
-/// to try next. A snapshot that does not deserialize is skipped (full replay from the journal,
-/// whose events are never deleted); a journal the database cannot read is retried with backoff,
-/// then given up on.
+/// to try next. A snapshot that does not deserialize is skipped: a full replay, which, on a journal
+/// compacted behind snapshots, stops at the first hole and is followed by a recovery from the snapshot
+/// kept before the latest (the events after it are kept). A journal the database cannot read is
+/// retried with backoff, then given up on.
 /// </summary>
 public static class CoordinatorRecoveryPolicy
 {
@@ -43,6 +57,8 @@ public static class CoordinatorRecoveryPolicy
     {
         if (failure is not null)
         {
+            if (Gap(failure) is { } gap)
+                return $"{gap.Message}: the latest snapshot could not be read, so the coordinator recovers from the one kept before it";
             var cause = Innermost(failure.Cause);
             if (failure.Event is not null)
                 return $"the journal holds an event the coordinator cannot apply ({failure.Event.GetType().Name} after sequence number {failure.LastSequenceNr}): {cause}";
@@ -64,6 +80,10 @@ public static class CoordinatorRecoveryPolicy
     {
         var problem = Problem(failure, crash);
         if (failedAttempts >= settings.Attempts) return new RecoveryDecision.GiveUp(failedAttempts, problem);
+        // A hole in a full replay: the journal was compacted behind snapshots, and the latest one did
+        // not load. The snapshot kept before it, taken just before the hole, covers the deleted events.
+        if (failure is not null && Gap(failure) is { } gap)
+            return new RecoveryDecision.Retry(failedAttempts + 1, TimeSpan.Zero, new SnapshotSelectionCriteria(gap.Found - 1), false, problem);
         // A snapshot that does not deserialize cannot get better by waiting; the events it
         // summarises are still in the journal. An event that does not deserialize fails the full
         // replay too, and then the attempts run out with the cause named.
@@ -74,6 +94,8 @@ public static class CoordinatorRecoveryPolicy
     }
 
     public static bool IsFullReplay(SnapshotSelectionCriteria criteria) => criteria.MaxSequenceNr <= 0;
+
+    private static JournalGapException? Gap(CoordinatorRecoveryFailed failure) => Chain(failure.Cause).OfType<JournalGapException>().FirstOrDefault();
 
     private static bool IsUnreadablePayload(Exception e) => Chain(e).Any(x => x is SerializationException);
 

@@ -25,6 +25,19 @@ public sealed class CoordinatorRecoveryPolicyTests
     }
 
     [Fact]
+    public void A_hole_in_a_full_replay_is_retried_at_once_from_the_snapshot_taken_just_before_the_hole()
+    {
+        var failure = new CoordinatorRecoveryFailed(new JournalGapException(1, 301), null, 301);
+
+        var next = Assert.IsType<RecoveryDecision.Retry>(CoordinatorRecoveryPolicy.Next(Settings, 2, SnapshotSelectionCriteria.None, failure, null));
+
+        Assert.Equal(300, next.Snapshots.MaxSequenceNr);
+        Assert.False(next.SkipsSnapshots);
+        Assert.Equal(TimeSpan.Zero, next.Delay);
+        Assert.Contains("the journal continues at event 301 where 1 was expected", next.Problem);
+    }
+
+    [Fact]
     public void A_full_replay_that_fails_too_is_retried_as_a_full_replay_and_says_so_once()
     {
         var next = Assert.IsType<RecoveryDecision.Retry>(

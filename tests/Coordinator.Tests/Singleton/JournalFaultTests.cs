@@ -7,6 +7,7 @@ using Replug.Coordinator.Api;
 using Replug.Coordinator.Hosting;
 using Replug.Coordinator.Singleton;
 using Replug.Coordinator.Tests.Support;
+using Replug.Shared.Protocol;
 using static Replug.Coordinator.Singleton.CoordinatorQueries;
 
 namespace Replug.Coordinator.Tests.Singleton;
@@ -107,6 +108,37 @@ public sealed class JournalFaultTests : ClusterTestBase
         Assert.Equal(before, await State(second));
         var warnings = log.Select(e => e.Message.ToString() ?? "").ToList();
         Assert.Single(warnings, w => w.Contains("skipping snapshots (full replay of the journal)") && w.Contains("does not deserialize"));
+    }
+
+    [Fact]
+    public async Task The_journal_is_compacted_behind_snapshots_and_an_unreadable_latest_snapshot_recovers_from_the_one_kept_before_it()
+    {
+        File.Copy(Fixture, Database);
+        var first = await TestNode.StartCoordinator("c1", Options());
+        await first.Join(null);
+        await Wait.Until(async () => (await first.Ask<Readiness>(new GetReadiness())).Recovered, "the first recovery");
+        var host = (await first.Ask<HostsView>(new GetHosts())).Hosts[0].Host;
+        // Drains and undrains (one event each) until two snapshots were taken and the events behind the older were deleted.
+        for (var i = 0; i < 5000 && !(Count("SELECT count(*) FROM snapshot") >= 2 && Count("SELECT min(sequence_number) FROM journal") > 1); i++)
+            await first.Ask<OperatorProtocol.OperatorAck>(i % 2 == 0 ? new OperatorProtocol.DrainHost(host) : new OperatorProtocol.UndrainHost(host));
+        var total = Count("SELECT max(sequence_number) FROM journal");
+        var kept = Count("SELECT count(*) FROM journal");
+        Assert.True(kept < total, $"{kept} of {total} events kept: the journal was not compacted");
+        var before = await State(first);
+        await first.Leave();
+
+        SqliteConnection.ClearAllPools();
+        Execute("UPDATE snapshot SET snapshot = CAST('{not json' AS BLOB) WHERE sequence_number = (SELECT max(sequence_number) FROM snapshot)");
+
+        var second = await TestNode.StartCoordinator("c2", Options(attempts: 4), giveUp: (_, why) => Assert.Fail($"gave up: {why}"));
+        Nodes.Add(second);
+        var log = CollectWarnings(second);
+        await second.Join(null);
+        await Wait.Until(async () => (await second.Ask<Readiness>(new GetReadiness())).Recovered, "recovery from the older snapshot");
+
+        Assert.Equal(before, await State(second));
+        var warnings = log.Select(e => e.Message.ToString() ?? "").ToList();
+        Assert.Contains(warnings, w => w.Contains("recovers from the one kept before it"));
     }
 
     /// <summary>Hosts, ports and fail-overs as the API shows them.</summary>
