@@ -76,6 +76,9 @@ public sealed class AgentExecutableTests : IDisposable
     [InlineData("--Replug:Cluster:Hostname=not..a..host", "Replug:Cluster:Hostname: 'not..a..host' is not an IP address or a host name")]
     [InlineData("--Logging:LogLevel:Default=Verbose", "Logging:LogLevel:Default: 'Verbose' is not a log level")]
     [InlineData("--replay", "--replay needs a value (--replay VALUE or --replay=VALUE)")]
+    [InlineData("--Replug:Agent:HistorySize=-5", "Replug:Agent:HistorySize: must be positive")]
+    [InlineData("--Replug:Cluster:Tls:Certificate=/nonexistent/agent.crt", "Replug:Cluster:Tls:Key: required with Certificate and Authority")]
+    [InlineData("--Replug:Cluster:SeedNodes:0=akka.ssl.tcp://replug@127.0.0.1:4053", "Replug:Cluster:SeedNodes:0: 'akka.ssl.tcp://replug@127.0.0.1:4053' must start with akka.tcp://")]
     [InlineData("--standalone", "'--standalone' is not an option (--replay, --capture, --sysfs, --netns, --host)")]
     public async Task A_bad_cluster_setting_or_argument_fails_at_start_with_the_key_named_and_exit_code_2(string setting, string problem)
     {
