@@ -15,8 +15,8 @@ public sealed partial class CoordinatorHostTests
     public async Task With_TLS_on_only_an_agent_whose_certificate_the_clusters_CA_signed_joins(string agentHas, bool joins)
     {
         if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/openssl")) return; // the CA script needs bash and openssl
-        var cluster = MakeCertificates("cluster", "coordinator", "agent");
-        var rogue = MakeCertificates("rogue", "agent");
+        var cluster = await MakeCertificates("cluster", "coordinator", "agent");
+        var rogue = await MakeCertificates("rogue", "agent");
         using var sysfs = new FakeSysfs();
         sysfs.AddNet("v1", 7, mac: "52:54:00:aa:00:08");
         var nothing = Path.Combine(_data.Path, "no-events.txt");
@@ -55,8 +55,8 @@ public sealed partial class CoordinatorHostTests
     public async Task With_TLS_on_a_peer_showing_a_certificate_of_another_CA_or_none_is_refused_at_the_handshake()
     {
         if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/openssl")) return;
-        var cluster = MakeCertificates("cluster", "coordinator");
-        var rogue = MakeCertificates("rogue", "intruder");
+        var cluster = await MakeCertificates("cluster", "coordinator");
+        var rogue = await MakeCertificates("rogue", "intruder");
         using var coordinator = Start([.. Isolated(), .. Tls(cluster, "coordinator", cluster)]);
         var port = new Uri((await coordinator.Remoting.Task.WaitAsync(TimeSpan.FromSeconds(60))).Replace("akka.ssl.tcp", "tcp")).Port;
 
@@ -71,26 +71,18 @@ public sealed partial class CoordinatorHostTests
         Assert.Equal(0, await coordinator.Terminate());
     }
 
-    private static async Task OpenSslClient(int port, params string[] certificate)
-    {
-        var psi = new ProcessStartInfo("openssl") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "s_client", "-connect", $"127.0.0.1:{port}" }.Concat(certificate)) psi.ArgumentList.Add(a);
-        using var client = Process.Start(psi)!;
-        client.StandardInput.Close();
-        var output = client.StandardOutput.ReadToEndAsync();
-        await client.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        await output;
-    }
+    private static Task OpenSslClient(int port, params string[] certificate) =>
+        ExternalProgram.RunAsync("openssl", ["s_client", "-connect", $"127.0.0.1:{port}", .. certificate], timeout: TimeSpan.FromSeconds(30));
 
     [Theory]
     [InlineData("Key", "required with Certificate and Authority")]
     [InlineData("Authority", "is not a readable certificate")]
     [InlineData("Certificate", "not issued by the cluster's CA")]
-    public void A_TLS_setting_that_is_missing_or_does_not_fit_the_cluster_is_named_before_anything_starts(string broken, string problem)
+    public async Task A_TLS_setting_that_is_missing_or_does_not_fit_the_cluster_is_named_before_anything_starts(string broken, string problem)
     {
         if (!File.Exists("/usr/bin/openssl")) return;
-        var cluster = MakeCertificates("cluster", "coordinator");
-        var other = MakeCertificates("other", "coordinator");
+        var cluster = await MakeCertificates("cluster", "coordinator");
+        var other = await MakeCertificates("other", "coordinator");
         var settings = Tls(cluster, "coordinator", cluster).ToList();
         switch (broken)
         {
@@ -112,17 +104,13 @@ public sealed partial class CoordinatorHostTests
     ];
 
     /// <summary>A CA and node certificates made by the operators' script (deploy/tls/make-test-ca.sh) in this test's folder.</summary>
-    private string MakeCertificates(string ca, params string[] nodes)
+    private async Task<string> MakeCertificates(string ca, params string[] nodes)
     {
         var dir = Path.Combine(_data.Path, "tls-" + ca);
         var root = AppContext.BaseDirectory;
         while (!File.Exists(Path.Combine(root, "Cluster.sln"))) root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar))!;
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(root, "deploy", "tls", "make-test-ca.sh"), dir }.Concat(nodes)) psi.ArgumentList.Add(a);
-        using var script = Process.Start(psi)!;
-        var stderr = script.StandardError.ReadToEnd();
-        script.WaitForExit();
-        Assert.True(script.ExitCode == 0, $"make-test-ca.sh failed: {stderr}");
+        var (exit, output) = await ExternalProgram.RunAsync("bash", [Path.Combine(root, "deploy", "tls", "make-test-ca.sh"), dir, .. nodes]);
+        Assert.True(exit == 0, $"make-test-ca.sh failed: {output}");
         return dir;
     }
 }

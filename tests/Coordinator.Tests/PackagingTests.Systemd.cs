@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Replug.Coordinator.Tests.Support;
 
@@ -19,17 +18,7 @@ public sealed partial class PackagingTests
     private static List<string> Values(string unit, string key) =>
         [.. unit.Split('\n').Where(l => l.StartsWith(key + "=", StringComparison.Ordinal)).Select(l => l[(key.Length + 1)..].Trim())];
 
-    private static async Task<(int Exit, string Output)> RunProgram(string program, params string[] args)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, (await stdout + await stderr).Trim());
-    }
+    private static Task<(int Exit, string Output)> RunProgram(string program, params string[] args) => ExternalProgram.RunAsync(program, args);
 
     [SystemdAnalyzeFact]
     public async Task Systemd_verifies_both_units_without_a_complaint()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Replug.Coordinator.Tests.Support;
 
@@ -19,17 +18,8 @@ public sealed partial class PackagingTests
         throw new InvalidOperationException($"no repository above {AppContext.BaseDirectory}");
     }
 
-    private static async Task<(int Exit, string Output)> Run(string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Exit, string Output)> Run(string workingDirectory, params string[] args) =>
+        ExternalProgram.RunAsync("dotnet", args, workingDirectory, TimeSpan.FromMinutes(5));
 
     [Fact]
     public async Task The_Dockerfiles_publish_commands_build_both_programs_each_with_its_own_settings()
