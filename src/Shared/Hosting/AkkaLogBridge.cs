@@ -177,7 +177,9 @@ public static class AkkaLogging
             logging.ClearLoggers();
             logging.AddLogger<AkkaLogBridge>();
         });
+        // The semantic formatter renders named templates ("Port {Port}: switched …") as well as positional ones.
         return builder.AddHocon($"""
+            akka.logger-formatter = "Akka.Event.SemanticLogMessageFormatter, Akka"
             akka.log-dead-letters = {DeadLettersLogged}
             akka.log-dead-letters-during-shutdown = off
             akka.log-dead-letters-suspend-duration = 5m

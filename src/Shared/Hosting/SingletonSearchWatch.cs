@@ -53,7 +53,7 @@ public sealed class SingletonSearchWatch : ReceiveActor, IWithTimers
         Receive<IdentifySingletonResult>(result =>
         {
             if (result.Result != IdentifyResult.Success || result.SingletonName != _singleton) return;
-            if (_warned is not null) _log.Info("Found the {Singleton} singleton in role [{Role}] after {Seconds:0} seconds", _singleton, _role, Elapsed());
+            if (_warned is not null) _log.Info("Found the {Singleton} singleton in role [{Role}] after {Seconds} seconds", _singleton, _role, Math.Round(Elapsed()));
             _searchingSince = null;
             _warned = null;
         });
@@ -62,8 +62,8 @@ public sealed class SingletonSearchWatch : ReceiveActor, IWithTimers
             if (_searchingSince is null || Elapsed() < _period.TotalSeconds) return;
             if (_warned is { } last && DateTime.UtcNow - last < _period) return;
             _warned = DateTime.UtcNow;
-            _log.Warning("No {Singleton} singleton found in role [{Role}] for {Seconds:0} seconds; messages to it wait in its proxy's buffer",
-                _singleton, _role, Elapsed());
+            _log.Warning("No {Singleton} singleton found in role [{Role}] for {Seconds} seconds; messages to it wait in its proxy's buffer",
+                _singleton, _role, Math.Round(Elapsed()));
         });
     }
 
