@@ -141,7 +141,8 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
         {
             try
             {
-                return template.ToString() ?? "";
+                // Semantic whatever akka.logger-formatter says: it renders named and positional templates alike.
+                return SemanticLogMessageFormatter.Instance.Format(template.Format, template.Parameters());
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
