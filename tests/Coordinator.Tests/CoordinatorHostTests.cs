@@ -135,7 +135,7 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
         return running;
     }
 
-    [GeneratedRegex(@"Now listening on: (http://\S+)")]
+    [GeneratedRegex(@"Now listening on: (http://[^\s""]+)")]
     private static partial Regex ListeningOn();
 
     [GeneratedRegex(@"Remoting now listens on addresses: \[(akka(?:\.ssl)?\.tcp://replug@[^\]]+)\]")]

@@ -87,7 +87,7 @@ public sealed partial class HostAgent
         if (!Admit(attach.Id, attach.Epoch, attach.Incarnation) || Retried(attach.Id, attach.Epoch)) return;
         var command = new PlannedDeviceCommand(attach.Id, PlannedChange.Attach, attach.Device, [attach.Device]);
         var inFlight = _planned[attach.Id] = new PlannedInFlight(command, Sender, attach.Epoch, attach.Reason);
-        _log.Info("Host {0}, command {1}: attach {2} ({3}): restoring it", _settings.Host, attach.Id, attach.Device, attach.Reason);
+        _log.Info("Host {Host}, command {Command}: attach {Device} ({Reason}): restoring it", _settings.Host, attach.Id, attach.Device, attach.Reason);
         Start(inFlight);
     }
 
@@ -182,7 +182,7 @@ public sealed partial class HostAgent
             return;
         }
         _switching[command.Id] = (Sender, command.Epoch);
-        _log.Info("Host {0}, command {1}: port {2} moves its traffic to {3}", _settings.Host, command.Id, command.Port, command.Device);
+        _log.Info("Host {Host}, command {Command}: port {Port} moves its traffic to {Device}", _settings.Host, command.Id, command.Port, command.Device);
         port.Ask<PortProtocol.SwitchToDone>(new PortProtocol.SwitchTo(command.Device, $"by the coordinator (command {command.Id})"), PortSwitchTimeout)
             .ContinueWith(t => new SwitchAnswered(command, t.IsCompletedSuccessfully ? t.Result : null), TaskScheduler.Default)
             .PipeTo(Self);
@@ -205,7 +205,7 @@ public sealed partial class HostAgent
                 RefuseCommand(command.Id, epoch, error, replyTo);
                 break;
             default:
-                _log.Info("Host {0}, command {1}: port {2} is on {3}; acknowledged", _settings.Host, command.Id, command.Port, command.Device);
+                _log.Info("Host {Host}, command {Command}: port {Port} is on {Device}; acknowledged", _settings.Host, command.Id, command.Port, command.Device);
                 AcknowledgeCommand(command.Id, epoch, replyTo);
                 break;
         }

@@ -190,7 +190,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         // Leaving or downed: the coordinator moves our ports once we are gone; they must be down
         // here first. Stopping a port takes its traffic down (FailSafeGroup.PostStop).
         Context.System.EventStream.Unsubscribe(Self);
-        _log.Info("Host agent {0} stopping: its ports are taken down", _settings.Host);
+        _log.Info("Host agent {Host} stopping: its ports are taken down", _settings.Host);
         if (_kernel is not null)
         {
             var revoked = _kernel.RevokeNow();
@@ -219,13 +219,13 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         if (registered.Epoch < _ledger.NewestEpoch)
         {
             // From a coordinator that lost its role: what it says this host owns is out of date.
-            _log.Warning("Ignoring a registration answer of epoch {0}: this agent has seen epoch {1} (a coordinator that lost its role)", registered.Epoch, _ledger.NewestEpoch);
+            _log.Warning("Ignoring a registration answer of epoch {Epoch}: this agent has seen epoch {NewestEpoch} (a coordinator that lost its role)", registered.Epoch, _ledger.NewestEpoch);
             return;
         }
         _ledger.Observe(registered.Epoch);
         if (!_registered)
         {
-            _log.Info("Host {0} registered with the coordinator (epoch {1})", _settings.Host, registered.Epoch);
+            _log.Info("Host {Host} registered with the coordinator (epoch {Epoch})", _settings.Host, registered.Epoch);
             _sampler?.Tell(new NicLoadSampler.ReportAgain()); // this coordinator may know nothing of the load yet
         }
         _registered = true;
@@ -247,7 +247,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
                 group.Tell(new PortProtocol.Unfence($"the coordinator confirmed it is ours (epoch {registered.Epoch})"));
                 continue;
             }
-            _log.Warning("Port {0} was moved to another host while this one was away: detaching it here", port);
+            _log.Warning("Port {Port} was moved to another host while this one was away: detaching it here", port);
             RemovePort(port);
         }
     }
@@ -369,7 +369,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         else if (_portFactory?.Invoke(Context, attach.Port, attach.Devices) is { } created)
         {
             _ports[attach.Port.Port] = created;
-            _log.Info("Port {0} attached on {1} by the coordinator (command {2}, epoch {3})", attach.Port.Port, _settings.Host, attach.Id, attach.Epoch);
+            _log.Info("Port {Port} attached on {Host} by the coordinator (command {Command}, epoch {Epoch})", attach.Port.Port, _settings.Host, attach.Id, attach.Epoch);
         }
         else
         {
@@ -437,7 +437,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
     {
         _leaving = true;
         Timers.Cancel("register");
-        _log.Warning("Host {0} is leaving the cluster ({1}): its {2} port(s) stop forwarding before the coordinator moves them",
+        _log.Warning("Host {Host} is leaving the cluster ({Reason}): its {PortCount} port(s) stop forwarding before the coordinator moves them",
             _settings.Host, stop.Reason, _ports.Count);
         RevokeKernelLease(stop.Reason);
         var timeout = TimeSpan.FromSeconds(5);
@@ -456,7 +456,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         switch (_lease.Observe(members, unreachable, _clock.Elapsed))
         {
             case LeaseVerdict.Fence:
-                _log.Error("Host {0} has not seen a majority of the cluster for {1}: fencing {2} port(s)",
+                _log.Error("Host {Host} has not seen a majority of the cluster for {Lease}: fencing {PortCount} port(s)",
                     _settings.Host, _settings.Lease, _ports.Count);
                 _metrics.HostFenced();
                 foreach (var group in _ports.Values) group.Tell(new PortProtocol.Fence($"no majority for {_settings.Lease}"));
@@ -464,7 +464,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
                 break;
             case LeaseVerdict.MajorityRegained:
                 // Ports come back only when the coordinator says which are still ours.
-                _log.Warning("Host {0} sees a majority again: re-registering before any port comes back", _settings.Host);
+                _log.Warning("Host {Host} sees a majority again: re-registering before any port comes back", _settings.Host);
                 _registered = false;
                 Timers.StartPeriodicTimer("register", new TryRegister(), TimeSpan.Zero, _settings.RegisterRetry);
                 break;
@@ -509,7 +509,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         if (!MayForward) return; // no majority, or leaving: nothing forwards until the coordinator confirms what is ours
         if (!_granted.Granted(grant.Sequence, grant.Duration, grant.Ports, _clock.Elapsed)) return;
         _ledger.Observe(grant.Epoch);
-        if (_lapseLogged) _log.Info("Host {0}: the coordinator grants the lease again ({1} port(s))", _settings.Host, grant.Ports.Count);
+        if (_lapseLogged) _log.Info("Host {Host}: the coordinator grants the lease again ({PortCount} port(s))", _settings.Host, grant.Ports.Count);
         _lapseLogged = false;
         _health.LeaseGranted(Stopwatch.GetTimestamp() + (long)((_granted.EndsAt!.Value - _clock.Elapsed).TotalSeconds * Stopwatch.Frequency));
         WriteKernelLease();
@@ -561,7 +561,7 @@ public sealed partial class HostAgent : ReceiveActor, IWithTimers
         _health.LeaseRevoked(reason);
         if (_kernel is null) return;
         var revoked = _kernel.RevokeNow();
-        if (revoked.Succeeded) _log.Warning("Host {0}: kernel lease revoked ({1}): no port forwards here", _settings.Host, reason);
+        if (revoked.Succeeded) _log.Warning("Host {Host}: kernel lease revoked ({Reason}): no port forwards here", _settings.Host, reason);
         else _log.Error("Host {0}: could not revoke the kernel lease ({1}): {2}; it runs out by itself within {3}", _settings.Host, reason, revoked.Error, _settings.Lease);
     }
 

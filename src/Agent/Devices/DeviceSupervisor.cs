@@ -120,7 +120,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         if (next == DeviceState.Draining) _drained = true;
         if (next == DeviceState.Active) _drained = false;
         _history.Add(change);
-        _log.Info("Device {0}: {1} -> {2} ({3}){4}", _device, change.From, next, reason,
+        _log.Info("Device {Device}: {From} -> {To} ({Reason}){Ports}", _device, change.From, next, reason,
             _ports.Count == 0 ? "" : $" ports [{string.Join(", ", _ports.Keys)}]");
         Context.Parent.Tell(change);
     }
@@ -179,7 +179,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         if (timeout.RemapId != _remapId || _awaitingRemap.Count == 0) return;
         if (timeout.Attempt <= _policy.Retries)
         {
-            _log.Warning("Device {0}: ports [{1}] have not remapped within {2}; asking again (attempt {3})",
+            _log.Warning("Device {Device}: ports [{Ports}] have not remapped within {Timeout}; asking again (attempt {Attempt})",
                 _device, string.Join(", ", _awaitingRemap), _policy.Timeout, timeout.Attempt + 1);
             SendRemapRequests();
             Timers.StartSingleTimer("remap", new RemapTimedOut(_remapId, timeout.Attempt + 1),
@@ -187,7 +187,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
             return;
         }
         // Detaching is still right: the device is gone or failing whatever the port does.
-        _log.Error("Device {0}: ports [{1}] never confirmed the remap; detaching anyway", _device, string.Join(", ", _awaitingRemap));
+        _log.Error("Device {Device}: ports [{Ports}] never confirmed the remap; detaching anyway", _device, string.Join(", ", _awaitingRemap));
         _awaitingRemap.Clear();
         Apply(DeviceSignal.RemapDone, "remap unconfirmed", 0);
     }
@@ -247,7 +247,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         }
 
         _step = DeviceStep.None;
-        _log.Error("Device {0}: {1} failed after {2} retries: {3}", _device, result.Step, _policy.Retries, result.Result.Error);
+        _log.Error("Device {Device}: {Step} failed after {Retries} retries: {Error}", _device, result.Step, _policy.Retries, result.Result.Error);
         Apply(result.Step switch
         {
             DeviceStep.Probe => DeviceSignal.ProbeFailed,

@@ -10,7 +10,6 @@ using Replug.Agent.Ports;
 using Replug.Agent.Sources;
 using Replug.Shared.Hosting;
 using Replug.Shared.Serialization;
-using AkkaLogLevel = Akka.Event.LogLevel;
 
 namespace Replug.Agent.Hosting;
 
@@ -42,6 +41,7 @@ public static class AgentHost
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.Configuration.AddCommandLine(args, Switches);
+        builder.WithReplugConsoleLogFormat();
 
         var errors = CommandLine.Check(args, [], Switches.Keys).Concat(CheckConfiguration(builder.Configuration, out var options, out var cluster)).ToList();
         if (errors.Count > 0)
@@ -66,7 +66,7 @@ public static class AgentHost
         builder.Services.AddAgentObservability(clustered);
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
-            akka.WithReplugLogging().WithActorSystemLivenessCheck();
+            akka.WithReplugLogging(builder.Configuration).WithActorSystemLivenessCheck();
             if (clustered) akka.WithAkkaClusterReadinessCheck();
             if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease);
             else akka.WithActors((system, registry, _) =>
@@ -157,14 +157,9 @@ public static class AgentHost
         return (cut > 0 ? what[..cut] : what).TrimEnd('.').Replace(": address already in use", "");
     }
 
-    /// <summary>Akka logs through the host's ILoggerFactory (console, journald), at Info.</summary>
-    public static AkkaConfigurationBuilder WithReplugLogging(this AkkaConfigurationBuilder builder) =>
-        builder.ConfigureLoggers(logging =>
-        {
-            logging.LogLevel = AkkaLogLevel.InfoLevel;
-            logging.ClearLoggers();
-            logging.AddLoggerFactory();
-        });
+    /// <summary>Akka logs through the host's ILoggerFactory (console, journald) with <see cref="AkkaLogging"/>.</summary>
+    public static AkkaConfigurationBuilder WithReplugLogging(this AkkaConfigurationBuilder builder, IConfiguration? configuration = null) =>
+        builder.WithAkkaLogBridge(configuration);
 
     /// <summary>The agent executable in a cluster: role "agent", the shared protocols' serializers, the coordinator proxy, the host agent.</summary>
     public static AkkaConfigurationBuilder WithAgentClusterMember(this AkkaConfigurationBuilder builder, AgentOptions options,

@@ -76,7 +76,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 
     protected override void PreStart()
     {
-        _log.Info("Port {0}: devices [{1}] (preferred {2}), {3}, data path {4}", _port.Port,
+        _log.Info("Port {Port}: devices [{Devices}] (preferred {Preferred}), {Mode}, data path {DataPath}", _port.Port,
             string.Join(", ", _port.Members), _port.Preferred, _port.Revertive ? "revertive" : "non-revertive", _dataPath.Kind);
         foreach (var member in _port.Members) _watcher.Tell(new RegisterPortMember(_port.Port, member, Self));
         if (_fenced) TakeOverFenced();
@@ -118,7 +118,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     {
         if (_port.WhyNotSwitchTo(request.Device) is { } why)
         {
-            _log.Warning("Port {0}: not switching to {1} ({2}): {3}", _port.Port, request.Device, request.Reason, why);
+            _log.Warning("Port {Port}: not switching to {Device} ({Reason}): {Why}", _port.Port, request.Device, request.Reason, why);
             Sender.Tell(new PortProtocol.SwitchToDone(_port.Port, request.Device, why));
             return;
         }
@@ -132,7 +132,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         Sender.Tell(new PortProtocol.FenceAck(_port.Port, true));
         if (_fenced) return;
         _fenced = true;
-        _log.Warning("Port {0}: fenced ({1}); traffic taken down", _port.Port, fence.Reason);
+        _log.Warning("Port {Port}: fenced ({Reason}); traffic taken down", _port.Port, fence.Reason);
         _metrics.PortFenced();
         Publish(new PortFenced(_port.Port, true, fence.Reason, DateTimeOffset.UtcNow));
         // Synchronous on purpose when the data path allows it: a fence must not wait behind the mailbox.
@@ -144,7 +144,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         Sender.Tell(new PortProtocol.FenceAck(_port.Port, false));
         if (!_fenced) return;
         _fenced = false;
-        _log.Info("Port {0}: unfenced ({1})", _port.Port, unfence.Reason);
+        _log.Info("Port {Port}: unfenced ({Reason})", _port.Port, unfence.Reason);
         Publish(new PortFenced(_port.Port, false, unfence.Reason, DateTimeOffset.UtcNow));
         if (_port.Active is { } active) Run([new PortAction.Switch(null, active)], unfence.Reason, 0, null);
     }
@@ -211,11 +211,11 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
             case PortAction.Deactivate d:
                 return _dataPath.DeactivateAsync(_port.Port, d.Device, new CancellationTokenSource(_switchTimeout).Token);
             case PortAction.Escalate e:
-                _log.Error("Port {0}: escalating to the coordinator: {1}", _port.Port, e.Reason);
+                _log.Error("Port {Port}: escalating to the coordinator: {Reason}", _port.Port, e.Reason);
                 Publish(new PortEscalated(_port.Port, e.Reason, DateTimeOffset.UtcNow));
                 return null;
             case PortAction.Recover r:
-                _log.Info("Port {0}: recovered on {1}", _port.Port, r.Active);
+                _log.Info("Port {Port}: recovered on {Device}", _port.Port, r.Active);
                 Publish(new PortRecovered(_port.Port, r.Active, DateTimeOffset.UtcNow));
                 return null;
             default:
@@ -230,18 +230,18 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
             case PortAction.Switch s when result.Succeeded:
                 var completed = Stopwatch.GetTimestamp();
                 var ev = new PortSwitched(_port.Port, s.From, s.To, _reason, _triggerTimestamp, completed, DateTimeOffset.UtcNow);
-                _log.Info("Port {0}: switched {1} -> {2} ({3}){4}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
+                _log.Info("Port {Port}: switched {From} -> {Device} ({Reason}){Reaction}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
                     ev.Reaction is { } r ? $" in {r.TotalMicroseconds:0} us" : "");
                 _metrics.Switched(ev.Reaction);
                 Publish(ev);
                 break;
             case PortAction.Switch s:
-                _log.Error("Port {0}: switch {1} -> {2} failed: {3}", _port.Port, s.From?.ToString() ?? "none", s.To, result.Error);
+                _log.Error("Port {Port}: switch {From} -> {Device} failed: {Error}", _port.Port, s.From?.ToString() ?? "none", s.To, result.Error);
                 Publish(new PortSwitchFailed(_port.Port, s.From, s.To, result.Error ?? "", DateTimeOffset.UtcNow));
                 foreach (var next in _port.OnSwitchFailed(s.To, result.Error ?? "")) _pending.Enqueue(next);
                 break;
             case PortAction.Deactivate d when !result.Succeeded:
-                _log.Warning("Port {0}: could not take {1} out of the path: {2}", _port.Port, d.Device, result.Error);
+                _log.Warning("Port {Port}: could not take {Device} out of the path: {Error}", _port.Port, d.Device, result.Error);
                 break;
         }
     }

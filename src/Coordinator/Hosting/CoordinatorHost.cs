@@ -52,6 +52,7 @@ public static class CoordinatorHost
         var settings = args.Where(a => a != StandaloneFlag).ToArray();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settings, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(settings, AgentHost.Switches);
+        builder.WithReplugConsoleLogFormat();
 
         var problems = new List<string>(CheckArguments(settings, standalone));
         problems.AddRange(CheckConfiguration(builder.Configuration, standalone, out var cluster, out var coordinator, out var agent));
@@ -91,7 +92,7 @@ public static class CoordinatorHost
         }
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
-            akka.WithReplugLogging().WithActorSystemLivenessCheck().WithAkkaClusterReadinessCheck()
+            akka.WithReplugLogging(builder.Configuration).WithActorSystemLivenessCheck().WithAkkaClusterReadinessCheck()
                 .WithReplugCluster(cluster, agent is null ? [ClusterNodeOptions.CoordinatorRole] : [ClusterNodeOptions.AgentRole, ClusterNodeOptions.CoordinatorRole])
                 .WithNodeSerializers(coordinator: true)
                 .WithCoordinatorProxy()

@@ -120,7 +120,7 @@ public sealed class JournalLease : Lease
             _lastProblem = null;
             _holderOutsideSince = 0;
             _locks.HeldUntil(sent + (long)(_locks.Settings.HeldFor.TotalSeconds * Stopwatch.Frequency));
-            _log.Info("Took the coordinator's journal lock as {0}: this node's coordinator starts", _owner);
+            _log.Info("Took the coordinator's journal lock as {Owner}: this node's coordinator starts", _owner);
             if (candidate is PostgresJournalLock { ServerEndsSilentSessions: false })
                 _log.Warning("The journal's PostgreSQL server has no idle_session_timeout (before 14): if this node falls silent, " +
                              "its lock is freed only when the server's TCP keepalive gives up on it, and no other coordinator can act until then");
@@ -204,7 +204,7 @@ public sealed class JournalLease : Lease
         _lastProblem = null;
         if (holder != _lastHolder)
         {
-            _log.Warning("The coordinator's journal lock is held by {0}: this node's coordinator waits until it is free", holder ?? "another process");
+            _log.Warning("The coordinator's journal lock is held by {Holder}: this node's coordinator waits until it is free", holder ?? "another process");
             _lastHolder = holder;
         }
         var cluster = Cluster.Get(_system);

@@ -93,10 +93,18 @@ public sealed class CoordinatorProxyKey;
 
 public static class ClusterHosting
 {
-    /// <summary>The node's one proxy to the coordinator singleton (agents report through it; the HTTP API asks through it).</summary>
-    public static AkkaConfigurationBuilder WithCoordinatorProxy(this AkkaConfigurationBuilder builder) =>
-        builder.WithSingletonProxy<CoordinatorProxyKey>(Protocol.ActorNames.Coordinator,
-            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole });
+    /// <summary>How long the coordinator proxy may go without its singleton before <see cref="SingletonSearchWatch"/> warns.</summary>
+    public static readonly TimeSpan CoordinatorSearchWarning = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The node's one proxy to the coordinator singleton (agents report through it; the HTTP API
+    /// asks through it), with <see cref="SingletonSearchWatch"/> in place of Akka's own failure
+    /// warning, which is false at every start.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithCoordinatorProxy(this AkkaConfigurationBuilder builder) => builder
+        .WithActors((system, _) => SingletonSearchWatching.Start(system, Protocol.ActorNames.Coordinator, ClusterNodeOptions.CoordinatorRole, CoordinatorSearchWarning))
+        .WithSingletonProxy<CoordinatorProxyKey>(Protocol.ActorNames.Coordinator,
+            new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole, LogSingletonIdentificationFailure = false });
 
     /// <summary>Remoting over TCP and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
     public static AkkaConfigurationBuilder WithReplugCluster(this AkkaConfigurationBuilder builder, ClusterNodeOptions options,
