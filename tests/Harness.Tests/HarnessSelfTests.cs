@@ -28,6 +28,36 @@ public sealed class HarnessSelfTests
     }
 
     [Fact]
+    public void A_port_that_comes_back_to_its_old_host_after_the_new_one_stopped_is_a_hand_over_that_kept_the_order()
+    {
+        var record = Record();
+        for (var s = 0; s <= 1000; s++) record.Record(0, 0, s);      // h1 until the fault
+        for (var s = 1500; s <= 3000; s++) record.Record(0, 1, s);   // h2 takes the port
+        for (var s = 5000; s <= 6000; s++) record.Record(0, 0, s);   // later it moves back to h1
+        record.Sent(6000, 0);
+
+        var handover = Handover.Of(record, "p1", "h1", "h2", 900);
+        handover.AssertOldStoppedFirst(record.LastSentSlot);
+
+        Assert.Equal(1000, handover.OldLast);
+        Assert.Empty(record.Violations);
+    }
+
+    [Fact]
+    public void An_old_host_that_forwards_again_while_the_new_one_still_does_fails_the_hand_over()
+    {
+        var record = Record();
+        for (var s = 0; s <= 1000; s++) record.Record(0, 0, s);
+        for (var s = 1500; s <= 3000; s++) record.Record(0, 1, s);
+        for (var s = 2500; s <= 2600; s += 20) record.Record(0, 0, s); // h1 again while h2 forwards
+        record.Sent(3000, 0);
+
+        var handover = Handover.Of(record, "p1", "h1", "h2", 900);
+
+        Assert.Throws<HarnessException>(() => handover.AssertOldStoppedFirst(record.LastSentSlot));
+    }
+
+    [Fact]
     public void A_hand_over_inside_one_window_without_overlap_is_counted_but_is_no_violation()
     {
         var record = Record();

@@ -2,8 +2,9 @@ namespace Replug.Harness;
 
 /// <summary>
 /// A port leaving one host for another after a fault, as the probe saw it (all on the probe's clock):
-/// the old host's last frame after the fault (up to when the hand-over is measured: a gap in its
-/// frames does not count as stopping), and the new host's first frame after the fault.
+/// the old host's last frame after the fault, up to the end of the new host's first run of frames
+/// (a gap in the old host's frames does not count as stopping; frames after the new host's run ended
+/// are the port coming back, a hand-over of its own), and the new host's first frame after the fault.
 /// </summary>
 public sealed record Handover(string Port, string From, string To, int FaultAt, int? OldLast, int? NewFirst)
 {
@@ -17,9 +18,9 @@ public sealed record Handover(string Port, string From, string To, int FaultAt, 
     public static Handover Of(ForwardingRecord traffic, string port, string from, string to, int faultAt)
     {
         var p = traffic.PortIndex(port);
-        return new Handover(port, from, to, faultAt,
-            traffic.LastSeenBetween(p, traffic.HostIndex(from), faultAt, traffic.LastSentSlot),
-            traffic.FirstSeenFrom(p, traffic.HostIndex(to), faultAt));
+        var newFirst = traffic.FirstSeenFrom(p, traffic.HostIndex(to), faultAt);
+        var newRunEnd = newFirst is { } first ? traffic.LastOfRunAt(p, traffic.HostIndex(to), first) ?? traffic.LastSentSlot : traffic.LastSentSlot;
+        return new Handover(port, from, to, faultAt, traffic.LastSeenBetween(p, traffic.HostIndex(from), faultAt, newRunEnd), newFirst);
     }
 
     /// <summary>The old host stopped forwarding before the new host started (and, with <paramref name="within"/>, within that long of the fault).</summary>
