@@ -72,7 +72,8 @@ public sealed partial class CoordinatorHostTests
     }
 
     private static Task OpenSslClient(int port, params string[] certificate) =>
-        ExternalProgram.RunAsync("openssl", ["s_client", "-connect", $"127.0.0.1:{port}", .. certificate], timeout: TimeSpan.FromSeconds(30));
+        // -ign_eof: stay until the server ends the connection (with stdin closed, s_client would hang up mid-handshake).
+        ExternalProgram.RunAsync("openssl", ["s_client", "-ign_eof", "-connect", $"127.0.0.1:{port}", .. certificate], timeout: TimeSpan.FromSeconds(30));
 
     [Theory]
     [InlineData("Key", "required with Certificate and Authority")]
