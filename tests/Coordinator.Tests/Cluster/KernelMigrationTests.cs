@@ -68,7 +68,17 @@ public sealed class KernelMigrationTests : IAsyncLifetime
 
         await Wait.Until(async () => (await c.Ask<NicsView>(new GetNics())).Nics
             .Any(n => n.Host == new HostId("host-b") && n.Device == DeviceId.Net("mv0")), "mv0 located on host-b");
-        await Wait.Until(() => pathB.Log.Contains("switch p1 none -> net/mv0"), "p1 followed its NIC to host-b");
+        try
+        {
+            await Wait.Until(() => pathB.Log.Contains("switch p1 none -> net/mv0"), "p1 followed its NIC to host-b");
+        }
+        catch (TimeoutException e)
+        {
+            // Say where it stopped: the coordinator's last events and the data paths' steps.
+            var recent = (await c.Ask<EventsView>(new GetRecentEvents(30))).Events.Select(x => $"{x.Type}: {x.Summary}");
+            throw new TimeoutException($"{e.Message}\ncoordinator events:\n  {string.Join("\n  ", recent)}\n" +
+                $"host-a data path: {string.Join("; ", pathA.Log)}\nhost-b data path: {string.Join("; ", pathB.Log)}", e);
+        }
         var events = (await c.Ask<EventsView>(new GetRecentEvents(500))).Events;
         Assert.Contains(events, e => e.Type == "NicMigrated");
         Assert.Empty((await c.Ask<FailoversView>(new GetFailovers())).Failovers);
