@@ -109,8 +109,6 @@ public static class ApiAccess
     public const int MaxHeaderBytes = 32 * 1024;
 
     private const string CallerKey = "replug.caller";
-    private static readonly Meter Meter = new("Replug.Coordinator.Api");
-    private static readonly Counter<long> Refused = Meter.CreateCounter<long>("replug.api.requests.refused", description: "API requests refused before they reached an endpoint, by reason");
 
     /// <summary>The caller of an authenticated request (null for /health/*).</summary>
     public static ApiCaller? Caller(this HttpContext context) => context.Items.TryGetValue(CallerKey, out var caller) ? caller as ApiCaller : null;
@@ -127,8 +125,9 @@ public static class ApiAccess
     }
 
     /// <summary>A token bucket per remote address; none for /health/* and when the limit is 0.</summary>
-    public static IServiceCollection AddReplugRateLimit(this IServiceCollection services, ApiRateLimitOptions limit) =>
-        services.AddRateLimiter(options =>
+    public static IServiceCollection AddReplugRateLimit(this IServiceCollection services, ApiRateLimitOptions limit) => services
+        .AddSingleton<ApiRefusals>()
+        .AddRateLimiter(options =>
         {
             options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 limit.PermitsPerSecond == 0 || IsHealth(context.Request)
@@ -143,7 +142,7 @@ public static class ApiAccess
                     }));
             options.OnRejected = (rejected, _) =>
             {
-                Refused.Add(1, new KeyValuePair<string, object?>("reason", "rate"));
+                rejected.HttpContext.RequestServices.GetRequiredService<ApiRefusals>().Count("rate");
                 rejected.HttpContext.Response.Headers.RetryAfter = "1";
                 return new ValueTask(CoordinatorApi.WriteError(rejected.HttpContext.Response, StatusCodes.Status429TooManyRequests,
                     $"too many requests from {rejected.HttpContext.Connection.RemoteIpAddress}: at most {limit.PermitsPerSecond} a second (bursts of {limit.Burst}); retry later"));
@@ -153,6 +152,13 @@ public static class ApiAccess
     /// <summary>Size checks, the rate limit and the token check, before the endpoints.</summary>
     public static IApplicationBuilder UseReplugApiAccess(this IApplicationBuilder app, ApiTokens tokens, ILogger logger)
     {
+        var refusals = app.ApplicationServices.GetRequiredService<ApiRefusals>();
+        Task Refuse(HttpContext context, string reason, int status, string message)
+        {
+            refusals.Count(reason);
+            return CoordinatorApi.WriteError(context.Response, status, message);
+        }
+
         app.Use(async (context, next) =>
         {
             var request = context.Request;
@@ -211,12 +217,6 @@ public static class ApiAccess
         return app;
     }
 
-    private static Task Refuse(HttpContext context, string reason, int status, string message)
-    {
-        Refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
-        return CoordinatorApi.WriteError(context.Response, status, message);
-    }
-
     private static bool IsHealth(HttpRequest request) => request.Path.StartsWithSegments("/health");
 
     /// <summary>The token of an "Authorization: Bearer TOKEN" header (the scheme in any case), or null.</summary>
@@ -229,4 +229,20 @@ public static class ApiAccess
         var token = header[scheme.Length..].Trim();
         return token.Length == 0 ? null : token;
     }
+}
+
+/// <summary>
+/// Requests the API refused before an endpoint saw them, by reason (<c>size</c>, <c>rate</c>,
+/// <c>no-token</c>, <c>bad-token</c>, <c>scope</c>): <c>replug_coordinator_api_requests_refused</c>.
+/// </summary>
+public sealed class ApiRefusals
+{
+    public const string MeterName = "replug.coordinator.api";
+    private readonly Agent.Observability.Totals _refused = new("reason");
+
+    public ApiRefusals(IMeterFactory meters) =>
+        meters.Create(MeterName).CreateObservableCounter("requests.refused", _refused.Observe, "{request}",
+            "API requests refused before they reached an endpoint, by reason");
+
+    public void Count(string reason) => _refused.Add(1, reason);
 }

@@ -93,6 +93,8 @@ public sealed class CoordinatorApiInputTests(ApiClusterFixture cluster) : IClass
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Equal("the bearer token is not one of this API's", await Reason(refused));
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        var metrics = await Api.Http.GetStringAsync("/metrics");
+        Assert.Matches("replug_coordinator_api_requests_refused\\{[^}]*reason=\"bad-token\"[^}]*\\} [1-9]", metrics);
     }
 
     [Fact]
