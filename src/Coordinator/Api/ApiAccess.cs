@@ -35,9 +35,6 @@ public sealed class ApiTokens
     /// <summary>The file a generated token was written to or read from (null: the tokens are configured).</summary>
     public string? GeneratedFile { get; private init; }
 
-    public static ApiTokens Of(params (string Token, ApiCaller Caller)[] tokens) =>
-        new([.. tokens.Select(t => (Hash(t.Token), t.Caller))]);
-
     /// <summary>
     /// The configured tokens (already validated), or, with none, the token in
     /// <paramref name="dataDirectory"/>/api-token, made on first start (mode 0600). Null with the
