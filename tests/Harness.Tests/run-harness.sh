@@ -8,7 +8,7 @@
 #   tests/Harness.Tests/run-harness.sh --repeat 3              the selection three times in a row
 #   tests/Harness.Tests/run-harness.sh --random --seconds 1800 a randomized fault run of any length;
 #                                                              prints its seed (--seed N replays it)
-# Options: --keep-logs (keep every run's folder), --sqlite (no PostgreSQL: one shared SQLite file), --tls (remoting over mutual TLS),
+# Options: --keep-logs (keep every run's folder), --sqlite (no PostgreSQL: one shared SQLite file), --plain (remoting over plain TCP, not mutual TLS),
 #          --production (the random run with the product's default timings instead of the fast ones).
 set -euo pipefail
 
@@ -25,7 +25,8 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --keep-logs) export REPLUG_HARNESS_KEEP_LOGS=1; shift ;;
-    --tls) export REPLUG_HARNESS_TLS=1; shift ;;
+    --plain) export REPLUG_HARNESS_TLS=0; shift ;;
+    --tls) shift ;; # the default
     --sqlite) export REPLUG_HARNESS_PERSISTENCE=sqlite; shift ;;
     --production) timings=production; shift ;;
     -h|--help) usage; exit 0 ;;

@@ -2,6 +2,7 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Replug.Shared.Remoting;
 
 namespace Replug.Shared.Hosting;
 
@@ -106,18 +107,22 @@ public static class ClusterHosting
         .WithSingletonProxy<CoordinatorProxyKey>(Protocol.ActorNames.Coordinator,
             new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole, LogSingletonIdentificationFailure = false });
 
-    /// <summary>Remoting over TCP and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
+    /// <summary>Remoting over TCP (with TLS: <see cref="TlsTcpTransport"/>) and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
     public static AkkaConfigurationBuilder WithReplugCluster(this AkkaConfigurationBuilder builder, ClusterNodeOptions options,
         params string[] roles)
     {
-        var remote = new RemoteOptions { HostName = options.Hostname, Port = options.Port };
-        if (options.PublicHostname is { } publicHost) remote.PublicHostName = publicHost;
         if (options.Tls.Enabled)
         {
-            remote.EnableSsl = true;
-            remote.Ssl = options.Tls.ToSslOptions();
+            // Our transport, not DotNetty's TLS: see TlsTcpTransport for why.
+            builder.AddSetup(options.Tls.ToSetup());
+            builder.AddHocon(TlsTcpTransport.Hocon(options.Hostname, options.Port, options.PublicHostname), HoconAddMode.Prepend);
         }
-        builder.WithRemoting(remote);
+        else
+        {
+            var remote = new RemoteOptions { HostName = options.Hostname, Port = options.Port };
+            if (options.PublicHostname is { } publicHost) remote.PublicHostName = publicHost;
+            builder.WithRemoting(remote);
+        }
         builder.WithClustering(new ClusterOptions
         {
             Roles = roles,

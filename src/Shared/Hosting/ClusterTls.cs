@@ -1,8 +1,6 @@
-using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Akka.Event;
-using Akka.Remote.Hosting;
+using Replug.Shared.Remoting;
 
 namespace Replug.Shared.Hosting;
 
@@ -76,29 +74,12 @@ public sealed class ClusterTlsOptions
         return $"not issued by the cluster's CA ({authority.Subject}) or not valid now{(status.Length > 0 ? $": {status}" : "")}";
     }
 
-    /// <summary>Akka.Remote's TLS settings: this node's certificate, mutual authentication, the CA as the only root.</summary>
-    public SslOptions ToSslOptions()
+    /// <summary>What the TLS transport (<see cref="TlsTcpTransport"/>) uses: this node's certificate with its key, and the CA.</summary>
+    public ClusterTlsSetup ToSetup()
     {
         using var pem = X509Certificate2.CreateFromPemFile(Certificate!, Key!);
         // SslStream on Linux wants the key in a form it can export to OpenSSL: a PKCS#12 round trip gives it one.
         var certificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        var authority = X509CertificateLoader.LoadCertificateFromFile(Authority!);
-        return new SslOptions
-        {
-            X509Certificate = certificate,
-            SuppressValidation = false,
-            RequireMutualAuthentication = true,
-            // Nodes are reached by IP or by names their certificates need not carry: the CA is the check.
-            ValidateCertificateHostname = false,
-            CustomValidator = (peer, _, remote, _, log) => Accept(peer, authority, remote, log),
-        };
-    }
-
-    private static bool Accept(X509Certificate2? peer, X509Certificate2 authority, string remote, ILoggingAdapter log)
-    {
-        var problem = peer is null ? "it showed no certificate" : Verify(peer, authority);
-        if (problem is null) return true;
-        log.Warning("Refused a TLS connection with {0}: {1}{2}", remote, problem, peer is null ? "" : $" (subject {peer.Subject})");
-        return false;
+        return new ClusterTlsSetup(certificate, X509CertificateLoader.LoadCertificateFromFile(Authority!));
     }
 }

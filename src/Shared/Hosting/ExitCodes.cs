@@ -22,11 +22,6 @@ public static class ExitCodes
     /// through the seeds. And a node that could not join through its seeds within JoinTimeout.
     /// </summary>
     public const int Downed = 4;
-    /// <summary>
-    /// A TLS handshake with a peer failed on a connection this node opened (Akka.Remote stops the
-    /// node then): one of the two certificates is not from the cluster's CA, or has expired.
-    /// </summary>
-    public const int TlsHandshakeFailed = 5;
 
     /// <summary>The code and cause for a coordinated shutdown's reason; null: a plain stop (0).</summary>
     public static (int Code, string Why)? Of(CoordinatedShutdown.Reason? reason) => reason switch
@@ -34,9 +29,6 @@ public static class ExitCodes
         ExitCodeReason coded => (coded.ExitCode, coded.Why),
         CoordinatedShutdown.ClusterDowningReason => (Downed, "downed: the cluster removed this node; restart it to rejoin as a new incarnation"),
         CoordinatedShutdown.ClusterJoinUnsuccessfulReason => (Downed, "could not join the cluster through its seed nodes within Replug:Cluster:JoinTimeout; restart it to try again"),
-        // Akka.Remote's reason type is internal: known by its name.
-        { } other when other.GetType().Name == "TlsHandshakeFailureReason" => (TlsHandshakeFailed,
-            "a TLS handshake with a peer failed: check that both certificates are from the cluster's CA (Replug:Cluster:Tls) and valid now"),
         _ => null,
     };
 }

@@ -62,13 +62,16 @@ public static class RemotingPort
         using var probe = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            probe.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+            ReuseAddressOnly(probe);
             probe.Bind(new IPEndPoint(address, port));
             probe.Listen(1);
         }
         // An address this machine does not have, a family it does not run: Akka's own bind names that.
         catch (SocketException e) when (e.SocketErrorCode != SocketError.AddressAlreadyInUse) { }
     }
+
+    /// <summary>SO_REUSEADDR without SO_REUSEPORT: a restarted node binds past its old connections closing down, never beside a live listener.</summary>
+    internal static void ReuseAddressOnly(Socket socket) => socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
 
     /// <summary>The addresses Akka may bind for <paramref name="hostname"/>; none when it does not resolve (Akka then names that itself).</summary>
     private static IEnumerable<IPAddress> AddressesOf(string hostname)

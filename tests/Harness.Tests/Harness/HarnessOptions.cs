@@ -67,11 +67,10 @@ public sealed record HarnessOptions
     public string WorkRoot { get; init; } = Path.Combine(Path.GetTempPath(), "replug-harness");
     /// <summary>Keep the run's folder after a clean run too (it is always kept after a failure).</summary>
     /// <summary>
-    /// Remoting over mutual TLS with a CA made for the run (REPLUG_HARNESS_TLS=1, or run-harness.sh --tls). Off by default:
-    /// Akka.Remote 1.5.7x stops a node whenever a TLS handshake it started fails, also when the peer dies or the network
-    /// cuts mid-handshake; with kill -9 and partitions that restarts coordinators (README: remoting over mutual TLS).
+    /// Remoting over mutual TLS with a CA made for the run, as production should run: on unless REPLUG_HARNESS_TLS=0
+    /// (run-harness.sh --plain), which runs plain TCP.
     /// </summary>
-    public bool Tls { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_TLS") is "1" or "true";
+    public bool Tls { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_TLS") is not ("0" or "false");
     public bool KeepLogs { get; init; } = Environment.GetEnvironmentVariable("REPLUG_HARNESS_KEEP_LOGS") is "1" or "true";
     /// <summary>The probe's window for the "no port on two hosts at once" check.</summary>
     public int WindowMs { get; init; } = 10;
