@@ -91,7 +91,7 @@ public sealed partial class CoordinatorDecider
             if (state.OpenOperations.FirstOrDefault(o => o.Host == host) is { } open)
                 return new CoordinatorRequests.Refused(409, $"host {host} has an open {open.Kind} of {open.Device} ({open.Id}): wait for it to end");
             Emit(new HostForgotten(host, by, now));
-            Info($"Host {host} forgotten by {by} (it was Down since {record.Since:u})");
+            Info($"Host {host:Host} forgotten by {by} (it was Down since {record.Since:u})");
             return new CoordinatorRequests.HostForgottenView(host, true);
         }
 
@@ -141,7 +141,7 @@ public sealed partial class CoordinatorDecider
         {
             if (Refusal(hostId, kind, device, port) is { } refusal) return new Started(null, refusal);
             var operation = Launch(NewCommandId(), hostId, kind, device, port, by, reason);
-            Info($"Operation {operation.Id}: {operation.Describe()} by {by} (epoch {state.Epoch}; {reason})");
+            Info($"Operation {operation.Id:Operation}: {operation.Describe()} by {by} (epoch {state.Epoch:Epoch}; {reason})");
             return new Started(operation.Id, null);
         }
 
@@ -220,7 +220,7 @@ public sealed partial class CoordinatorDecider
             {
                 var again = Launch(NewCommandId(), host, DeviceOperationKind.Detach, unplugged.Device, null, unplugged.By,
                     $"detached by {unplugged.By} at {unplugged.At:u}; told again to the agent's new process");
-                Info($"Operation {again.Id}: detach {unplugged.Device} on {host} again (its agent restarted; detached by {unplugged.By})");
+                Info($"Operation {again.Id:Operation}: detach {unplugged.Device:Device} on {host:Host} again (its agent restarted; detached by {unplugged.By})");
             }
         }
 
@@ -231,7 +231,7 @@ public sealed partial class CoordinatorDecider
                 if (state.Hosts.GetValueOrDefault(op.Host)?.Status != HostStatus.Up) continue;
                 Emit(new CommandRetried(op.Id, op.Attempt + 1, now));
                 if (op.Attempt + 1 == Settings.CommandAttempts + 1)
-                    Warn($"Operation {op.Id} ({op.Describe()}): no answer after {op.Attempt} attempts; still owed until the host answers or is lost");
+                    Warn($"Operation {op.Id:Operation} ({op.Describe()}): no answer after {op.Attempt} attempts; still owed until the host answers or is lost");
                 DeliverOperation(state.Operations[op.Id]);
             }
         }
@@ -242,8 +242,8 @@ public sealed partial class CoordinatorDecider
             if (!state.Operations.TryGetValue(id, out var op)) return false;
             if (!op.IsOpen) return true; // a duplicate answer
             Emit(new CommandSettled(id, from, outcome, reason, now));
-            if (outcome == CommandOutcome.Acknowledged) Info($"Operation {id} done: {op.Describe()} ({op.By})");
-            else Warn($"Operation {id} ({op.Describe()}, by {op.By}) {(outcome == CommandOutcome.Refused ? "refused" : "ended")}: {reason}");
+            if (outcome == CommandOutcome.Acknowledged) Info($"Operation {id:Operation} done: {op.Describe()} ({op.By})");
+            else Warn($"Operation {id:Operation} ({op.Describe()}, by {op.By}) {(outcome == CommandOutcome.Refused ? "refused" : "ended")}: {reason}");
             // A port that waited for a device to come back may now fail over (a refused re-plug), or stop waiting.
             ReleaseDeferredEscalations();
             return true;
@@ -276,7 +276,7 @@ public sealed partial class CoordinatorDecider
             if (started.Id is null) return false;
             if (!state.DeferredEscalations.ContainsKey((escalated.Host, escalated.Port)))
                 Emit(new EscalationDeferred(escalated.Host, escalated.Port, $"{escalated.Reason}; re-plugging {unplugged.Device}", now));
-            Warn($"Port {escalated.Port} on {escalated.Host} escalated ({escalated.Reason}): plugging {unplugged.Device} back before any fail-over");
+            Warn($"Port {escalated.Port:Port} on {escalated.Host:Host} escalated ({escalated.Reason}): plugging {unplugged.Device:Device} back before any fail-over");
             return true;
         }
 
@@ -322,7 +322,7 @@ public sealed partial class CoordinatorDecider
                     if (state.Ports.GetValueOrDefault(m.Port) is not { State: PortState.Active } port || port.Host != m.From) return;
                     var id = new FailoverId(decider._newId());
                     Emit(new PolicyDecided(decision.Policy, PolicyMode.Auto, decision.Action, decision.Reason, decision.Inputs, null, id, now));
-                    Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); fail-over {id}, detached on {m.From} first");
+                    Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); fail-over {id:Failover}, detached on {m.From:From} first");
                     StartFailovers([(port.Spec, m.From)], $"{decision.Policy}: {decision.Reason}", m.To, id);
                     break;
                 case PolicyAction.SwitchActive s:
@@ -353,7 +353,7 @@ public sealed partial class CoordinatorDecider
             var id = NewCommandId();
             Emit(new PolicyDecided(decision.Policy, PolicyMode.Auto, decision.Action, decision.Reason, decision.Inputs, id, null, now));
             Launch(id, host, kind, device, port, by, decision.Reason);
-            Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); operation {id}");
+            Info($"Policy {decision.Policy}: {decision.Action.Describe()} ({decision.Reason}); operation {id:Operation}");
         }
 
         private void Recommend(PolicyDecision decision, PolicyMode mode) => _messages.Add(new Outbound.Recommend(decision, mode));

@@ -71,9 +71,9 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
 
         private void Send(HostId host, IHostMessage message) => _messages.Add(new Outbound.ToHost(host, message));
         private void Reply(object message) => _messages.Add(new Outbound.Reply(message));
-        private void Info(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Info, text));
-        private void Warn(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Warning, text));
-        private void Error(string text) => _log.Add(new DecisionLog(DecisionLogLevel.Error, text));
+        private void Info(LogLine line) => _log.Add(new DecisionLog(DecisionLogLevel.Info, line));
+        private void Warn(LogLine line) => _log.Add(new DecisionLog(DecisionLogLevel.Warning, line));
+        private void Error(LogLine line) => _log.Add(new DecisionLog(DecisionLogLevel.Error, line));
         private CommandId NewCommandId() => new(decider._newId());
 
         public void Handle(ICoordinatorInput input)
@@ -94,7 +94,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             foreach (var host in state.Hosts.Values.Where(h => h.Status == HostStatus.Unreachable).OrderBy(h => h.Host.Value, StringComparer.Ordinal).ToList())
             {
                 Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{host.Address} unreachable; lease counted from when this coordinator saw a majority again", now));
-                Warn($"Host {host.Host} unreachable; this coordinator sees a majority again: its ports move in {Settings.FailOverAfter} unless it returns");
+                Warn($"Host {host.Host:Host} unreachable; this coordinator sees a majority again: its ports move in {Settings.FailOverAfter} unless it returns");
             }
         }
 
@@ -149,7 +149,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             var e = Emit(new EpochStarted(state.Epoch + 1, node, now));
             // What a predecessor granted is unknown: every host may forward for one more lease.
             state.Leases.Open(now);
-            Info($"Coordinator up on {node}: epoch {e.Epoch}, {state.Hosts.Count} hosts, {state.Ports.Count} ports, " +
+            Info($"Coordinator up on {node}: epoch {e.Epoch:Epoch}, {state.Hosts.Count} hosts, {state.Ports.Count} ports, " +
                 $"{state.OpenFailovers.Count()} open fail-overs, {state.PendingCommands.Count} commands in flight");
             // What the previous instance owed is sent again (with this epoch) once the membership is known.
             OnTick();
@@ -161,7 +161,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
         {
             if (seen < state.Epoch) return;
             var e = Emit(new EpochStarted(seen + 1, state.EpochNode ?? "unknown", now));
-            Error($"Host {by} has seen epoch {seen}, not older than this coordinator's: its journal is behind; now epoch {e.Epoch}");
+            Error($"Host {by:Host} has seen epoch {seen}, not older than this coordinator's: its journal is behind; now epoch {e.Epoch:Epoch}");
             foreach (var command in state.PendingCommands.Values.ToList()) Deliver(command);
             foreach (var operation in state.OpenOperations.ToList()) DeliverOperation(operation);
         }
@@ -197,14 +197,14 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{address} unreachable", now));
             // Its agent fences itself after the lease (it no longer sees a majority); moving its ports
             // any earlier could make them active on two hosts at once.
-            Warn($"Host {host.Host} unreachable; its ports move in {state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} unless it returns");
+            Warn($"Host {host.Host:Host} unreachable; its ports move in {state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} unless it returns");
         }
 
         private void OnReachable(string address)
         {
             if (state.HostAt(address) is not { Status: HostStatus.Unreachable } host) return;
             Emit(new HostStatusChanged(host.Host, HostStatus.Up, $"{address} reachable again", now));
-            Info($"Host {host.Host} reachable again");
+            Info($"Host {host.Host:Host} reachable again");
             foreach (var command in state.PendingCommands.Values.Where(c => c.Host == host.Host).ToList()) Deliver(command);
         }
 
@@ -220,7 +220,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             // as for an unreachable host (the split brain resolver may down a node that still forwards).
             if (host.Status != HostStatus.Up) return;
             Emit(new HostStatusChanged(host.Host, HostStatus.Unreachable, $"{address} {how}", now));
-            Warn($"Host {host.Host} {how}; its ports move once its lease has run out ({state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} from now)");
+            Warn($"Host {host.Host:Host} {how}; its ports move once its lease has run out ({state.LeaseEndsFor(state.Hosts[host.Host]) - now:c} from now)");
         }
 
         private void HostLost(HostId host, string reason)
@@ -234,7 +234,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             }
             SettleOperationsOf(host, reason);
             var ports = state.PortsToFailOver(host);
-            Warn($"Host {host} lost ({reason}): failing over {ports.Count} port(s)");
+            Warn($"Host {host:Host} lost ({reason}): failing over {ports.Count} port(s)");
             StartFailovers([.. ports.Select(p => (p.Spec, (HostId?)host))], $"host {host} lost: {reason}");
             // Ports that were leaving this host with their NIC may now be attached where they go, and
             // fail-overs that waited for its detach may be placed.
@@ -266,8 +266,8 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             var attempt = command.Attempt + 1;
             Emit(new CommandRetried(command.Id, attempt, now));
             if (attempt == Settings.CommandAttempts + 1)
-                Warn($"Command {command.Id} ({command.Kind} port {command.Port.Port} on {command.Host}): no answer after {command.Attempt} attempts; " +
-                    "it may have been applied, so it stays owed until the host answers or is lost");
+                Warn($"Command {command.Id:Command} ({command.Kind} port {command.Port.Port:Port} on {command.Host:Host}): no answer after {command.Attempt} attempts; " +
+                    $"it may have been applied, so it stays owed until the host answers or is lost");
             Deliver(state.PendingCommands[command.Id]);
         }
 
@@ -310,7 +310,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             // once it is up as a member (its registrations are retried until answered).
             if (state.Cluster.IsGone(register.Address))
             {
-                Warn($"Host {register.Host}: registration from {register.Address} ignored: that node was downed or removed from the cluster");
+                Warn($"Host {register.Host:Host}: registration from {register.Address} ignored: that node was downed or removed from the cluster");
                 return;
             }
             if (known is { Status: HostStatus.Up } && known.Incarnation == register.Incarnation && known.Address == register.Address)
@@ -320,9 +320,9 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
                 return;
             }
             Emit(new CoordinatorEvents.HostRegistered(register.Host, register.Address, register.Incarnation, register.Inventory, now));
-            Info($"Host {register.Host} registered from {register.Address} (incarnation {register.Incarnation}): " +
+            Info($"Host {register.Host:Host} registered from {register.Address} (incarnation {register.Incarnation}): " +
                 $"{register.Inventory.Nics.Count} NICs, {register.Inventory.Ports.Count} ports, {register.Inventory.Capacity} fail-over slots" +
-                (known is null ? "" : $", was {known.Status}"));
+                $"{(known is null ? "" : $", was {known.Status}")}");
             // A new incarnation lost what it was told: what it was owed before is sent again below.
             var owedBefore = state.PendingCommands.Values.Where(c => c.Host == register.Host).Select(c => c.Id).ToHashSet();
             var reported = register.Inventory.Ports.Select(p => p.Port).ToHashSet();
@@ -407,7 +407,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
                 if (state.DeferredEscalations.ContainsKey((escalated.Host, escalated.Port))) return;
                 // Its NIC may be on its way to another host: wait for the tracker's verdict (persisted, so a hand-over keeps waiting).
                 Emit(new EscalationDeferred(escalated.Host, escalated.Port, escalated.Reason, now));
-                Info($"Port {escalated.Port} on {escalated.Host} escalated ({escalated.Reason}); waiting: its NIC may be migrating");
+                Info($"Port {escalated.Port:Port} on {escalated.Host:Host} escalated ({escalated.Reason}); waiting: its NIC may be migrating");
                 return;
             }
             var spec = port?.Spec ?? new PortSpec(escalated.Port);
@@ -430,12 +430,12 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             {
                 case NicVerdict.Migrated m:
                     Emit(new NicMigrated(m.Nic, m.From, m.To, m.NewDevice, m.Announced, now));
-                    Info($"NIC {m.Nic} migrated {m.From} -> {m.To} ({m.NewDevice}){(m.Announced ? " as announced" : "")}");
+                    Info($"NIC {m.Nic:Nic} migrated {m.From:From} -> {m.To:To} ({m.NewDevice}){(m.Announced ? " as announced" : "")}");
                     FollowMigration(m.From, m.To, m.Nic, m.NewDevice);
                     break;
                 case NicVerdict.Faulted f:
                     Emit(new NicFaulted(f.Nic, f.Host, f.Device, f.Reason, now));
-                    Warn($"NIC {f.Nic} ({f.Device} on {f.Host}) was not seen again within {Settings.MigrationWindow}: fault");
+                    Warn($"NIC {f.Nic:Nic} ({f.Device:Device} on {f.Host:Host}) was not seen again within {Settings.MigrationWindow}: fault");
                     break;
             }
         }
@@ -453,7 +453,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
                 var usesNic = port.LastReport!.Members.Any(m => m == device) || state.DeferredEscalations.ContainsKey((from, port.Spec.Port));
                 if (!usesNic) continue;
                 Emit(new PortMoved(port.Spec.Port, from, to, $"followed NIC {nic}", now, [newDevice]));
-                Info($"Port {port.Spec.Port} follows NIC {nic} from {from} to {to} (no fail-over): detached on {from} first");
+                Info($"Port {port.Spec.Port:Port} follows NIC {nic:Nic} from {from:From} to {to:To} (no fail-over): detached on {from} first");
                 if (state.Hosts.GetValueOrDefault(from)?.Status == HostStatus.Down) continue;
                 IssueCommand(from, HostCommandKind.Detach, port.Spec, null, $"followed NIC {nic} to {to}");
             }
@@ -512,7 +512,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             }
             Emit(new HostDrainChanged(host, drained, now));
             Reply(new OperatorProtocol.OperatorAck(true));
-            Info($"Host {host} {(drained ? "drained" : "undrained")} by an operator");
+            Info($"Host {host:Host} {(drained ? "drained" : "undrained")} by an operator");
             if (!drained) PlanOpenFailovers($"host {host} undrained");
         }
 
@@ -521,7 +521,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
         private void IssueCommand(HostId host, HostCommandKind kind, PortSpec port, IReadOnlyList<DeviceId>? devices, string reason)
         {
             var issued = Emit(new CommandIssued(NewCommandId(), host, kind, port, devices, reason, now));
-            Info($"Command {issued.Id}: {kind} port {port.Port} on {host} (epoch {state.Epoch}; {reason})");
+            Info($"Command {issued.Id:Command}: {kind} port {port.Port:Port} on {host:Host} (epoch {state.Epoch:Epoch}; {reason})");
             Deliver(state.PendingCommands[issued.Id]);
         }
 
@@ -532,7 +532,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
             if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == ack.Id && f.Status == FailoverStatus.Commanded)
             {
                 Emit(new FailoverCompleted(id, command.Host, ack.Id, now));
-                Info($"Fail-over {id} done: port {f.Port.Port} attached on {command.Host} in {(now - f.Started).TotalMilliseconds:0} ms");
+                Info($"Fail-over {id:Failover} done: port {f.Port.Port:Port} attached on {command.Host:Host} in {(now - f.Started).TotalMilliseconds:0} ms");
                 return;
             }
             Emit(new CommandSettled(ack.Id, command.Host, CommandOutcome.Acknowledged, "acknowledged", now));
@@ -560,7 +560,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
                 return;
             }
             if (command is null) return;
-            Warn($"Command {refused.Id} ({command.Kind} port {command.Port.Port}) refused by {refused.Host}: {refused.Reason}");
+            Warn($"Command {refused.Id:Command} ({command.Kind} port {command.Port.Port:Port}) refused by {refused.Host:Host}: {refused.Reason}");
             if (command.Failover is { } id && state.Failovers.TryGetValue(id, out var f) && f.Command == refused.Id)
             {
                 Emit(new FailoverCommandFailed(id, refused.Host, refused.Id, $"refused: {refused.Reason}", now));
@@ -650,7 +650,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
         private void Place(FailoverRecord f, Placement placement, string why)
         {
             var placed = Emit(new FailoverPlaced(f.Id, placement.Host, NewCommandId(), state.Epoch, placement.Reason, now));
-            Info($"Fail-over {f.Id}: port {f.Port.Port} -> {placement.Host} (command {placed.Command}, epoch {placed.Epoch}; {why})");
+            Info($"Fail-over {f.Id:Failover}: port {f.Port.Port:Port} -> {placement.Host:Host} (command {placed.Command:Command}, epoch {placed.Epoch:Epoch}; {why})");
             Deliver(state.PendingCommands[placed.Command]);
         }
 
@@ -658,7 +658,7 @@ public sealed partial class CoordinatorDecider(CoordinatorSettings settings, Fun
         {
             if (f.Status == FailoverStatus.Unplaced && f.Steps[^1].What.EndsWith(reason, StringComparison.Ordinal)) return;
             Emit(new FailoverUnplaced(f.Id, reason, now));
-            Error($"Fail-over {f.Id} of port {f.Port.Port}: no host can take it ({reason}); retried when capacity appears");
+            Error($"Fail-over {f.Id:Failover} of port {f.Port.Port:Port}: no host can take it ({reason}); retried when capacity appears");
         }
     }
 }

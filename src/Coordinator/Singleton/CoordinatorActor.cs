@@ -245,9 +245,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         {
             switch (line.Level)
             {
-                case DecisionLogLevel.Error: _log.Error(line.Text); break;
-                case DecisionLogLevel.Warning: _log.Warning(line.Text); break;
-                default: _log.Info(line.Text); break;
+                case DecisionLogLevel.Error: _log.Error(line.Template, [.. line.Fields]); break;
+                case DecisionLogLevel.Warning: _log.Warning(line.Template, [.. line.Fields]); break;
+                default: _log.Info(line.Template, [.. line.Fields]); break;
             }
         }
         foreach (var message in decision.Messages)

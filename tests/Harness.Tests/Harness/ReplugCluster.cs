@@ -122,6 +122,7 @@ public sealed partial class ReplugCluster : IAsyncDisposable
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_apiTokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         if (Options.Tls)
             _tls = await Certificates.MakeAsync(Path.Combine(Directory, "tls"), [.. _coordinators.Select(c => c.Name), .. Topology.Hosts.Select(h => h.Name)]);
+        Log($"remoting: {(Options.Tls ? "mutual TLS, a CA made for the run" : "plain TCP (REPLUG_HARNESS_TLS=0)")}; API: a bearer token");
         Api = new ReplugApi(() => [.. _coordinators.OrderByDescending(c => c.Process.Running).Select(c => c.Api)], token);
 
         foreach (var c in _coordinators)
