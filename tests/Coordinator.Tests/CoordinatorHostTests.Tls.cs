@@ -38,6 +38,10 @@ public sealed partial class CoordinatorHostTests
         if (joins)
         {
             await Wait.Until(async () => (await http.GetAsync("/hosts/tls-host")).StatusCode == HttpStatusCode.OK, "tls-host in /hosts", TimeSpan.FromSeconds(60));
+            using var ready = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/health/ready"));
+            var certificate = ready.RootElement.GetProperty("checks").GetProperty("tls-certificate");
+            Assert.Equal("Healthy", certificate.GetProperty("status").GetString());
+            Assert.StartsWith("valid until ", certificate.GetProperty("description").GetString());
             Assert.Equal(0, await agent.Terminate());
         }
         else

@@ -241,6 +241,7 @@ public sealed partial class CoordinatorHostTests(ITestOutputHelper output) : IDi
     [InlineData("--Replug:Coordinator:Persistence:DataDirectory=/proc/x", "Replug:Coordinator:Persistence:DataDirectory: '/proc/x' cannot hold the journal")]
     [InlineData("--Replug:Coordinator:ApiUrls=https://127.0.0.1:18443", "https needs a certificate")]
     [InlineData("--Replug:Coordinator:ApiUrls=http://replug-api.invalid:18090", "give an IP address (or localhost)")]
+    [InlineData("--Replug:Coordinator:ApiUrls=http://127.0.0.1:18090/replug", "Replug:Coordinator:ApiUrls: 'http://127.0.0.1:18090/replug': give the address and port only (no path)")]
     [InlineData("--Logging:LogLevel:Default=Verbose", "Logging:LogLevel:Default: 'Verbose' is not a log level")]
     [InlineData("--Replug:Coordinator:ApiUrls=http://0.0.0.0:18091", "Replug:Coordinator:Api:Tokens: the API listens on http://0.0.0.0:18091/, not only on loopback: configure its tokens")]
     [InlineData("--Replug:Coordinator:Api:Tokens:0:Value=short", "Replug:Coordinator:Api:Tokens:0:Value: must be at least 16 printable characters")]

@@ -16,25 +16,14 @@ public sealed partial class ReplugctlTests(CoordinatorWithHost cluster) : IClass
     private const string Host = CoordinatorWithHost.HostName;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    private sealed record Result(int Code, string Out, string Err)
-    {
-        public override string ToString() => $"exit {Code}\nstdout:\n{Out}\nstderr:\n{Err}";
-    }
+    private Task<ReplugctlResult> Replugctl(params string[] args) => Run(cluster.Environment(), args);
 
-    private Task<Result> Replugctl(params string[] args) => Run(cluster.Environment(), args);
+    private Task<ReplugctlResult> Run(Dictionary<string, string> environment, params string[] args) => RunIn(cluster.WorkingDirectory, environment, args);
 
-    private Task<Result> Run(Dictionary<string, string> environment, params string[] args) => RunIn(cluster.WorkingDirectory, environment, args);
+    private static Task<ReplugctlResult> RunIn(string workingDirectory, Dictionary<string, string> environment, params string[] args) =>
+        ReplugctlResult.RunAsync(workingDirectory, environment, Patience, args);
 
-    private async Task<Result> RunIn(string workingDirectory, Dictionary<string, string> environment, params string[] args)
-    {
-        using var program = RunningProgram.Start(Executables.Replugctl, args, workingDirectory, environment);
-        using var cts = new CancellationTokenSource(Patience);
-        await program.Process.WaitForExitAsync(cts.Token);
-        program.Process.WaitForExit(); // the redirected output's last lines
-        return new Result(program.Process.ExitCode, string.Join("\n", program.Stdout), string.Join("\n", program.Stderr));
-    }
-
-    private static JsonElement Json(Result result)
+    private static JsonElement Json(ReplugctlResult result)
     {
         Assert.True(result.Code == 0, result.ToString());
         return JsonDocument.Parse(result.Out).RootElement;

@@ -1,3 +1,4 @@
+using Replug.Agent.Hosting;
 using Replug.Coordinator.Locking;
 using Replug.Coordinator.Singleton;
 
@@ -46,21 +47,7 @@ public sealed class CoordinatorOptions
             $"{RecoveryBackoff} must be positive and at most {RecoverySettings.Default.MaxBackoff}");
         Check(Enum.IsDefined(ReservedHosts), nameof(ReservedHosts),
             $"'{ReservedHosts}' is not a policy ({string.Join(", ", Enum.GetNames<Planning.ReservedHostPolicy>())})");
-        var listeners = new List<Uri>();
-        foreach (var url in ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
-            {
-                Check(false, nameof(ApiUrls), $"'{url}' is not an http(s) URL");
-                continue;
-            }
-            listeners.Add(u);
-            // Kestrel listens on every interface for a name it cannot use as an address: the API would be open to the network.
-            Check(System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out _) || u.Host == "localhost", nameof(ApiUrls),
-                $"'{url}': give an IP address (or localhost); for a host name Kestrel listens on every interface");
-            Check(u.Scheme == "http" || HttpsCertificate, nameof(ApiUrls),
-                $"'{url}': https needs a certificate (Kestrel:Certificates:Default:Path, and :KeyPath or :Password)");
-        }
+        errors.AddRange(ListenUrls.Problems(ApiUrls, $"{Section}:{nameof(ApiUrls)}", HttpsCertificate, out var listeners));
         Check(LockTimeout >= JournalLockSettings.Default.CheckInterval * 3 && LockTimeout <= TimeSpan.FromMinutes(10), nameof(LockTimeout),
             $"{LockTimeout} must be between {JournalLockSettings.Default.CheckInterval * 3} (three lock checks) and 00:10:00");
         errors.AddRange(Api.Validate(listeners));

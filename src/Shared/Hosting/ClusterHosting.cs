@@ -107,6 +107,9 @@ public static class ClusterHosting
         .WithSingletonProxy<CoordinatorProxyKey>(Protocol.ActorNames.Coordinator,
             new ClusterSingletonOptions { Role = ClusterNodeOptions.CoordinatorRole, LogSingletonIdentificationFailure = false });
 
+    /// <summary>The health check of this node's TLS certificate (with TLS on): Degraded near expiry, Unhealthy once expired.</summary>
+    public const string TlsCertificateCheck = "tls-certificate";
+
     /// <summary>Remoting over TCP (with TLS: <see cref="TlsTcpTransport"/>) and Akka.Cluster with keep-majority stated explicitly; roles as given.</summary>
     public static AkkaConfigurationBuilder WithReplugCluster(this AkkaConfigurationBuilder builder, ClusterNodeOptions options,
         params string[] roles)
@@ -114,7 +117,9 @@ public static class ClusterHosting
         if (options.Tls.Enabled)
         {
             // Our transport, not DotNetty's TLS: see TlsTcpTransport for why.
-            builder.AddSetup(options.Tls.ToSetup());
+            var tls = options.Tls.ToSetup();
+            builder.AddSetup(tls);
+            builder.WithHealthCheck(TlsCertificateCheck, (_, _, _) => Task.FromResult(tls.Health(DateTimeOffset.UtcNow)));
             builder.AddHocon(TlsTcpTransport.Hocon(options.Hostname, options.Port, options.PublicHostname), HoconAddMode.Prepend);
         }
         else

@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Akka.Actor.Setup;
 using Akka.Event;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Replug.Shared.Hosting;
 
 namespace Replug.Shared.Remoting;
@@ -24,6 +25,27 @@ public sealed class ClusterTlsSetup : Setup
     public X509Certificate2 Certificate { get; }
     public X509Certificate2 Authority { get; }
     public SslStreamCertificateContext Context { get; }
+
+    /// <summary>How long before expiry the certificate health check turns Degraded.</summary>
+    public static readonly TimeSpan RenewWithin = TimeSpan.FromDays(14);
+
+    /// <summary>
+    /// This node's certificate and the CA against the clock: Unhealthy once either has expired or is
+    /// not yet valid (peers refuse this node then), Degraded within <see cref="RenewWithin"/> of expiry,
+    /// else Healthy with the date. Certificates are read at start: a renewed one needs a restart.
+    /// </summary>
+    public HealthCheckResult Health(DateTimeOffset now)
+    {
+        var (which, notAfter) = Certificate.NotAfter <= Authority.NotAfter ? ("this node's certificate", Certificate.NotAfter) : ("the cluster's CA", Authority.NotAfter);
+        var notBefore = Certificate.NotBefore >= Authority.NotBefore ? Certificate.NotBefore : Authority.NotBefore;
+        var until = new DateTimeOffset(notAfter.ToUniversalTime());
+        var from = new DateTimeOffset(notBefore.ToUniversalTime());
+        var left = until - now;
+        if (now < from) return HealthCheckResult.Unhealthy($"not valid before {from:u}: peers refuse this node until then");
+        if (left <= TimeSpan.Zero) return HealthCheckResult.Unhealthy($"{which} expired on {until:u}: peers refuse this node; renew it and restart");
+        if (left <= RenewWithin) return HealthCheckResult.Degraded($"{which} expires on {until:u}, in {left.TotalDays:0.#} days: renew it and restart this node");
+        return HealthCheckResult.Healthy($"valid until {until:u} ({which}, {left.TotalDays:0} days)");
+    }
 
     /// <summary>Why <paramref name="peer"/>'s certificate is refused (null: it is from the cluster's CA and valid now); a refusal is logged, naming <paramref name="remote"/>.</summary>
     public string? Refuse(X509Certificate? peer, string remote, ILoggingAdapter log)

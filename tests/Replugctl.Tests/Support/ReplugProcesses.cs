@@ -79,6 +79,22 @@ public sealed class RunningProgram : IDisposable
     }
 }
 
+/// <summary>What a replugctl run ended with: its exit code and what it printed.</summary>
+public sealed record ReplugctlResult(int Code, string Out, string Err)
+{
+    public override string ToString() => $"exit {Code}\nstdout:\n{Out}\nstderr:\n{Err}";
+
+    /// <summary>Runs the real replugctl in <paramref name="workingDirectory"/> to its end (at most <paramref name="patience"/>).</summary>
+    public static async Task<ReplugctlResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan patience, params string[] args)
+    {
+        using var program = RunningProgram.Start(Executables.Replugctl, args, workingDirectory, environment);
+        using var cts = new CancellationTokenSource(patience);
+        await program.Process.WaitForExitAsync(cts.Token);
+        program.Process.WaitForExit(); // the redirected output's last lines
+        return new ReplugctlResult(program.Process.ExitCode, string.Join("\n", program.Stdout), string.Join("\n", program.Stderr));
+    }
+}
+
 /// <summary>
 /// A real coordinator process (free ports, SQLite in a temporary folder) and a real agent process
 /// joined to it as host <see cref="HostName"/>, with one NIC (net/v1) in a fake sysfs and no kernel
@@ -167,7 +183,7 @@ public sealed partial class CoordinatorWithHost : IAsyncLifetime
     }
 
     [GeneratedRegex(@"Now listening on: (http://\S+)")]
-    private static partial Regex ListeningOn();
+    internal static partial Regex ListeningOn();
 
     [GeneratedRegex(@"Remoting now listens on addresses: \[(akka\.tcp://replug@[^\]]+)\]")]
     private static partial Regex RemotingOn();
