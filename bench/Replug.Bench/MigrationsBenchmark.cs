@@ -94,7 +94,7 @@ public static class MigrationsBenchmark
             {
                 var j = sqlite.Journal!;
                 BenchFormat.Row("(b) events persisted per move (NicRemoved, NicAdded, NicMigrated)",
-                    $"{sqlite.EventsPerMove:0.00} -> {sqlite.MovesPerSecond * sqlite.EventsPerMove:N0} events/s, each its own write; setup adds {sqlite.AddsPerSecond:N0}/s");
+                    $"{sqlite.EventsPerMove:0.00} -> {sqlite.MovesPerSecond * sqlite.EventsPerMove:N0} events/s, written in batches (a burst per journal write); setup adds {sqlite.AddsPerSecond:N0}/s");
                 BenchFormat.Row("(b) snapshots: taken / latest size", $"~{j.HighestSequenceNr / snapshotEvery} / {j.SnapshotBytes / 1024.0:N0} KiB");
                 BenchFormat.Row("(b) snapshot rows kept: when the last move was handled -> later",
                     $"{sqlite.SnapshotRowsAtBarrier} -> {j.SnapshotRows} after {sqlite.SettleSeconds:0.0} s (deletes queue behind the reports)");
@@ -106,7 +106,7 @@ public static class MigrationsBenchmark
                 BenchFormat.Row($"(c) one snapshot of {nics} NICs: ToSnapshot / serialize / size",
                     $"{snap.BuildMs:0.0} ms / {snap.SerializeMs:0.0} ms / {snap.Bytes / 1024.0:N0} KiB -> {(snap.BuildMs + snap.SerializeMs) * 1000 / snapshotEvery:0} us per event");
             if (commits is { } c)
-                BenchFormat.Row("(d) SQLite alone: one INSERT + COMMIT per transaction", $"{c:N0} commits/s ({1e6 / c:0} us each) -> at 3 per move: {c / 3:N0} moves/s ceiling");
+                BenchFormat.Row("(d) SQLite alone: one INSERT + COMMIT per transaction", $"{c:N0} commits/s ({1e6 / c:0} us each) -> with a write per event, {c / 3:N0} moves/s at most (the coordinator batches instead)");
             if (sqlite is not null)
                 BenchFormat.Row("goal: 10,000 moves/s end-to-end (b)", sqlite.MovesPerSecond >= 10_000 ? $"MET ({sqlite.MovesPerSecond:N0}/s)" : $"NOT MET ({sqlite.MovesPerSecond:N0}/s)");
             if (batched is not null)
@@ -243,9 +243,11 @@ public static class MigrationsBenchmark
             var hostCount = nics / NicsPerHost;
             var sources = Enumerable.Range(0, hostCount).Select(h => new HostId($"src-{h:000}")).ToArray();
             var targets = Enumerable.Range(0, hostCount).Select(h => new HostId($"dst-{h:000}")).ToArray();
-            var registrations = sources.Concat(targets).Select((h, i) => target.Ask<HostProtocol.HostRegistered>(
-                new HostProtocol.RegisterHost(h, $"akka.tcp://replug@127.0.0.1:9/user/bench-{i}", 1, HostInventory.Empty), Timeout));
-            await Task.WhenAll(registrations);
+            // The coordinator answers a registration at the host's own address (none here): the readiness answer, ordered behind them, says they are in.
+            foreach (var (h, i) in sources.Concat(targets).Select((h, i) => (h, i)))
+                target.Tell(new HostProtocol.RegisterHost(h, $"akka.tcp://replug@127.0.0.1:9/user/bench-{i}", 1, HostInventory.Empty));
+            var registered = await target.Ask<Readiness>(new GetReadiness(), Timeout);
+            if (registered.Hosts != 2 * hostCount) throw new InvalidOperationException($"{registered.Hosts} hosts registered, not {2 * hostCount}");
 
             // Setup: every NIC added on its source host (one persisted event each).
             var devices = Enumerable.Range(0, NicsPerHost).Select(j => DeviceId.Net($"eth{j}")).ToArray();
@@ -288,11 +290,12 @@ public static class MigrationsBenchmark
                     await Task.Delay(500);
                     after = JournalFacts.Read(data.Database);
                 }
-                var migrated = after.Count("coordinator.nic-migrated");
+                // Rows behind a snapshot are deleted (compaction) as the run goes: the sequence numbers count what was written.
+                var written = after.HighestSequenceNr - before!.HighestSequenceNr;
                 var faulted = after.Count("coordinator.nic-faulted");
-                complete &= migrated == nics;
-                verdicts = $"{migrated} NicMigrated, {faulted} faulted";
-                eventsPerMove = (after.HighestSequenceNr - before!.HighestSequenceNr) / (double)nics;
+                complete &= written == 3L * nics && faulted == 0;
+                verdicts = $"{onTargets} on B, {written} events, {faulted} faulted";
+                eventsPerMove = written / (double)nics;
             }
             else
             {

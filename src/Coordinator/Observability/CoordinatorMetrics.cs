@@ -31,6 +31,7 @@ public sealed class CoordinatorMetrics
     private readonly Totals _policyActions = new("policy", "kind", "mode");
     private readonly Histogram<double> _failoverDuration;
     private readonly Histogram<double> _journalWrite;
+    private readonly Histogram<int> _journalBatch;
     private volatile Cluster? _cluster;
 
     /// <param name="meters">The host's meter factory; null: an unscoped meter no exporter of a host listens to (actor tests).</param>
@@ -47,6 +48,8 @@ public sealed class CoordinatorMetrics
             "Policies' verdicts, by policy, kind of action and mode (advise: recorded only; auto: carried out)");
         _journalWrite = Meter.CreateHistogram<double>("journal.write.latency", "s",
             "From the coordinator's persist call to the journal's confirmation of the batch");
+        _journalBatch = Meter.CreateHistogram<int>("journal.write.events", "{event}",
+            "Events per journal write: the decisions of a burst are written together");
         Meter.CreateObservableGauge("cluster.members", ObserveMembers, "{member}",
             "The cluster's members as this node sees them, by status (and unreachable ones as status=unreachable)");
     }
@@ -94,7 +97,11 @@ public sealed class CoordinatorMetrics
     }
 
     /// <summary>A batch of events written: from the persist call to the journal's last confirmation.</summary>
-    public void JournalWritten(TimeSpan took) => _journalWrite.Record(took.TotalSeconds);
+    public void JournalWritten(TimeSpan took, int events)
+    {
+        _journalWrite.Record(took.TotalSeconds);
+        _journalBatch.Record(events);
+    }
 
     /// <summary>A policy action's kind as a label: its type's name ("MovePort", "UnplugNic", ...).</summary>
     public static string KindOf(Policies.PolicyAction action) => action.GetType().Name;

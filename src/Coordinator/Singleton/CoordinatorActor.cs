@@ -48,6 +48,11 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     // Snapshots are written when the events since the last one weigh as much as it does (and at least SnapshotEvery of them): a large state is not rewritten for every few events.
     private long _lastSnapshotBytes;
     private long _bytesSinceSnapshot;
+    // Decided, not yet written: see Decide.
+    private const int MaxBatchEvents = 1000;
+    private readonly List<PendingDecision> _batch = [];
+    private int _batchEvents;
+    private bool _flushQueued;
 
     public CoordinatorActor(CoordinatorSettings settings)
     {
@@ -99,10 +104,15 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             });
         });
         Command<PolicyTick>(_ => Decide(PolicyTick.Instance));
-        Command<CoordinatorRequests.GetPolicies>(_ => Sender.Tell(CoordinatorDecider.PoliciesView(_state)));
-        Command<CoordinatorRequests.GetDecisions>(g => Sender.Tell(new CoordinatorRequests.DecisionsView(
+        Command<FlushBatch>(_ =>
+        {
+            _flushQueued = false;
+            Flush();
+        });
+        Command<CoordinatorRequests.GetPolicies>(_ => Answer(() => CoordinatorDecider.PoliciesView(_state)));
+        Command<CoordinatorRequests.GetDecisions>(g => Answer(() => new CoordinatorRequests.DecisionsView(
             [.. _state.Decisions.Reverse().Take(Math.Clamp(g.Max, 1, CoordinatorState.DecisionsKept)).Select(d => CoordinatorDecider.View(_state, d))])));
-        Command<CoordinatorRequests.GetOperations>(_ => Sender.Tell(new CoordinatorRequests.OperationsView(
+        Command<CoordinatorRequests.GetOperations>(_ => Answer(() => new CoordinatorRequests.OperationsView(
             [.. _state.Operations.Values.OrderByDescending(o => o.Started)])));
         Command<ClusterEvent.CurrentClusterState>(s => Decide(new Membership(
             // The members keep-majority counts (and the agents' leases): Up and Leaving.
@@ -123,14 +133,14 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             _tickAt = null;
             Decide(Tick.Instance);
         });
-        Command<CoordinatorQueries.GetHosts>(_ => Sender.Tell(new CoordinatorQueries.HostsView(CoordinatorViews.Hosts(_state))));
-        Command<CoordinatorQueries.GetPorts>(_ => Sender.Tell(new CoordinatorQueries.PortsView(CoordinatorViews.Ports(_state))));
-        Command<CoordinatorQueries.GetFailovers>(_ => Sender.Tell(new CoordinatorQueries.FailoversView([.. _state.Failovers.Values.OrderByDescending(f => f.Started)])));
-        Command<CoordinatorQueries.GetNics>(_ => Sender.Tell(new CoordinatorQueries.NicsView([.. _state.Nics.Locations])));
-        Command<CoordinatorQueries.GetRecentEvents>(g => Sender.Tell(new CoordinatorQueries.EventsView(
+        Command<CoordinatorQueries.GetHosts>(_ => Answer(() => new CoordinatorQueries.HostsView(CoordinatorViews.Hosts(_state))));
+        Command<CoordinatorQueries.GetPorts>(_ => Answer(() => new CoordinatorQueries.PortsView(CoordinatorViews.Ports(_state))));
+        Command<CoordinatorQueries.GetFailovers>(_ => Answer(() => new CoordinatorQueries.FailoversView([.. _state.Failovers.Values.OrderByDescending(f => f.Started)])));
+        Command<CoordinatorQueries.GetNics>(_ => Answer(() => new CoordinatorQueries.NicsView([.. _state.Nics.Locations])));
+        Command<CoordinatorQueries.GetRecentEvents>(g => Answer(() => new CoordinatorQueries.EventsView(
             [.. _recent.Newest(g.Max).Select(EventDescriptions.Describe)])));
-        Command<EventFeed.GetEventsAfter>(g => Sender.Tell(_recent.After(g.After, g.Max, LastSequenceNr)));
-        Command<CoordinatorQueries.GetReadiness>(_ => Sender.Tell(new CoordinatorQueries.Readiness(_recovered, _state.Epoch, _state.Hosts.Count)));
+        Command<EventFeed.GetEventsAfter>(g => Answer(() => _recent.After(g.After, g.Max, LastSequenceNr)));
+        Command<CoordinatorQueries.GetReadiness>(_ => Answer(() => new CoordinatorQueries.Readiness(_recovered, _state.Epoch, _state.Hosts.Count)));
         Command<SaveSnapshotSuccess>(s =>
         {
             _snapshotInFlight = false;
@@ -211,36 +221,90 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         throw new InvalidOperationException($"The journal rejected {@event.GetType().Name} #{sequenceNr}: rebuilding the coordinator's state from the journal", cause);
     }
 
-    /// <summary>Decide, persist, then act: the messages leave only once the events are in the journal.</summary>
+    /// <summary>
+    /// Decide, persist, then act: the messages leave only once the events are in the journal. Decisions
+    /// are persisted in batches: each is decided at once (the state moves on), its events join the
+    /// batch, and a <see cref="FlushBatch"/> sent to itself writes the batch in one journal write after
+    /// every message already in the mailbox has been decided too (or at once at <see cref="MaxBatchEvents"/>).
+    /// While that write runs Akka holds back every message, so the next batch forms meanwhile: a burst of
+    /// reports costs a few writes, not one per report. Nothing a decision sends, and no answer to a query
+    /// asked after it, leaves before the batch is in the journal.
+    /// </summary>
     private void Decide(ICoordinatorInput input, Action? then = null)
     {
         var decision = _decider.Decide(_state, input, Now);
-        var sender = Sender;
-        if (decision.Events.Count == 0)
+        var pending = new PendingDecision(decision, Sender, AddressesOf(decision), then);
+        if (decision.Events.Count == 0 && _batch.Count == 0)
         {
-            Act(decision, sender);
-            then?.Invoke();
+            Act(pending);
+            ScheduleTick();
             return;
         }
-        var left = decision.Events.Count;
+        _batch.Add(pending);
+        _batchEvents += decision.Events.Count;
+        if (_batchEvents >= MaxBatchEvents) Flush();
+        else if (!_flushQueued)
+        {
+            _flushQueued = true;
+            Self.Tell(FlushBatch.Instance);
+        }
+    }
+
+    /// <summary>A query's answer: now, or once the batch decided before it is in the journal, made from the state then (all of it written).</summary>
+    private void Answer(Func<object> reply)
+    {
+        if (_batch.Count == 0) Sender.Tell(reply());
+        else _batch.Add(new PendingDecision(Decision.None, Sender, new Dictionary<Shared.Devices.HostId, string>(), null, reply));
+    }
+
+    private void Flush()
+    {
+        if (_batch.Count == 0) return;
+        var batch = _batch.ToArray();
+        var events = batch.SelectMany(p => p.Decision.Events).ToArray();
+        _batch.Clear();
+        _batchEvents = 0;
+        if (events.Length == 0)
+        {
+            ActAll(batch);
+            return;
+        }
+        var left = events.Length;
         var writing = System.Diagnostics.Stopwatch.GetTimestamp();
         // Already applied by the decider; persisted here. A failed write stops this instance, and the
-        // next one rebuilds the state from the journal.
-        PersistAll(decision.Events, persisted =>
+        // next one rebuilds the state from the journal: nothing of the batch was sent.
+        PersistAll(events, persisted =>
         {
             Remember(persisted);
             _bytesSinceSnapshot += SizeOf(persisted);
             _metrics.Applied(persisted, _state);
             if (--left > 0) return;
-            _metrics.JournalWritten(System.Diagnostics.Stopwatch.GetElapsedTime(writing));
+            _metrics.JournalWritten(System.Diagnostics.Stopwatch.GetElapsedTime(writing), events.Length);
             MaybeSnapshot();
-            Act(decision, sender);
-            then?.Invoke();
+            ActAll(batch);
         });
     }
 
-    private void Act(Decision decision, IActorRef sender)
+    private void ActAll(IEnumerable<PendingDecision> batch)
     {
+        foreach (var pending in batch) Act(pending);
+        ScheduleTick();
+    }
+
+    /// <summary>Where each host a decision writes to is now: its messages go to the incarnation the decision was made for.</summary>
+    private Dictionary<Shared.Devices.HostId, string> AddressesOf(Decision decision)
+    {
+        var addresses = new Dictionary<Shared.Devices.HostId, string>();
+        foreach (var message in decision.Messages)
+            if (message is Outbound.ToHost { Host: var host } && _state.Hosts.GetValueOrDefault(host) is { } record)
+                addresses[host] = record.Address;
+        return addresses;
+    }
+
+    private void Act(PendingDecision pending)
+    {
+        var (decision, sender, addresses, then, answer) = pending;
+        if (answer is not null) sender.Tell(answer(), Self);
         foreach (var line in decision.Log)
         {
             switch (line.Level)
@@ -254,8 +318,8 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         {
             switch (message)
             {
-                case Outbound.ToHost { Host: var host, Message: var m } when _state.Hosts.GetValueOrDefault(host) is { } record:
-                    Context.ActorSelection(ActorNames.HostAgentAt(record.Address)).Tell(m, Self);
+                case Outbound.ToHost { Host: var host, Message: var m } when addresses.TryGetValue(host, out var address):
+                    Context.ActorSelection(ActorNames.HostAgentAt(address)).Tell(m, Self);
                     break;
                 case Outbound.Reply { Message: var m }:
                     sender.Tell(m, Self);
@@ -265,7 +329,16 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
                     break;
             }
         }
-        ScheduleTick();
+        then?.Invoke();
+    }
+
+    /// <summary>A decided input waiting for its batch's write: what it sends, to whom, and what follows; or a query's answer (<see cref="Answer"/>).</summary>
+    private sealed record PendingDecision(Decision Decision, IActorRef Sender, IReadOnlyDictionary<Shared.Devices.HostId, string> Addresses, Action? Then, Func<object>? Answer = null);
+
+    /// <summary>Sent to itself: write the batch decided so far.</summary>
+    private sealed class FlushBatch
+    {
+        public static readonly FlushBatch Instance = new();
     }
 
     /// <summary>The policies run on their own timer, at their interval (a change through the API restarts it).</summary>
