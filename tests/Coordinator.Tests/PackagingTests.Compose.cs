@@ -47,7 +47,29 @@ public sealed partial class PackagingTests
         Assert.Equal(2, services.Values.Count(s => Target(s) == "coordinator"));
         Assert.Equal(3, services.Values.Count(s => Target(s) == "agent"));
         foreach (var (name, service) in services.Where(s => Target(s.Value) is not null))
-            Assert.Equal("akka.tcp://replug@coordinator-1:4053", Environment(service)["Replug__Cluster__SeedNodes__0"]);
+            Assert.Equal("akka.ssl.tcp://replug@coordinator-1:4053", Environment(service)["Replug__Cluster__SeedNodes__0"]);
+    }
+
+    [Fact]
+    public void Every_node_runs_remoting_over_mutual_TLS_with_its_own_certificate_from_a_secret()
+    {
+        var secrets = Map(Compose()["secrets"], "secrets");
+        foreach (var (name, service) in Services().Where(s => Target(s.Value) is not null))
+        {
+            var env = Environment(service);
+            Assert.Equal($"/run/secrets/{name}-cert", env["Replug__Cluster__Tls__Certificate"]);
+            Assert.Equal($"/run/secrets/{name}-key", env["Replug__Cluster__Tls__Key"]);
+            Assert.Equal("/run/secrets/replug-cluster-ca", env["Replug__Cluster__Tls__Authority"]);
+            foreach (var secret in new[] { $"{name}-cert", $"{name}-key", "replug-cluster-ca" })
+            {
+                Assert.Contains(secret, List(service, "secrets"));
+                Assert.True(Map(secrets[secret], secret).ContainsKey("file"), $"{name}: secret {secret} has no file");
+            }
+            Assert.All(env.Where(e => e.Key.StartsWith("Replug__Cluster__SeedNodes__", StringComparison.Ordinal)),
+                seed => Assert.StartsWith("akka.ssl.tcp://", seed.Value));
+        }
+        // The CA's key is never a secret a container gets.
+        Assert.DoesNotContain(secrets.Values, v => $"{Map(v, "secret")["file"]}".EndsWith("ca.key", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -116,12 +138,22 @@ public sealed partial class PackagingTests
     }
 
     [Fact]
-    public void Each_program_accepts_its_services_environment_from_the_compose_file()
+    public async Task Each_program_accepts_its_services_environment_from_the_compose_file()
     {
+        if (!File.Exists("/usr/bin/openssl")) return; // the CA script needs openssl
         // The secrets as make-secrets.sh makes them, where the services' /run/secrets would be.
         using var secrets = new TempDirectory();
         File.WriteAllText(secrets.Combine("replug-api-token"), new string('a', 64) + "\n");
         File.WriteAllText(secrets.Combine("replug-pgpass"), "postgres:5432:replug:replug:secret\n");
+        string[] nodes = ["coordinator-1", "coordinator-2", "agent-1", "agent-2", "agent-3"];
+        var (made, output) = await ExternalProgram.RunAsync("bash", [Path.Combine(RepositoryRoot(), "deploy", "tls", "make-test-ca.sh"), secrets.Combine("tls"), .. nodes]);
+        Assert.True(made == 0, $"make-test-ca.sh: {output}");
+        File.Copy(secrets.Combine("tls/ca.crt"), secrets.Combine("replug-cluster-ca"));
+        foreach (var node in nodes)
+        {
+            File.Copy(secrets.Combine($"tls/{node}.crt"), secrets.Combine($"{node}-cert"));
+            File.Copy(secrets.Combine($"tls/{node}.key"), secrets.Combine($"{node}-key"));
+        }
         foreach (var (name, service) in Services().Where(s => Target(s.Value) is not null))
         {
             // As .NET's environment provider reads REPLUG__A__B: the key Replug:A:B.
@@ -147,6 +179,9 @@ public sealed partial class PackagingTests
         File.Copy(ComposeFile, root.Combine("docker", "compose.yaml"));
         File.Copy(Path.Combine(RepositoryRoot(), "docker", "Dockerfile"), root.Combine("docker", "Dockerfile"));
         foreach (var secret in new[] { "api-token", "postgres-password", "pgpass" }) File.WriteAllText(root.Combine("docker", "secrets", secret), "stand-in\n");
+        Directory.CreateDirectory(root.Combine("docker", "secrets", "tls"));
+        foreach (var file in new[] { "ca.crt" }.Concat(new[] { "coordinator-1", "coordinator-2", "agent-1", "agent-2", "agent-3" }.SelectMany(n => new[] { $"{n}.crt", $"{n}.key" })))
+            File.WriteAllText(root.Combine("docker", "secrets", "tls", file), "stand-in\n");
 
         var (exit, output) = await RunProgram("docker", "compose", "-f", root.Combine("docker", "compose.yaml"), "config", "--quiet");
 
