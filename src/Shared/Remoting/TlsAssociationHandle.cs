@@ -103,8 +103,9 @@ internal sealed class TlsAssociationHandle : AssociationHandle
             await _stream.ShutdownAsync();
             _socket.Shutdown(SocketShutdown.Send);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        catch (Exception e)
         {
+            // Whatever the cause (a reset, a TLS alert, the stream disposed by Abort), the connection is over.
             if (Volatile.Read(ref _state) == Open) _log.Debug("Connection to {0}: write failed: {1}", RemoteAddress, e.Message);
             Abort();
         }
@@ -130,9 +131,9 @@ internal sealed class TlsAssociationHandle : AssociationHandle
                 if (Volatile.Read(ref _state) == Open) listener.Notify(new InboundPayload(UnsafeByteOperations.UnsafeWrap(payload)));
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException
-                                      or InvalidDataException or InvalidOperationException)
+        catch (Exception e)
         {
+            // Whatever the cause (end of stream mid-frame, a TLS alert, a forged frame, Abort), the listener hears it once.
             if (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset }) info = DisassociateInfo.Shutdown;
             if (e is InvalidDataException) _log.Warning("Connection with {0} closed: {1}", RemoteAddress, e.Message);
             else if (Volatile.Read(ref _state) == Open) _log.Debug("Connection with {0}: read failed: {1}", RemoteAddress, e.Message);

@@ -41,6 +41,7 @@ public sealed class TlsTcpTransport : Transport
     private readonly CancellationTokenSource _stopping = new();
     private int _handshakesInProgress;
     private Socket? _listener;
+    private Address? _localAddress;
 
     public TlsTcpTransport(ActorSystem system, Config config)
     {
@@ -89,13 +90,14 @@ public sealed class TlsTcpTransport : Transport
         _listener = socket;
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         var local = new Address(Scheme, System.Name, _settings.PublicHostname ?? _settings.Hostname, bound.Port);
+        _localAddress = local;
         _ = AcceptAsync(socket);
         return (local, _associations);
     }
 
     public override async Task<AssociationHandle> Associate(Address remoteAddress)
     {
-        if (_listener is null || _stopping.IsCancellationRequested)
+        if (_localAddress is null || _stopping.IsCancellationRequested)
             throw new InvalidAssociationException($"Cannot associate with {remoteAddress}: the transport is not listening");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         deadline.CancelAfter(_settings.ConnectionTimeout);
@@ -157,7 +159,7 @@ public sealed class TlsTcpTransport : Transport
                 accepted = await listener.AcceptAsync(_stopping.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
-            catch (SocketException e)
+            catch (Exception e)
             {
                 // Out of descriptors, most likely: the connection waits in the backlog; try again shortly.
                 _log.Warning("Remoting could not accept a connection: {0}", e.Message);
@@ -170,7 +172,16 @@ public sealed class TlsTcpTransport : Transport
 
     private async Task AcceptOneAsync(Socket socket, IAssociationEventListener events)
     {
-        var remoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+        IPEndPoint? remoteEndPoint;
+        try
+        {
+            remoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            socket.Dispose(); // gone before it was looked at
+            return;
+        }
         var remote = remoteEndPoint?.ToString() ?? "an unknown peer";
         if (Interlocked.Increment(ref _handshakesInProgress) > _settings.MaxHandshakesInProgress)
         {
@@ -179,10 +190,11 @@ public sealed class TlsTcpTransport : Transport
             socket.Dispose();
             return;
         }
-        var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        SslStream? stream = null;
         var refused = false;
         try
         {
+            stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
             Configure(socket);
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             deadline.CancelAfter(_settings.ConnectionTimeout);
@@ -200,7 +212,8 @@ public sealed class TlsTcpTransport : Transport
             if (!refused && !_stopping.IsCancellationRequested)
                 _log.Warning("Refused a connection from {0}: the TLS handshake failed: {1}", remote,
                     e is OperationCanceledException ? $"not done within {_settings.ConnectionTimeout.TotalSeconds:0.#} s" : e.Message);
-            await stream.DisposeAsync();
+            if (stream is not null) await stream.DisposeAsync();
+            else socket.Dispose();
             return;
         }
         finally
@@ -214,8 +227,7 @@ public sealed class TlsTcpTransport : Transport
 
     private TlsAssociationHandle Open(SslStream stream, Socket socket, Address remoteAddress)
     {
-        var local = new Address(Scheme, System.Name, _settings.PublicHostname ?? _settings.Hostname, ((IPEndPoint?)_listener?.LocalEndPoint)?.Port);
-        var handle = new TlsAssociationHandle(local, remoteAddress, stream, socket, _settings, _log);
+        var handle = new TlsAssociationHandle(_localAddress!, remoteAddress, stream, socket, _settings, _log);
         _open[handle] = 0;
         _ = handle.Closed.ContinueWith(_ => _open.TryRemove(handle, out byte _), TaskScheduler.Default);
         if (_stopping.IsCancellationRequested) handle.Abort();
