@@ -254,7 +254,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     private void Answer(Func<object> reply)
     {
         if (_batch.Count == 0) Sender.Tell(reply());
-        else _batch.Add(new PendingDecision(Decision.None, Sender, new Dictionary<Shared.Devices.HostId, string>(), null, reply));
+        else _batch.Add(new PendingDecision(Decision.None, Sender, NoAddresses, null, reply));
     }
 
     private void Flush()
@@ -292,14 +292,17 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>Where each host a decision writes to is now: its messages go to the incarnation the decision was made for.</summary>
-    private Dictionary<Shared.Devices.HostId, string> AddressesOf(Decision decision)
+    private IReadOnlyDictionary<Shared.Devices.HostId, string> AddressesOf(Decision decision)
     {
-        var addresses = new Dictionary<Shared.Devices.HostId, string>();
+        Dictionary<Shared.Devices.HostId, string>? addresses = null;
         foreach (var message in decision.Messages)
             if (message is Outbound.ToHost { Host: var host } && _state.Hosts.GetValueOrDefault(host) is { } record)
-                addresses[host] = record.Address;
-        return addresses;
+                (addresses ??= [])[host] = record.Address;
+        return addresses ?? NoAddresses;
     }
+
+    // Most decisions write to no host (a report recorded, a query answered): no dictionary for them.
+    private static readonly IReadOnlyDictionary<Shared.Devices.HostId, string> NoAddresses = new Dictionary<Shared.Devices.HostId, string>();
 
     private void Act(PendingDecision pending)
     {
