@@ -77,7 +77,7 @@ public static class FailoverBenchmark
             // Socket first: the kernel queues for it while the agent starts.
             source = new NetlinkUeventSource(new NetlinkSourceOptions { NetworkNamespace = ns.Name });
             var agent = AgentActors.Start(system, options, new SysfsDeviceBus(sysfs));
-            source.Start(new ActorUeventSink(agent.Watcher));
+            source.Start(agent.ActorUeventSinkFor());
             var port = agent.Ports[new PortId("uplink")];
             var v1 = DeviceId.Net("v1");
             var v2 = DeviceId.Net("v2");

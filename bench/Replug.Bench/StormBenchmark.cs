@@ -105,7 +105,7 @@ public static class StormBenchmark
             var agent = AgentActors.Start(system, options, new SysfsDeviceBus(sysfs));
             var counter = system.ActorOf(Props.Create(() => new StormEventCounter(counts)), "bench-storm-counter");
             await agent.Watcher.Ask<SubscriptionAck>(new Subscribe(counter, DeviceEventFilter.ForSubsystem(Subsystems.Net)), TimeSpan.FromSeconds(5));
-            source.Start(new ActorUeventSink(agent.Watcher));
+            source.Start(agent.ActorUeventSinkFor());
 
             // Baseline: the start-up rescan done, nothing moving.
             var startup = await SettleAsync(agent.Watcher, source, counts, s => s.Resyncs >= 1, Stopwatch.GetTimestamp(), cancellation);

@@ -22,13 +22,15 @@ public static class AgentClusterHosting
     /// (<see cref="ClusterHosting.WithCoordinatorProxy"/>, added once per node by the caller).
     /// </summary>
     /// <param name="kernelLease">The kernel fence, installed (<see cref="InstallKernelFence"/>); null: none.</param>
+    /// <param name="prepared">Where the ports post their prepared switches: the set the uevent source fires (null: the ports prepare none that fire).</param>
     public static AkkaConfigurationBuilder WithAgentNode(this AkkaConfigurationBuilder builder, AgentOptions options,
-        ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null, IKernelLease? kernelLease = null)
+        ClusterNodeOptions cluster, IDeviceBus bus, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor = null, IKernelLease? kernelLease = null,
+        PreparedSwitches? prepared = null)
     {
         builder.WithActors((system, registry, _) =>
         {
             ReleaseFailoverDevices(options, system.Log);
-            var actors = AgentActors.Start(system, options, bus, dataPathFor, startFenced: true);
+            var actors = AgentActors.Start(system, options, bus, dataPathFor, startFenced: true, prepared: prepared);
             registry.Register<DeviceWatcherKey>(actors.Watcher);
             registry.Register<HistoryKeeper>(actors.History);
             var settings = new HostAgentSettings(new HostId(options.Host), cluster.Lease, options.EffectiveCapacity, options.Reserved,
@@ -38,7 +40,7 @@ public static class AgentClusterHosting
                 Load: options.Load.Settings);
             var proxy = registry.Get<CoordinatorProxyKey>();
             var agent = system.ActorOf(HostAgent.Props(settings, actors.Watcher, actors.Ports, proxy, bus,
-                FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device)), kernelLease), ActorNames.HostAgent);
+                FailoverPorts(options, actors.Watcher, dataPathFor, device => IsPresent(bus, device), actors.Prepared), kernelLease), ActorNames.HostAgent);
             registry.Register<HostAgentKey>(agent);
             // Before the node leaves (a stop, or a down by the split brain resolver): the coordinator
             // moves this host's ports once it is gone, and they must have stopped here by then.
@@ -60,14 +62,15 @@ public static class AgentClusterHosting
     /// has stopped (detached) and taken its traffic off them.
     /// </summary>
     /// <param name="present">Whether a device exists now (sysfs): absent fail-over devices are not given.</param>
+    /// <param name="prepared">Where the ports post their prepared switches (null: they prepare none).</param>
     public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
-        Func<DeviceId, bool>? present = null) =>
-        FailoverPorts(options, watcher, dataPathFor, out _, present);
+        Func<DeviceId, bool>? present = null, PreparedSwitches? prepared = null) =>
+        FailoverPorts(options, watcher, dataPathFor, out _, present, prepared);
 
     /// <inheritdoc cref="FailoverPorts(AgentOptions, IActorRef, Func{AgentOptions.PortOptions, IDataPath}?, Func{DeviceId, bool}?)"/>
     /// <param name="pool">The fail-over devices and which are free, for tests and views.</param>
     public static PortFactory FailoverPorts(AgentOptions options, IActorRef watcher, Func<AgentOptions.PortOptions, IDataPath>? dataPathFor,
-        out FailoverDevicePool pool, Func<DeviceId, bool>? present = null)
+        out FailoverDevicePool pool, Func<DeviceId, bool>? present = null, PreparedSwitches? prepared = null)
     {
         var devices = new FailoverDevicePool(options.FailoverDevices.Select(ParseDevice));
         pool = devices;
@@ -91,7 +94,7 @@ public static class AgentClusterHosting
                 };
                 var failSafe = new FailSafePort(spec.Port, chosen.Members, revertive: true);
                 return context.ActorOf(FailSafeGroup.Props(failSafe, dataPathFor(port), watcher, port.DataPath.Timeout,
-                        stopped: () => devices.Return(chosen.Taken)),
+                        stopped: () => devices.Return(chosen.Taken), prepared: prepared),
                     // A name of its own each time: a port detached and attached again must not collide
                     // with its predecessor, whose stop is asynchronous.
                     $"port-{Uri.EscapeDataString(spec.Port.Value)}-{++made}");

@@ -63,15 +63,17 @@ public static class AgentHost
         builder.Services.AddSystemdWatchdog();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<IDeviceBus>(bus);
+        var prepared = new PreparedSwitches();
+        builder.Services.AddSingleton(prepared);
         builder.Services.AddAgentObservability(clustered);
         builder.Services.AddAkka(ClusterNodeOptions.SystemName, (akka, _) =>
         {
             akka.WithReplugLogging(builder.Configuration).WithActorSystemLivenessCheck();
             if (clustered) akka.WithAkkaClusterReadinessCheck();
-            if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease);
+            if (clustered) akka.WithAgentClusterMember(options, cluster, bus, kernelLease, prepared);
             else akka.WithActors((system, registry, _) =>
             {
-                var actors = AgentActors.Start(system, options, bus);
+                var actors = AgentActors.Start(system, options, bus, prepared: prepared);
                 registry.Register<DeviceWatcherKey>(actors.Watcher);
                 registry.Register<HistoryKeeper>(actors.History);
             });
@@ -163,11 +165,11 @@ public static class AgentHost
 
     /// <summary>The agent executable in a cluster: role "agent", the shared protocols' serializers, the coordinator proxy, the host agent.</summary>
     public static AkkaConfigurationBuilder WithAgentClusterMember(this AkkaConfigurationBuilder builder, AgentOptions options,
-        ClusterNodeOptions cluster, IDeviceBus bus, IKernelLease? kernelLease = null) => builder
+        ClusterNodeOptions cluster, IDeviceBus bus, IKernelLease? kernelLease = null, PreparedSwitches? prepared = null) => builder
         .WithReplugCluster(cluster, ClusterNodeOptions.AgentRole)
         .WithReplugSerializers()
         .WithCoordinatorProxy()
-        .WithAgentNode(options, cluster, bus, kernelLease: kernelLease);
+        .WithAgentNode(options, cluster, bus, kernelLease: kernelLease, prepared: prepared);
 
     /// <summary>Binds and validates "Replug:Agent"; a misspelt key is an error too, not silently ignored.</summary>
     public static bool TryLoadOptions(IConfiguration configuration, out AgentOptions options, out IReadOnlyList<string> errors) =>
@@ -177,8 +179,9 @@ public static class AgentHost
 /// <summary>Opens the uevent source (kernel or replay) once the actors run, and closes it first on shutdown.</summary>
 /// <param name="metrics">Exports the source's counters (null: not exported).</param>
 /// <param name="health">Told whether the source listens (null: not told).</param>
+/// <param name="prepared">The ports' prepared switches, fired on the source's thread (null: none).</param>
 public sealed class UeventSourceService(AgentOptions options, IRequiredActor<DeviceWatcherKey> watcher,
-    ILogger<UeventSourceService> logger, AgentMetrics? metrics = null, AgentHealth? health = null) : IHostedService
+    ILogger<UeventSourceService> logger, AgentMetrics? metrics = null, AgentHealth? health = null, PreparedSwitches? prepared = null) : IHostedService
 {
     private IUeventSource? _source;
     private UeventCaptureWriter? _capture;
@@ -205,7 +208,7 @@ public sealed class UeventSourceService(AgentOptions options, IRequiredActor<Dev
                 health?.ObserveSource(() => (true, $"replay of {options.Replay}"));
                 break;
         }
-        _source.Start(new ActorUeventSink(target, _capture is null ? null : _capture.Write));
+        _source.Start(new ActorUeventSink(target, _capture is null ? null : _capture.Write, prepared));
         logger.LogInformation("Agent {Host} listening: {Source}; sysfs {Root}; {Ports} port(s)", options.Host,
             _source.Description, options.SysfsRoot, options.Ports.Count);
     }

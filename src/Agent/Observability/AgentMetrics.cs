@@ -25,6 +25,7 @@ public sealed class AgentMetrics
     private readonly Totals _resyncs = new();
     private readonly Totals _fences = new("scope");
     private readonly Totals _switches = new();
+    private readonly Totals _preparedSwitches = new();
     private readonly Histogram<double> _switchLatency;
     private volatile SourceCounters? _source;
     private volatile DeviceStateCensus? _devices;
@@ -47,6 +48,8 @@ public sealed class AgentMetrics
         _switchLatency = Meter.CreateHistogram<double>("port.switch.latency", "s",
             "From the uevent that caused a port's switch to the data path having it");
         Meter.CreateObservableCounter("port.switches", _switches.Observe, "{switch}", "Ports' switches that the data path carried out");
+        Meter.CreateObservableCounter("port.switches.prepared", _preparedSwitches.Observe, "{switch}",
+            "Of those, switches a port prepared and the uevent source's thread carried out on the kernel's report");
         Meter.CreateObservableCounter("fences", _fences.Observe, "{fence}",
             "Fences: a port took its traffic down (scope=port), or the host fenced itself without a majority (scope=host)");
     }
@@ -69,9 +72,10 @@ public sealed class AgentMetrics
     public void Resynced() => _resyncs.Add();
 
     /// <summary>A switch done; <paramref name="reaction"/> is known only when a uevent caused it.</summary>
-    public void Switched(TimeSpan? reaction)
+    public void Switched(TimeSpan? reaction, bool prepared = false)
     {
         _switches.Add();
+        if (prepared) _preparedSwitches.Add();
         if (reaction is { } r) _switchLatency.Record(r.TotalSeconds);
     }
 

@@ -60,6 +60,9 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
 
     public string Kind => "bridge";
 
+    /// <summary>A few syscalls on the caller's thread (the rtnetlink socket is shared under a lock).</summary>
+    public bool SwitchesInline => true;
+
     public Task<DataPathResult> SwitchAsync(PortId port, DeviceId? previous, DeviceId next, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<DataPathResult>(cancellationToken);

@@ -13,6 +13,14 @@ namespace Replug.Agent.Ports;
 /// what to do, and carries it out through <see cref="IDataPath"/>. A supervisor's remap request
 /// is acknowledged only after the switch is done, so a device is never detached while it
 /// still carries the port's traffic.
+/// <para>
+/// Whenever it is idle and carries traffic over a data path that switches inline, the port
+/// prepares the switch for the loss of its active device (<see cref="PreparedSwitch"/>): the
+/// uevent source's thread carries it out the moment the kernel reports the loss, and the port
+/// absorbs the outcome before anything else it handles. Every message that may change the port
+/// withdraws the prepared switch first, so the source only ever fires what the port's current
+/// state decides.
+/// </para>
 /// </summary>
 public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 {
@@ -23,6 +31,9 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private readonly IActorRef _watcher;
     private readonly TimeSpan _switchTimeout;
     private readonly Action? _stopped;
+    private readonly PreparedSwitches? _prepared;
+    private PreparedSwitch? _armed;
+    private bool _busy;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Observability.AgentMetrics _metrics = Observability.AgentMetrics.For(Context.System);
     private readonly Queue<PortAction> _pending = new();
@@ -42,9 +53,11 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     /// host's fail-over pool) may lend them again from then on, not before, or this port's last
     /// deactivation could hit the next port's traffic.
     /// </param>
+    /// <param name="prepared">Where the port posts the switch it prepares for its active device's loss (null: it prepares none).</param>
     public FailSafeGroup(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false,
-        Action? stopped = null)
+        Action? stopped = null, PreparedSwitches? prepared = null)
     {
+        _prepared = prepared;
         _fenced = startFenced;
         _stopped = stopped;
         _port = port;
@@ -57,14 +70,16 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     public IStash Stash { get; set; } = null!;
 
     public static Props Props(FailSafePort port, IDataPath dataPath, IActorRef watcher, TimeSpan switchTimeout, bool startFenced = false,
-        Action? stopped = null) =>
-        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout, startFenced, stopped));
+        Action? stopped = null, PreparedSwitches? prepared = null) =>
+        Akka.Actor.Props.Create(() => new FailSafeGroup(port, dataPath, watcher, switchTimeout, startFenced, stopped, prepared));
 
     /// <summary>A port that is stopped (detached from this host, or the agent leaving) takes its traffic down.</summary>
     protected override void PostStop()
     {
         try
         {
+            // A switch the source fired meanwhile is the path's state: the device it put there is the one to take down.
+            Withdraw();
             if (!_fenced && _port.Active is { } active)
                 _dataPath.DeactivateAsync(_port.Port, active, new CancellationTokenSource(_switchTimeout).Token).Wait(_switchTimeout);
         }
@@ -101,16 +116,98 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 
     private void Idle()
     {
-        Receive<MemberHealthy>(m => Run(_port.OnHealthy(m.Device), $"{m.Device} is healthy", m.TriggerTimestamp, null));
-        Receive<MemberUnhealthy>(m =>
+        Receive<MemberHealthy>(m => Changing(() => Run(_port.OnHealthy(m.Device), $"{m.Device} is healthy", m.TriggerTimestamp, null)));
+        Receive<MemberUnhealthy>(m => Changing(() =>
         {
             var done = new RemapCompleted(m.Device, _port.Port, m.RemapId);
             Run(_port.OnUnhealthy(m.Device, m.Reason), $"{m.Device}: {m.Reason}", m.TriggerTimestamp, (Sender, () => done));
-        });
-        Receive<PortProtocol.SwitchTo>(OnSwitchTo);
+        }));
+        Receive<PortProtocol.SwitchTo>(m => Changing(() => OnSwitchTo(m)));
         Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
-        Receive<PortProtocol.Fence>(OnFence);
-        Receive<PortProtocol.Unfence>(OnUnfence);
+        Receive<PortProtocol.Fence>(m => Changing(() => OnFence(m)));
+        Receive<PortProtocol.Unfence>(m => Changing(() => OnUnfence(m)));
+        Receive<PreparedSwitchFired>(m => Changing(() =>
+        {
+            // Withdraw (in Changing) absorbed it when it was this port's armed switch; one from before is absorbed here.
+            Absorb(m.Switch);
+            Continue();
+        }));
+    }
+
+    /// <summary>
+    /// Handles a message that may change the port: the prepared switch is withdrawn first (or,
+    /// fired already, absorbed), and prepared again from the new state once the port is idle.
+    /// </summary>
+    private void Changing(Action handle)
+    {
+        if (Withdraw())
+        {
+            // What the fired switch left to do (a failure's next standby, the escalation) goes before this message.
+            Continue();
+            if (_busy)
+            {
+                Stash.Stash();
+                return;
+            }
+        }
+        handle();
+        Prepare();
+    }
+
+    /// <summary>Posts the switch this port would make should its active device be lost now.</summary>
+    private void Prepare()
+    {
+        if (_prepared is null || _armed is not null || _busy || _fenced || !_dataPath.SwitchesInline) return;
+        if (_port.Active is not { } active || _port.StandbyIfActiveLost is not { } standby) return;
+        _armed = new PreparedSwitch(_port.Port, active, standby, _dataPath, Self, _switchTimeout);
+        _prepared.Add(_armed);
+    }
+
+    /// <summary>
+    /// Takes the prepared switch back; one the source fired is waited for and absorbed, so the
+    /// port's state is the path's. True when a fired switch was absorbed.
+    /// </summary>
+    private bool Withdraw()
+    {
+        if (_armed is not { } armed) return false;
+        _armed = null;
+        if (armed.TryWithdraw())
+        {
+            _prepared!.Remove(armed);
+            return false;
+        }
+        // The source claimed it: a few syscalls, bounded by the switch timeout, which the source's own wait enforces.
+        if (armed.WaitDone()) return Absorb(armed);
+        _log.Error("Port {Port}: the prepared switch {Switch} has not finished; its outcome is taken when it reports", _port.Port, armed);
+        return false;
+    }
+
+    /// <summary>
+    /// Takes a fired switch's outcome into the port, once: the port decides the loss of the
+    /// device as it prepared (the same state, so the same switch), and the data path's answer is
+    /// handled as the port's own (a failure picks the next standby or escalates).
+    /// </summary>
+    private bool Absorb(PreparedSwitch fired)
+    {
+        if (!fired.TryAbsorb()) return false;
+        var reason = $"{fired.Active}: {fired.Cause}";
+        _reason = reason;
+        _triggerTimestamp = fired.TriggerTimestamp;
+        var actions = _port.OnUnhealthy(fired.Active, fired.Cause);
+        var carried = new PortAction.Switch(fired.Active, fired.Standby);
+        if (actions is [PortAction.Switch first, ..] && first == carried)
+        {
+            HandleResult(first, fired.Result, fired.CompletedTimestamp, prepared: true);
+            foreach (var next in actions.Skip(1)) _pending.Enqueue(next);
+            return true;
+        }
+        // Cannot happen while a port withdraws before every change; should it, the path carries the standby, and the port's decision starts from there.
+        _log.Error("Port {Port}: prepared switch {Switch} no longer matches the port's decision [{Actions}]; correcting the path", _port.Port,
+            fired, string.Join(", ", actions));
+        foreach (var action in actions)
+            _pending.Enqueue(action is PortAction.Switch s ? s with { From = fired.Standby }
+                : action is PortAction.Deactivate ? new PortAction.Deactivate(fired.Standby) : action);
+        return true;
     }
 
     /// <summary>An explicit switch, answered once the data path has it (or at once, refused, when the device is not a healthy member).</summary>
@@ -151,7 +248,11 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
 
     private void Busy()
     {
-        Receive<ActionDone>(OnActionDone);
+        Receive<ActionDone>(done =>
+        {
+            OnActionDone(done);
+            Prepare();
+        });
         Receive<PortProtocol.GetPortStatus>(_ => Sender.Tell(Status()));
         ReceiveAny(_ => Stash.Stash());
     }
@@ -179,17 +280,19 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
             if (call is null) continue;
             if (call.IsCompleted)
             {
-                HandleResult(action, Outcome(call));
+                HandleResult(action, Outcome(call), Stopwatch.GetTimestamp());
                 continue;
             }
             var trigger = _triggerTimestamp;
             call.ContinueWith(t => new ActionDone(action, Outcome(t), trigger), TaskScheduler.Default).PipeTo(Self);
+            _busy = true;
             Become(Busy);
             return;
         }
 
         foreach (var (to, answer) in _acks) to.Tell(answer());
         _acks.Clear();
+        _busy = false;
         Become(Idle);
         Stash.UnstashAll();
     }
@@ -197,7 +300,7 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
     private void OnActionDone(ActionDone done)
     {
         _triggerTimestamp = done.TriggerTimestamp;
-        HandleResult(done.Action, done.Result);
+        HandleResult(done.Action, done.Result, Stopwatch.GetTimestamp());
         Continue();
     }
 
@@ -223,20 +326,22 @@ public sealed class FailSafeGroup : ReceiveActor, IWithUnboundedStash
         }
     }
 
-    private void HandleResult(PortAction action, DataPathResult result)
+    /// <param name="completed">Stopwatch ticks when the data path answered.</param>
+    /// <param name="prepared">The switch was prepared by the port and carried out by the uevent source's thread.</param>
+    private void HandleResult(PortAction action, DataPathResult result, long completed, bool prepared = false)
     {
+        var how = prepared ? ", prepared" : "";
         switch (action)
         {
             case PortAction.Switch s when result.Succeeded:
-                var completed = Stopwatch.GetTimestamp();
-                var ev = new PortSwitched(_port.Port, s.From, s.To, _reason, _triggerTimestamp, completed, DateTimeOffset.UtcNow);
-                _log.Info("Port {Port}: switched {From} -> {Device} ({Reason}){Reaction}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
-                    ev.Reaction is { } r ? $" in {r.TotalMicroseconds:0} us" : "");
-                _metrics.Switched(ev.Reaction);
+                var ev = new PortSwitched(_port.Port, s.From, s.To, _reason, _triggerTimestamp, completed, DateTimeOffset.UtcNow, prepared);
+                _log.Info("Port {Port}: switched {From} -> {Device} ({Reason}{How}){Reaction}", _port.Port, s.From?.ToString() ?? "none", s.To, _reason,
+                    how, ev.Reaction is { } r ? $" in {r.TotalMicroseconds:0} us" : "");
+                _metrics.Switched(ev.Reaction, prepared);
                 Publish(ev);
                 break;
             case PortAction.Switch s:
-                _log.Error("Port {Port}: switch {From} -> {Device} failed: {Error}", _port.Port, s.From?.ToString() ?? "none", s.To, result.Error);
+                _log.Error("Port {Port}: switch {From} -> {Device} failed{How}: {Error}", _port.Port, s.From?.ToString() ?? "none", s.To, how, result.Error);
                 Publish(new PortSwitchFailed(_port.Port, s.From, s.To, result.Error ?? "", DateTimeOffset.UtcNow));
                 foreach (var next in _port.OnSwitchFailed(s.To, result.Error ?? "")) _pending.Enqueue(next);
                 break;

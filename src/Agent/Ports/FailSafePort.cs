@@ -53,6 +53,21 @@ public sealed class FailSafePort
     public IEnumerable<DeviceId> HealthyStandbys => _members.Where(m => m != Active && _healthy.Contains(m));
 
     /// <summary>
+    /// Where the traffic goes should the active device be lost now: what <see cref="OnUnhealthy"/>
+    /// would switch to (the most preferred healthy standby), or null when the port would escalate.
+    /// </summary>
+    public DeviceId? StandbyIfActiveLost
+    {
+        get
+        {
+            if (Active is null) return null;
+            foreach (var m in _members)
+                if (m != Active && _healthy.Contains(m)) return m;
+            return null;
+        }
+    }
+
+    /// <summary>
     /// A sub-device became usable (probed, restored, recovered). A revertive port moves to it
     /// when it is preferred over the active one; a non-revertive one only when it never failed.
     /// </summary>

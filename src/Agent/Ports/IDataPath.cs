@@ -19,6 +19,13 @@ public interface IDataPath
     string Kind { get; }
 
     /// <summary>
+    /// True when a switch is done on the calling thread (the returned task is complete): such a
+    /// path can carry out a switch the port prepared, on the uevent source's own thread
+    /// (<see cref="PreparedSwitch"/>). A path that runs a process or waits must say false.
+    /// </summary>
+    bool SwitchesInline => false;
+
+    /// <summary>
     /// Makes <paramref name="next"/> the port's active sub-device and takes <paramref name="previous"/>
     /// (when not null) out of the path. A previous device that is already gone is not an error.
     /// </summary>

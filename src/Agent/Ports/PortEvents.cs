@@ -4,8 +4,9 @@ using Replug.Shared.Devices;
 namespace Replug.Agent.Ports;
 
 /// <summary>A port moved its traffic. Timestamps are Stopwatch ticks: trigger = when the causing uevent was received.</summary>
+/// <param name="Prepared">The port prepared it and the uevent source's thread carried it out (<see cref="PreparedSwitch"/>).</param>
 public sealed record PortSwitched(PortId Port, DeviceId? From, DeviceId To, string Reason,
-    long TriggerTimestamp, long CompletedTimestamp, DateTimeOffset At) : IAgentEvent
+    long TriggerTimestamp, long CompletedTimestamp, DateTimeOffset At, bool Prepared = false) : IAgentEvent
 {
     public TimeSpan? Reaction => TriggerTimestamp == 0 ? null
         : System.Diagnostics.Stopwatch.GetElapsedTime(TriggerTimestamp, CompletedTimestamp);

@@ -76,6 +76,7 @@ public static class CoordinatorHost
         builder.WebHost.UseUrls([.. coordinator.ApiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]);
         IDeviceBus? bus = null;
         IKernelLease? kernelLease = null;
+        var prepared = new PreparedSwitches();
         if (agent is not null)
         {
             kernelLease = AgentClusterHosting.InstallKernelFence(agent, out var fenceError);
@@ -87,6 +88,7 @@ public static class CoordinatorHost
             bus = new SysfsDeviceBus(agent.SysfsRoot);
             builder.Services.AddSingleton(agent);
             builder.Services.AddSingleton(bus);
+            builder.Services.AddSingleton(prepared);
             // The agent's instruments and checks join the coordinator's /metrics and /health: no listener of its own.
             builder.Services.AddAgentObservability(clustered: true);
         }
@@ -97,7 +99,7 @@ public static class CoordinatorHost
                 .WithNodeSerializers(coordinator: true)
                 .WithCoordinatorProxy()
                 .WithCoordinatorNode(coordinator, cluster);
-            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!, kernelLease: kernelLease);
+            if (agent is not null) akka.WithAgentNode(agent, cluster, bus!, kernelLease: kernelLease, prepared: prepared);
             akka.WithFoundingJoin(cluster);
         });
         // After Akka: it opens the kernel's uevent socket once the watcher runs, and closes it first on the way down.

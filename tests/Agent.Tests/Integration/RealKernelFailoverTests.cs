@@ -34,7 +34,7 @@ public sealed class RealKernelFailoverTests : Akka.TestKit.Xunit2.TestKit, IDisp
         var options = host.AgentWithBridgedPort(["v1", "v2"], revertive);
         var agent = AgentActors.Start(Sys, options, new SysfsDeviceBus(host.SysfsRoot));
         _source = new NetlinkUeventSource(new NetlinkSourceOptions { NetworkNamespace = host.Name });
-        _source.Start(new ActorUeventSink(agent.Watcher));
+        _source.Start(agent.ActorUeventSinkFor());
         return agent;
     }
 

@@ -22,6 +22,9 @@ public sealed class RecordingDataPath(ConcurrentQueue<string>? log = null) : IDa
     public IReadOnlyDictionary<PortId, DateTimeOffset> FirstDeactivation => _firstDeactivation;
     public string Kind => "recording";
 
+    /// <summary>It answers at once, on the caller's thread, as the bridge path does: ports prepare switches over it.</summary>
+    public bool SwitchesInline => true;
+
     /// <summary>Switches to this device fail from now on.</summary>
     public void FailSwitchesTo(DeviceId device) { lock (_failing) _failing.Add(device); }
 
