@@ -98,7 +98,7 @@ public static class FailoverBenchmark
             var delToUevent = new List<double>(iterations);
             var addToUevent = new List<double>(iterations);
             var cycles = new List<double>(iterations);
-            int failoverMismatches = 0, revertMismatches = 0, missingTrigger = 0;
+            int failoverMismatches = 0, revertMismatches = 0, missingTrigger = 0, preparedFailovers = 0;
 
             Console.WriteLine($"failover: namespace {ns.Name}, {source.Description}; {warmup} warm-up + {iterations} iterations ...");
             var total = Stopwatch.StartNew();
@@ -129,6 +129,7 @@ public static class FailoverBenchmark
                 if (!counted) continue;
                 if (!failoverOk) failoverMismatches++;
                 if (!revertOk) revertMismatches++;
+                if (down.Prepared) preparedFailovers++;
                 if (down.Reaction is { } d) failover.Add(d.TotalMicroseconds); else missingTrigger++;
                 if (up.Reaction is { } u) revert.Add(u.TotalMicroseconds); else missingTrigger++;
                 if (down.TriggerTimestamp != 0) delToUevent.Add(Stopwatch.GetElapsedTime(sentDel, down.TriggerTimestamp).TotalMicroseconds);
@@ -168,6 +169,7 @@ public static class FailoverBenchmark
             BenchFormat.Row("netlink receive buffer", source.Description);
             BenchFormat.Row("fail-over reaction p50 / p90 / p99 / max", Micros(failover, 50, 90, 99, 100));
             BenchFormat.Row("revert (restore+revert) reaction p50 / p99 / max", Micros(revert, 50, 99, 100));
+            BenchFormat.Row("fail-overs by the prepared switch (source thread)", $"{preparedFailovers} of {iterations}");
             BenchFormat.Row("fail-over mismatches (v2 master != br0)", $"{failoverMismatches}");
             BenchFormat.Row("revert mismatches (v1 not in br0 / v2 still in)", $"{revertMismatches}");
             BenchFormat.Row("switch failures / escalations / no trigger", $"{events.SwitchFailures} / {events.Escalations} / {missingTrigger}");
