@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Replug.Agent.Devices;
 using Replug.Shared.Devices;
@@ -127,6 +129,17 @@ public sealed class PreparedSwitches
 {
     private readonly ConcurrentDictionary<DeviceId, PreparedSwitch> _byActive = new();
     private long _fired;
+
+    /// <summary>
+    /// The source's side is compiled before it is needed: the first fault of a process (often the
+    /// only one it meets) must not wait for the JIT. The rest of the path (the parser, the data
+    /// path, rtnetlink) has run by then: every event and the port's first switch went through it.
+    /// </summary>
+    static PreparedSwitches()
+    {
+        RuntimeHelpers.PrepareMethod(typeof(PreparedSwitches).GetMethod(nameof(TryFire))!.MethodHandle);
+        RuntimeHelpers.PrepareMethod(typeof(PreparedSwitch).GetMethod(nameof(PreparedSwitch.TryFire), BindingFlags.Instance | BindingFlags.NonPublic)!.MethodHandle);
+    }
 
     /// <summary>Switches carried out on the source's thread since the start.</summary>
     public long Fired => Interlocked.Read(ref _fired);
