@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Replug.Agent.Linux;
 using Replug.Shared.Devices;
 
@@ -14,6 +15,14 @@ namespace Replug.Agent.Ports;
 /// (a re-created veth gets a new ifindex; the kernel resolves the name itself); the bridge's
 /// ifindex, which IFLA_MASTER needs, is cached and looked up again by name when the kernel
 /// refuses it (the bridge was re-created).
+/// </para>
+/// <para>
+/// Make before break holds for traffic, not only for membership: a port of a bridge forwards
+/// only once its link is operationally up (netif_oper_up; without STP the port forwards from
+/// then on), and a device just brought up gets there asynchronously (the kernel's linkwatch,
+/// after its peer or carrier). So while the previous device is still present, it is released
+/// only once the next one is up, or after <see cref="OperUpWait"/> (a device that never comes up
+/// must not keep the port on both). A previous device already gone costs one lookup.
 /// </para>
 /// <para>
 /// The work is a few syscalls, so the tasks returned are already completed. A device that
@@ -35,12 +44,16 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
     private readonly string? _networkNamespace;
     private readonly ConcurrentDictionary<string, int> _bridgeIndexes = new(StringComparer.Ordinal);
     private readonly Lock _openGate = new();
+    private readonly TimeSpan _operUpWait;
     private Rtnetlink? _rtnetlink;
     private bool _disposed;
 
+    /// <summary>How long a switch keeps the previous device while the next one is not yet operationally up (default).</summary>
+    public static readonly TimeSpan DefaultOperUpWait = TimeSpan.FromMilliseconds(500);
+
     /// <summary>A data path over a fixed map of ports to bridge names.</summary>
-    public BridgeDataPath(IReadOnlyDictionary<PortId, string> bridges, string? networkNamespace = null)
-        : this(port => bridges.TryGetValue(port, out var bridge) ? bridge : null, networkNamespace)
+    public BridgeDataPath(IReadOnlyDictionary<PortId, string> bridges, string? networkNamespace = null, TimeSpan? operUpWait = null)
+        : this(port => bridges.TryGetValue(port, out var bridge) ? bridge : null, networkNamespace, operUpWait)
     {
         ArgumentNullException.ThrowIfNull(bridges);
     }
@@ -50,8 +63,11 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
     /// network namespace <paramref name="networkNamespace"/> (null: the agent's own). The
     /// rtnetlink socket is opened on first use, so a namespace may appear after construction.
     /// </summary>
-    public BridgeDataPath(Func<PortId, string?> bridgeOf, string? networkNamespace = null)
+    /// <param name="operUpWait">How long a switch keeps the previous device while the next is not operationally up (<see cref="DefaultOperUpWait"/>).</param>
+    public BridgeDataPath(Func<PortId, string?> bridgeOf, string? networkNamespace = null, TimeSpan? operUpWait = null)
     {
+        _operUpWait = operUpWait ?? DefaultOperUpWait;
+        if (_operUpWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(operUpWait), _operUpWait, "must not be negative");
         _bridgeOf = bridgeOf ?? throw new ArgumentNullException(nameof(bridgeOf));
         if (!string.IsNullOrEmpty(networkNamespace) && !DeviceNames.IsSafe(networkNamespace))
             throw new ArgumentException($"invalid network namespace name '{networkNamespace}'", nameof(networkNamespace));
@@ -59,6 +75,9 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
     }
 
     public string Kind => "bridge";
+
+    /// <inheritdoc cref="DefaultOperUpWait"/>
+    public TimeSpan OperUpWait => _operUpWait;
 
     /// <summary>A few syscalls on the caller's thread (the rtnetlink socket is shared under a lock).</summary>
     public bool SwitchesInline => true;
@@ -89,6 +108,7 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
         if (previous is not { Subsystem: Subsystems.Net } old || old.Name == next.Name) return DataPathResult.Ok;
         if (CheckNetDevice(old) is { } badPrevious) return badPrevious;
 
+        AwaitOperationallyUp(rtnl, next.Name, old.Name);
         var released = Release(rtnl, old.Name);
         return released.Succeeded
             ? DataPathResult.Ok
@@ -136,6 +156,24 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
         if (lookup.Succeeded) _bridgeIndexes[bridge] = index;
         else _bridgeIndexes.TryRemove(bridge, out _);
         return lookup.Succeeded ? lookup : RtnlResult.Fail(lookup.Errno, $"bridge {bridge} not found");
+    }
+
+    /// <summary>
+    /// Returns once <paramref name="next"/> is operationally up, <paramref name="previous"/> is
+    /// gone (nothing left to keep forwarding: a surprise removal pays one lookup here), or
+    /// <see cref="OperUpWait"/> has passed. Polled: the state comes from the kernel's linkwatch
+    /// within milliseconds for a veth or a NIC with carrier.
+    /// </summary>
+    private void AwaitOperationallyUp(Rtnetlink rtnl, string next, string previous)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_operUpWait.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            if (!rtnl.GetLink(next, out var link).Succeeded || link.IsOperationallyUp) return;
+            if (rtnl.GetLinkIndex(previous, out _).Errno == Libc.ENODEV) return;
+            if (Stopwatch.GetTimestamp() >= deadline) return;
+            Thread.Sleep(1);
+        }
     }
 
     /// <summary>Sets "nomaster" (IFLA_MASTER 0); a device that no longer exists is released already.</summary>

@@ -49,6 +49,7 @@ public sealed unsafe class Rtnetlink : IDisposable
     private const ushort RTM_SETLINK = 19;
     private const ushort IFLA_IFNAME = 3;
     private const ushort IFLA_MASTER = 10;
+    private const ushort IFLA_OPERSTATE = 16;
     private const ushort IFLA_EXT_MASK = 29;
     private const uint RTEXT_FILTER_SKIP_STATS = 1 << 3; // a lookup needs no counters: a smaller answer
     private const uint IFF_UP = 0x1;
@@ -91,13 +92,21 @@ public sealed unsafe class Rtnetlink : IDisposable
     /// <summary>The ifindex of link <paramref name="name"/> (RTM_GETLINK by IFLA_IFNAME); ENODEV when there is none.</summary>
     public RtnlResult GetLinkIndex(string name, out int ifIndex)
     {
-        ifIndex = 0;
+        var result = GetLink(name, out var link);
+        ifIndex = link.IfIndex;
+        return result;
+    }
+
+    /// <summary>Link <paramref name="name"/>'s ifindex and RFC 2863 operational state (RTM_GETLINK); ENODEV when there is none.</summary>
+    public RtnlResult GetLink(string name, out LinkState link)
+    {
+        link = default;
         lock (_gate)
         {
             var length = BeginLinkRequest(RTM_GETLINK, NLM_F_REQUEST, ifIndex: 0, flags: 0, change: 0);
             if (!TryPutName(ref length, name, out var refused)) return refused;
             PutU32(ref length, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-            return Exchange(length, out ifIndex);
+            return Exchange(length, out link);
         }
     }
 
@@ -119,7 +128,7 @@ public sealed unsafe class Rtnetlink : IDisposable
                 if (master < 0) return RtnlResult.Fail(Libc.EINVAL, $"invalid master ifindex {master}");
                 PutU32(ref length, IFLA_MASTER, (uint)master);
             }
-            return Exchange(length, out _);
+            return Exchange(length, out LinkState _);
         }
     }
 
@@ -136,7 +145,7 @@ public sealed unsafe class Rtnetlink : IDisposable
                 if (master < 0) return RtnlResult.Fail(Libc.EINVAL, $"invalid master ifindex {master}");
                 PutU32(ref length, IFLA_MASTER, (uint)master);
             }
-            return Exchange(length, out _);
+            return Exchange(length, out LinkState _);
         }
     }
 
@@ -212,10 +221,10 @@ public sealed unsafe class Rtnetlink : IDisposable
 
     // ---- exchange (caller holds _gate) ----
 
-    /// <summary>Sends the request and reads until the answer with its sequence number: an RTM_NEWLINK (whose ifindex is returned) or an error/ack.</summary>
-    private RtnlResult Exchange(int length, out int ifIndex)
+    /// <summary>Sends the request and reads until the answer with its sequence number: an RTM_NEWLINK (whose link is returned) or an error/ack.</summary>
+    private RtnlResult Exchange(int length, out LinkState link)
     {
-        ifIndex = 0;
+        link = default;
         BinaryPrimitives.WriteUInt32LittleEndian(_request, (uint)length);
         var sequence = _sequence;
 
@@ -247,16 +256,16 @@ public sealed unsafe class Rtnetlink : IDisposable
                 // Only the kernel (port id 0) answers requests; anything else is not our answer.
                 if (from.PortId != 0) continue;
 
-                var result = Parse(_answer.AsSpan(0, (int)received), sequence, out ifIndex, out var done);
+                var result = Parse(_answer.AsSpan(0, (int)received), sequence, out link, out var done);
                 if (done) return result;
             }
         }
     }
 
     /// <summary>Walks the messages of one datagram; skips those of other (timed-out, earlier) requests.</summary>
-    private static RtnlResult Parse(ReadOnlySpan<byte> datagram, uint sequence, out int ifIndex, out bool done)
+    private static RtnlResult Parse(ReadOnlySpan<byte> datagram, uint sequence, out LinkState link, out bool done)
     {
-        ifIndex = 0;
+        link = default;
         done = false;
         foreach (var message in new NetlinkMessages(datagram))
         {
@@ -269,10 +278,34 @@ public sealed unsafe class Rtnetlink : IDisposable
             if (message.Type == RTM_NEWLINK && message.Body.Length >= IfInfoMsgSize)
             {
                 done = true;
-                ifIndex = BinaryPrimitives.ReadInt32LittleEndian(message.Body[4..]);
+                link = new LinkState(BinaryPrimitives.ReadInt32LittleEndian(message.Body[4..]), OperStateOf(message.Body[IfInfoMsgSize..]));
                 return RtnlResult.Ok;
             }
         }
         return RtnlResult.Ok;
     }
+
+    /// <summary>IFLA_OPERSTATE among a link message's attributes; unknown when absent.</summary>
+    private static LinkOperState OperStateOf(ReadOnlySpan<byte> attributes)
+    {
+        while (attributes.Length >= 4)
+        {
+            var length = BinaryPrimitives.ReadUInt16LittleEndian(attributes);
+            var type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(attributes[2..]) & 0x3fff); // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+            if (length < 4 || length > attributes.Length) break;
+            if (type == IFLA_OPERSTATE && length >= 5) return (LinkOperState)attributes[4];
+            attributes = attributes[Math.Min(Align(length), attributes.Length)..];
+        }
+        return LinkOperState.Unknown;
+    }
+}
+
+/// <summary>RFC 2863 operational states, as the kernel reports them (IF_OPER_*, include/uapi/linux/if.h).</summary>
+public enum LinkOperState : byte { Unknown = 0, NotPresent = 1, Down = 2, LowerLayerDown = 3, Testing = 4, Dormant = 5, Up = 6 }
+
+/// <summary>What RTM_GETLINK told of a link.</summary>
+public readonly record struct LinkState(int IfIndex, LinkOperState OperState)
+{
+    /// <summary>What the kernel's netif_oper_up counts as up (Unknown: drivers that report no state); a bridge port without STP forwards from then on.</summary>
+    public bool IsOperationallyUp => OperState is LinkOperState.Up or LinkOperState.Unknown;
 }

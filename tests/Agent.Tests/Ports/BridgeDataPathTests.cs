@@ -95,6 +95,42 @@ public sealed class BridgeDataPathTests : IDisposable
     }
 
     [KernelFact]
+    public async Task The_previous_device_keeps_the_port_until_the_next_is_operationally_up()
+    {
+        // A wait far longer than the test: only the next device coming up can end it.
+        using var patient = new BridgeDataPath(new Dictionary<PortId, string> { [Port] = "br0" }, Ns.Name, operUpWait: TimeSpan.FromMinutes(5));
+        await patient.SwitchAsync(Port, null, V1, CancellationToken.None);
+        Ns.Ip("link set dev v2p down"); // v2 can be up, but not operationally up (lower layer down): it would not forward
+
+        var switching = Task.Run(() => patient.SwitchAsync(Port, V1, V2, CancellationToken.None));
+        await Until(() => MasterOf("v2") == "br0");
+        Assert.Equal("lowerlayerdown", OperState("v2"));
+        Assert.Equal("br0", MasterOf("v1"));
+        Assert.False(switching.IsCompleted);
+
+        Ns.Ip("link set dev v2p up");
+        var result = await switching.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Equal("up", OperState("v2"));
+        Assert.Null(MasterOf("v1"));
+    }
+
+    [KernelFact]
+    public async Task A_previous_device_that_is_gone_is_not_waited_for()
+    {
+        using var patient = new BridgeDataPath(new Dictionary<PortId, string> { [Port] = "br0" }, Ns.Name, operUpWait: TimeSpan.FromMinutes(5));
+        await patient.SwitchAsync(Port, null, V1, CancellationToken.None);
+        Ns.Ip("link set dev v2p down");
+        Ns.Ip("link del dev v1"); // surprise removal: nothing left to keep forwarding
+
+        var result = await patient.SwitchAsync(Port, V1, V2, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Equal("br0", MasterOf("v2"));
+    }
+
+    [KernelFact]
     public async Task Switching_back_to_a_recreated_device_works_although_its_ifindex_changed()
     {
         await DataPath.SwitchAsync(Port, null, V1, CancellationToken.None);
@@ -232,6 +268,19 @@ public sealed class BridgeDataPathTests : IDisposable
     {
         var target = new FileInfo(Path.Combine(Ns.SysfsRoot, "class/net", device, "master")).LinkTarget;
         return target is null ? null : Path.GetFileName(target);
+    }
+
+    private string OperState(string device) => File.ReadAllText(Path.Combine(Ns.SysfsRoot, "class/net", device, "operstate")).Trim();
+
+    /// <summary>Polls the kernel's state until <paramref name="condition"/> holds (30 s at most).</summary>
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the kernel never reached the expected state");
+            await Task.Delay(5);
+        }
     }
 
     private bool IsUp(string device)
