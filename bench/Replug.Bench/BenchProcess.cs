@@ -46,6 +46,13 @@ internal sealed class BenchProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Writes a line to its standard input.</summary>
+    public void WriteLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
+
     /// <summary>The number of lines read so far: a cursor for <see cref="WaitLineAsync"/>.</summary>
     public int LineCount
     {

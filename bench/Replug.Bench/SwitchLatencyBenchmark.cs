@@ -26,6 +26,8 @@ public static class SwitchLatencyBenchmark
         public List<double> Switches { get; } = [];
         public List<double> Reverts { get; } = [];
         public List<double> OwnFigures { get; } = [];
+        /// <summary>From the active NIC's first down/deleted link message to its removal uevent (µs).</summary>
+        public List<double> KernelLead { get; } = [];
         public int Missed { get; set; }
         public int RevertsMissed { get; set; }
         public List<string> Problems { get; } = [];
@@ -227,6 +229,7 @@ public static class SwitchLatencyBenchmark
             if (switched)
             {
                 subject.Switches.Add((enslaved!.At - removed.At) / 1000.0);
+                if (observer.WentDownAt(subject.Index, Active) is { } down && down <= removed.At) subject.KernelLead.Add((removed.At - down) / 1000.0);
                 if (subject.Reactor.OwnReaction is { } own) subject.OwnFigures.Add(own);
             }
             else subject.Missed++;
@@ -264,7 +267,7 @@ public static class SwitchLatencyBenchmark
     private static void Report(List<Subject> subjects, List<(string Name, string Why)> skipped, SwitchObserver observer, int iterations, int warmup,
         TimeSpan elapsed, TimeSpan timeout)
     {
-        foreach (var s in subjects) { s.Switches.Sort(); s.Reverts.Sort(); s.OwnFigures.Sort(); }
+        foreach (var s in subjects) { s.Switches.Sort(); s.Reverts.Sort(); s.OwnFigures.Sort(); s.KernelLead.Sort(); }
         BenchFormat.Header("switch-latency — removal uevent of the active NIC -> standby in the bridge, seen by an outside observer (µs)");
         Console.WriteLine($"  {iterations} iterations per reactor (+{warmup} warm-up), interleaved, in {elapsed.TotalSeconds:0} s; observer {observer.Scheduling}; {Environment.ProcessorCount} cores");
         Console.WriteLine();
@@ -289,6 +292,9 @@ public static class SwitchLatencyBenchmark
         if (byName.TryGetValue("replug", out var replug) && replug.OwnFigures.Count > 0)
             BenchFormat.Row("Replug's own figure (netlink receive -> ack) p50 / p99 / max",
                 $"{BenchFormat.Percentile(replug.OwnFigures, 50):0} / {BenchFormat.Percentile(replug.OwnFigures, 99):0} / {BenchFormat.Percentile(replug.OwnFigures, 100):0} us");
+        var lead = subjects.SelectMany(s => s.KernelLead).Order().ToList();
+        if (lead.Count > 0)
+            BenchFormat.Row("kernel: v1 down/deleted (rtnetlink) -> removal uevent p50 / p99", $"{BenchFormat.Percentile(lead, 50):0} / {BenchFormat.Percentile(lead, 99):0} us (before any reactor can know)");
         BenchFormat.Row("switches that never came (timeout)", $"{string.Join(", ", subjects.Select(s => $"{s.Reactor.Name} {s.Missed}"))} (timeout {timeout.TotalMilliseconds:0} ms)");
         BenchFormat.Row("reverts that never came", string.Join(", ", subjects.Select(s => $"{s.Reactor.Name} {s.RevertsMissed}")));
         var errors = subjects.Where(s => s.Reactor.Errors > 0).Select(s => $"{s.Reactor.Name} {s.Reactor.Errors}").ToList();

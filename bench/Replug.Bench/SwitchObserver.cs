@@ -28,6 +28,7 @@ internal sealed class SwitchObserver : IDisposable
     private readonly BenchProcess _process;
     private readonly Channel<ObservedEvent>[] _events;
     private readonly Dictionary<string, ObservedLink>[] _links;
+    private readonly Dictionary<string, long>[] _wentDown;
     private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <param name="program">The built observer.</param>
@@ -36,6 +37,7 @@ internal sealed class SwitchObserver : IDisposable
     {
         _events = [.. namespaces.Select(_ => Channel.CreateUnbounded<ObservedEvent>(new UnboundedChannelOptions { SingleReader = true }))];
         _links = [.. namespaces.Select(_ => new Dictionary<string, ObservedLink>(StringComparer.Ordinal))];
+        _wentDown = [.. namespaces.Select(_ => new Dictionary<string, long>(StringComparer.Ordinal))];
         _process = new BenchProcess("observer", program,
             namespaces.Select(n => Path.Combine(Replug.Agent.Linux.NetworkNamespace.RunDirectory, n)), onLine: OnLine);
     }
@@ -73,9 +75,17 @@ internal sealed class SwitchObserver : IDisposable
     /// <summary>The links of a namespace as the events read so far show them.</summary>
     public IReadOnlyDictionary<string, ObservedLink> Links(int ns) => _links[ns];
 
+    /// <summary>
+    /// When a link was last seen going from up to down or gone (its first rtnetlink message of a
+    /// deletion: the kernel closes a device before it sends the removal uevent).
+    /// </summary>
+    public long? WentDownAt(int ns, string device) => _wentDown[ns].TryGetValue(device, out var at) ? at : null;
+
     private void Apply(ObservedEvent e)
     {
         if (e.IsUevent) return;
+        if (_links[e.Namespace].TryGetValue(e.Interface, out var before) && before.Present && before.Up && (e.Action == "del" || !e.Up))
+            _wentDown[e.Namespace][e.Interface] = e.At;
         _links[e.Namespace][e.Interface] = e.Action == "del"
             ? new ObservedLink(e.Index, 0, false, false)
             : new ObservedLink(e.Index, e.Master, e.Up, true);
