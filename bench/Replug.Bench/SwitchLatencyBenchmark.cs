@@ -38,7 +38,7 @@ public static class SwitchLatencyBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: switch-latency [--iterations N (200)] [--warmup N (20)] [--only replug,c,script,udev] [--timeout MS (2000)] [--gap MS (20)]");
+            Console.WriteLine("usage: switch-latency [--iterations N (200)] [--warmup N (20)] [--only replug,c,script,udev (also: replug-sa)] [--timeout MS (2000)] [--gap MS (20)]");
             Console.WriteLine("  root; needs gcc (observer, C reactor), python3 (script), systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
@@ -60,7 +60,7 @@ public static class SwitchLatencyBenchmark
             Console.Error.WriteLine("switch-latency: --iterations and --timeout must be positive, --warmup and --gap not negative");
             return 2;
         }
-        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), out var selectError);
+        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), ["replug", "c", "script", "udev"], out var selectError);
         if (names is null)
         {
             Console.Error.WriteLine($"switch-latency: {selectError}");

@@ -40,25 +40,33 @@ internal abstract class SwitchReactor(string name) : IDisposable
     /// <summary>Error lines it printed (a request the kernel refused).</summary>
     public virtual int Errors => 0;
 
+    /// <summary>
+    /// A planned drain of the active NIC by the reactor's own mechanism (the port moved to the
+    /// standby, the NIC taken out), returning once it is done; false when it has none, and the
+    /// bench then does what such a drain does by hand.
+    /// </summary>
+    public virtual Task<bool> DrainAsync(TimeSpan timeout, CancellationToken cancellation) => Task.FromResult(false);
+
     public abstract void Dispose();
 
     /// <summary>Every reactor the benchmarks know, in the order of the tables.</summary>
-    public static IReadOnlyList<string> Names => ["replug", "c", "script", "udev"];
+    public static IReadOnlyList<string> Names => ["replug", "replug-sa", "c", "script", "udev"];
 
     public static SwitchReactor Create(string name) => name switch
     {
-        "replug" => new ReplugReactor(),
+        "replug" => new ReplugReactor(standalone: false),
+        "replug-sa" => new ReplugReactor(standalone: true),
         "c" => new CReactor(),
         "script" => new ScriptReactor(),
         "udev" => new UdevReactor(),
         _ => throw new ArgumentException($"unknown reactor '{name}' (known: {string.Join(", ", Names)})"),
     };
 
-    /// <summary>"--only a,b": the reactors named, checked; all when not given.</summary>
-    public static IReadOnlyList<string>? Select(string? only, out string? error)
+    /// <summary>"--only a,b": the reactors named, checked; <paramref name="defaults"/> when not given.</summary>
+    public static IReadOnlyList<string>? Select(string? only, IReadOnlyList<string> defaults, out string? error)
     {
         error = null;
-        if (only is null) return Names;
+        if (only is null) return defaults;
         var names = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var unknown = names.Where(n => !Names.Contains(n)).ToList();
         if (names.Length == 0 || unknown.Count > 0)
@@ -73,29 +81,37 @@ internal abstract class SwitchReactor(string name) : IDisposable
 }
 
 /// <summary>
-/// Replug's agent, the real executable (src/Agent's build output) run as an operator runs it on a
-/// host (README, "Running the agent alone"): in the namespace (`ip netns exec`, which also gives it
-/// the namespace's /sys), standalone (no seed nodes), configured through REPLUG__AGENT__…
-/// variables with one revertive port over the two NICs on the bridge. Ready when it logs both NICs
-/// active and the port switched to the preferred one; between iterations the bench waits for its
-/// log to show the removed NIC detached and the port switched back, as its own benchmark does.
+/// Replug's agent, the real executable run as an operator runs it on a host, in the namespace
+/// (`ip netns exec`, which also gives it the namespace's /sys), configured through
+/// REPLUG__AGENT__… variables with one revertive port over the two NICs on the bridge. Either the
+/// agent alone (src/Agent: README, "Running the agent alone"), or Replug standalone (src/Coordinator
+/// --standalone: the agent and the coordinator in one process, the kernel fence on, the HTTP API on
+/// the namespace's loopback, its journal in a temporary folder), which is what offers a planned
+/// detach. Ready when it logs both NICs active and the port on the preferred one; between
+/// iterations the bench waits for its log to show the removed NIC detached and the port switched
+/// back, as its own benchmark does.
 /// </summary>
-internal sealed partial class ReplugReactor() : SwitchReactor("replug")
+internal sealed partial class ReplugReactor(bool standalone) : SwitchReactor(standalone ? "replug-sa" : "replug")
 {
     private BenchProcess? _agent;
     private int _cursor;
     private double? _ownReaction;
     private SwitchPort? _port;
+    private string? _dataDirectory;
 
-    public override string Description => "Replug agent (own process, standalone)";
+    public override string Description => standalone ? "Replug standalone (agent + coordinator)" : "Replug agent (own process, standalone)";
 
     public override double? OwnReaction => _ownReaction;
 
-    public override int Errors => _agent is null ? 0 : Enumerable.Range(0, _agent.LineCount).Count(i => _agent.Line(i).Contains(" fail:", StringComparison.Ordinal) || _agent.Line(i).Contains("error:", StringComparison.Ordinal));
+    public override int Errors => _agent is null ? 0 : Enumerable.Range(0, _agent.LineCount).Count(i => _agent.Line(i).Contains(" fail:", StringComparison.Ordinal));
 
     public override string? Unavailable(BenchTools tools)
     {
-        try { return File.Exists(Executables.Agent) ? null : "the agent is not built"; }
+        try
+        {
+            if (!File.Exists(standalone ? Executables.Coordinator : Executables.Agent)) return "not built";
+            return standalone && BenchTools.FindOnPath("curl") is null ? "curl not found on PATH (the planned detach is an HTTP request)" : null;
+        }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return e.Message; }
     }
 
@@ -114,10 +130,21 @@ internal sealed partial class ReplugReactor() : SwitchReactor("replug")
             [agent + "PORTS__0__DATAPATH__KIND"] = "bridge",
             [agent + "PORTS__0__DATAPATH__BRIDGE"] = port.Bridge,
         };
-        _agent = new BenchProcess($"replug agent in {port.Namespace}", "ip", ["netns", "exec", port.Namespace, Executables.Dotnet, Executables.Agent], environment);
-        await _agent.WaitLineAsync(0, l => l.Contains($"Device net/{port.Standby}: Probed -> Active", StringComparison.Ordinal), StartTimeout, "the standby NIC active", cancellation);
-        await _agent.WaitLineAsync(0, l => l.Contains("Port uplink: switched", StringComparison.Ordinal) && l.Contains($"-> net/{port.Active} ", StringComparison.Ordinal), StartTimeout, "the port on its preferred NIC", cancellation);
-        _cursor = await _agent.WaitLineAsync(0, l => l.Contains("Application started", StringComparison.Ordinal), StartTimeout, "the agent started", cancellation) + 1;
+        List<string> command = ["netns", "exec", port.Namespace, Executables.Dotnet];
+        if (standalone)
+        {
+            _dataDirectory = Directory.CreateTempSubdirectory($"replug-bench-{port.Namespace}-").FullName;
+            command.AddRange([Executables.Coordinator, "--standalone", $"--Replug:Coordinator:Persistence:DataDirectory={_dataDirectory}"]);
+        }
+        else command.Add(Executables.Agent);
+        _agent = new BenchProcess($"{Name} in {port.Namespace}", "ip", command, environment);
+        var lines = new[]
+        {
+            await _agent.WaitLineAsync(0, l => l.Contains($"Device net/{port.Standby}: Probed -> Active", StringComparison.Ordinal), StartTimeout, "the standby NIC active", cancellation),
+            await _agent.WaitLineAsync(0, l => l.Contains("Port uplink: switched", StringComparison.Ordinal) && l.Contains($"-> net/{port.Active} ", StringComparison.Ordinal), StartTimeout, "the port on its preferred NIC", cancellation),
+            await _agent.WaitLineAsync(0, l => l.Contains("Application started", StringComparison.Ordinal), StartTimeout, "the agent started", cancellation),
+        };
+        _cursor = lines.Max() + 1;
     }
 
     public override async Task AfterSwitchAsync(TimeSpan timeout, CancellationToken cancellation)
@@ -135,10 +162,27 @@ internal sealed partial class ReplugReactor() : SwitchReactor("replug")
         _cursor = await _agent!.WaitLineAsync(_cursor, l => l.Contains($"switched net/{port.Standby} -> net/{port.Active}", StringComparison.Ordinal), timeout, "the port switched back", cancellation) + 1;
     }
 
+    /// <summary>Standalone: the coordinator's planned detach (POST /hosts/{host}/devices/{device}/detach), done once the agent acknowledged it.</summary>
+    public override async Task<bool> DrainAsync(TimeSpan timeout, CancellationToken cancellation)
+    {
+        if (!standalone) return false;
+        var port = _port!;
+        var token = (await File.ReadAllTextAsync(Path.Combine(_dataDirectory!, "api-token"), cancellation)).Trim();
+        var url = $"http://127.0.0.1:8080/hosts/{port.Namespace}/devices/net%2F{port.Active}/detach";
+        await Task.Run(() => BenchShell.Run("ip", "netns", "exec", port.Namespace, "curl", "-sSf", "-X", "POST", "-H", $"Authorization: Bearer {token}", url), cancellation);
+        _cursor = await _agent!.WaitLineAsync(_cursor, l => l.Contains($"detach net/{port.Active} done", StringComparison.Ordinal), timeout, "the planned detach done", cancellation) + 1;
+        return true;
+    }
+
     [GeneratedRegex(@" in (\d+) us")]
     private static partial Regex Reaction();
 
-    public override void Dispose() => _agent?.Dispose();
+    public override void Dispose()
+    {
+        _agent?.Dispose();
+        if (_dataDirectory is not null)
+            try { Directory.Delete(_dataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
 }
 
 /// <summary>The least a program can do (bench/observer/reactor.c): one RTM_NEWLINK on a socket opened at start.</summary>

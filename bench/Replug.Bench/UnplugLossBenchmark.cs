@@ -49,7 +49,7 @@ public static class UnplugLossBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: unplug-loss [--iterations N (10)] [--warmup N (2)] [--rates 10000,100000] [--only replug,c,udev (also: script)] [--timeout MS (3000)] [--verbose]");
+            Console.WriteLine("usage: unplug-loss [--iterations N (10)] [--warmup N (2)] [--rates 10000,100000] [--only replug,replug-sa,c,udev (also: script)] [--timeout MS (3000)] [--verbose]");
             Console.WriteLine("  root; needs gcc (sender, receiver, observer, C reactor), iproute2 bridge, systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
@@ -73,7 +73,7 @@ public static class UnplugLossBenchmark
             Console.Error.WriteLine("unplug-loss: --iterations and --timeout must be positive, --warmup not negative, each rate 100 to 1,000,000 frames/s");
             return 2;
         }
-        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only") ?? "replug,c,udev", out var selectError);
+        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), ["replug", "replug-sa", "c", "udev"], out var selectError);
         if (names is null)
         {
             Console.Error.WriteLine($"unplug-loss: {selectError}");
@@ -278,17 +278,24 @@ public static class UnplugLossBenchmark
 
         await ReturnAsync(subject, fabric, observer, rate, timeout, cancellation);
 
-        // (c) Planned drain, as Replug's planned detach does it: the port moved to the standby
-        // first (make before break), the NIC released and its link taken down, then removed.
+        // (c) Planned drain: Replug standalone's own planned detach; for the others the bench does
+        // what that detach does: the port moved to the standby first (make before break), the NIC
+        // released and its link taken down. Then the NIC is removed.
         observer.Drain(subject.Index);
-        ns.Ip("link", "set", Standby, "master", Bridge);
-        ns.Ip("link", "set", Active, "nomaster");
-        ns.Ip("link", "set", Active, "down");
+        var planned = false;
+        try { planned = await subject.Reactor.DrainAsync(timeout, cancellation); }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException) { subject.Problems.Add($"drain: {e.Message}"); }
+        if (!planned)
+        {
+            ns.Ip("link", "set", Standby, "master", Bridge);
+            ns.Ip("link", "set", Active, "nomaster");
+            ns.Ip("link", "set", Active, "down");
+        }
         ns.Ip("link", "del", Active);
         if (await observer.NextAsync(subject.Index, e => e.IsRemoval(Active), timeout, cancellation) is null)
             subject.Problems.Add("drain: the observer saw no removal");
-        // Replug's port still had v1 active: it switches (to where traffic already is) and detaches.
-        else await Settle(subject, subject.Reactor.AfterSwitchAsync(timeout, cancellation), "drain");
+        // A port that still had v1 active (the bench drained it) switches to where the traffic already is, and detaches.
+        else if (!planned) await Settle(subject, subject.Reactor.AfterSwitchAsync(timeout, cancellation), "drain");
         await Task.Delay(100, cancellation);
         await WindowAsync(subject, rate, "drain", cancellation);
 
@@ -366,8 +373,8 @@ public static class UnplugLossBenchmark
         foreach (var (name, why) in skipped) BenchFormat.Row($"{name}: skipped", why);
         foreach (var s in subjects.Where(s => s.Problems.Count > 0))
             BenchFormat.Row($"{s.Reactor.Name}: problems ({s.Problems.Count})", s.Problems[0]);
-        Console.WriteLine("  Replug runs as the agent alone: its planned detach is the coordinator's (POST /hosts/{host}/devices/{device}/detach);");
-        Console.WriteLine("  the drain here does for every reactor what that detach does (standby in first, then the link down), then removes the NIC.");
+        Console.WriteLine("  drain: replug-sa by its planned detach (POST /hosts/{host}/devices/{device}/detach); for the others (the agent alone has no");
+        Console.WriteLine("  planned detach) the bench does what that detach does: standby into br0 first, then v1 released and down; then v1 deleted.");
     }
 
     private static double? Median(Subject subject, int rate, string scenario, bool outage)
