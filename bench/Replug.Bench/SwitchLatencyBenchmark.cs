@@ -38,7 +38,8 @@ public static class SwitchLatencyBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: switch-latency [--iterations N (200)] [--warmup N (20)] [--only replug,c,script,udev (also: replug-sa)] [--timeout MS (2000)] [--gap MS (20)]");
+            Console.WriteLine("usage: switch-latency [--iterations N (200)] [--warmup N (20)] [--only replug,c,script,udev (also: replug-sa)] [--timeout MS (2000)] [--gap MS (20)] [--fifo]");
+            Console.WriteLine("  --fifo: every reactor SCHED_FIFO (priority 10), to tell waiting for a CPU from the work");
             Console.WriteLine("  root; needs gcc (observer, C reactor), python3 (script), systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
@@ -66,6 +67,7 @@ public static class SwitchLatencyBenchmark
             Console.Error.WriteLine($"switch-latency: {selectError}");
             return 2;
         }
+        SwitchReactor.RealTime = BenchFormat.HasOption(args, "--fifo");
         if (Environment.UserName != "root")
         {
             Console.Error.WriteLine("switch-latency: needs root (network namespaces, SCHED_FIFO)");
@@ -269,7 +271,7 @@ public static class SwitchLatencyBenchmark
     {
         foreach (var s in subjects) { s.Switches.Sort(); s.Reverts.Sort(); s.OwnFigures.Sort(); s.KernelLead.Sort(); }
         BenchFormat.Header("switch-latency — removal uevent of the active NIC -> standby in the bridge, seen by an outside observer (µs)");
-        Console.WriteLine($"  {iterations} iterations per reactor (+{warmup} warm-up), interleaved, in {elapsed.TotalSeconds:0} s; observer {observer.Scheduling}; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"  {iterations} iterations per reactor (+{warmup} warm-up), interleaved, in {elapsed.TotalSeconds:0} s; observer {observer.Scheduling}; reactors {(SwitchReactor.RealTime ? "SCHED_FIFO (--fifo)" : "normal priority")}; {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine($"  {"reactor",-56} {"p50",8} {"p90",8} {"p99",8} {"max",8}  {"missed",6}  {"revert p50 / p99",18}");
         foreach (var s in subjects)

@@ -78,6 +78,17 @@ internal abstract class SwitchReactor(string name) : IDisposable
     }
 
     protected static string NetnsPath(string ns) => Path.Combine(Replug.Agent.Linux.NetworkNamespace.RunDirectory, ns);
+
+    /// <summary>
+    /// --fifo: every reactor runs SCHED_FIFO (priority 10, below the observer and the sender),
+    /// with whatever it starts (threads, udev workers, `ip` children inherit it), to tell the wait
+    /// for a CPU on a busy machine from the work itself. Off by default: hosts run them as they are.
+    /// </summary>
+    public static bool RealTime { get; set; }
+
+    /// <summary>A reactor's process, under `chrt -f 10` when <see cref="RealTime"/>.</summary>
+    protected static BenchProcess Launch(string name, string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
+        RealTime ? new BenchProcess(name, "chrt", ["-f", "10", file, .. args], environment) : new BenchProcess(name, file, args, environment);
 }
 
 /// <summary>
@@ -137,7 +148,7 @@ internal sealed partial class ReplugReactor(bool standalone) : SwitchReactor(sta
             command.AddRange([Executables.Coordinator, "--standalone", $"--Replug:Coordinator:Persistence:DataDirectory={_dataDirectory}"]);
         }
         else command.Add(Executables.Agent);
-        _agent = new BenchProcess($"{Name} in {port.Namespace}", "ip", command, environment);
+        _agent = Launch($"{Name} in {port.Namespace}", "ip", command, environment);
         var lines = new[]
         {
             await _agent.WaitLineAsync(0, l => l.Contains($"Device net/{port.Standby}: Probed -> Active", StringComparison.Ordinal), StartTimeout, "the standby NIC active", cancellation),
@@ -198,7 +209,7 @@ internal sealed class CReactor() : SwitchReactor("c")
 
     public override async Task StartAsync(SwitchPort port, BenchTools tools, CancellationToken cancellation)
     {
-        _process = new BenchProcess($"C reactor in {port.Namespace}", tools.Program("reactor")!, [NetnsPath(port.Namespace), port.Active, port.Standby, port.Bridge]);
+        _process = Launch($"C reactor in {port.Namespace}", tools.Program("reactor")!, [NetnsPath(port.Namespace), port.Active, port.Standby, port.Bridge]);
         await _process.WaitLineAsync(0, l => l == "ready", StartTimeout, "the C reactor listening", cancellation);
     }
 
@@ -220,7 +231,7 @@ internal sealed class ScriptReactor() : SwitchReactor("script")
 
     public override async Task StartAsync(SwitchPort port, BenchTools tools, CancellationToken cancellation)
     {
-        _process = new BenchProcess($"script reactor in {port.Namespace}", "ip",
+        _process = Launch($"script reactor in {port.Namespace}", "ip",
             ["netns", "exec", port.Namespace, BenchTools.FindOnPath("python3")!, "-u", BenchTools.Script("script-reactor.py"), port.Active, port.Standby, port.Bridge]);
         await _process.WaitLineAsync(0, l => l == "ready", StartTimeout, "the script listening", cancellation);
     }
@@ -250,7 +261,7 @@ internal sealed class UdevReactor() : SwitchReactor("udev")
 
     public override async Task StartAsync(SwitchPort port, BenchTools tools, CancellationToken cancellation)
     {
-        _process = new BenchProcess($"udevd in {port.Namespace}", "ip",
+        _process = Launch($"udevd in {port.Namespace}", "ip",
             ["netns", "exec", port.Namespace, "sh", BenchTools.Script("udev-reactor.sh"), Udevd!, port.Active, port.Standby, port.Bridge]);
         await _process.WaitLineAsync(0, l => l == "ready", StartTimeout, "udevd answering", cancellation);
     }

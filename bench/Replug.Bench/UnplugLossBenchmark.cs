@@ -49,7 +49,8 @@ public static class UnplugLossBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: unplug-loss [--iterations N (10)] [--warmup N (2)] [--rates 10000,100000] [--only replug,replug-sa,c,udev (also: script)] [--timeout MS (3000)] [--verbose]");
+            Console.WriteLine("usage: unplug-loss [--iterations N (10)] [--warmup N (2)] [--rates 10000,100000] [--only replug,replug-sa,c,udev (also: script)] [--timeout MS (3000)] [--verbose] [--fifo]");
+            Console.WriteLine("  --fifo: every reactor SCHED_FIFO (priority 10), to tell waiting for a CPU from the work");
             Console.WriteLine("  root; needs gcc (sender, receiver, observer, C reactor), iproute2 bridge, systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
@@ -79,6 +80,7 @@ public static class UnplugLossBenchmark
             Console.Error.WriteLine($"unplug-loss: {selectError}");
             return 2;
         }
+        SwitchReactor.RealTime = BenchFormat.HasOption(args, "--fifo");
         if (Environment.UserName != "root")
         {
             Console.Error.WriteLine("unplug-loss: needs root (network namespaces, raw sockets)");
@@ -188,7 +190,8 @@ public static class UnplugLossBenchmark
                 sender = null;
             }
             total.Stop();
-            Report(subjects, skipped, rates, iterations, warmup, total.Elapsed, $"observer {observer.Scheduling}, sender {senderScheduling}");
+            Report(subjects, skipped, rates, iterations, warmup, total.Elapsed,
+                $"observer {observer.Scheduling}, sender {senderScheduling}, reactors {(SwitchReactor.RealTime ? "SCHED_FIFO (--fifo)" : "normal priority")}");
             return subjects.All(s => s.Problems.Count == 0) ? 0 : 1;
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
