@@ -25,8 +25,11 @@ static char out[1 << 16];
 static size_t outlen;
 
 static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void flush_out(void);
+
 static void emit(const char *fmt, ...)
 {
+    if (sizeof out - outlen < 512) flush_out(); /* a burst never loses a line */
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(out + outlen, sizeof out - outlen, fmt, ap);
