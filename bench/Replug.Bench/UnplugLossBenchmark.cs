@@ -341,7 +341,7 @@ public static class UnplugLossBenchmark
         var receiver = subject.Receiver!;
         var from = receiver.LineCount;
         receiver.WriteLine("window");
-        var line = receiver.Line(await receiver.WaitLineAsync(from, l => l.StartsWith("window ", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the receiver's window", cancellation));
+        var line = receiver.Line(await receiver.WaitLineAsync(from, l => l.StartsWith("window ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the receiver's window", cancellation));
         if (Verbose) Console.WriteLine($"    {subject.Reactor.Name} {scenario ?? "(start)"}{(rate == 0 ? " warm-up" : "")}: {line}");
         if (scenario is null || rate == 0) return;
         var f = line.Split(' ');
