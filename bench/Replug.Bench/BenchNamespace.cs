@@ -85,11 +85,13 @@ internal sealed class BenchNamespace : IDisposable
 
 /// <summary>
 /// Ctrl-C / SIGTERM: the first asks the running benchmark to stop (<see cref="Token"/>), so its
-/// finally blocks clean up; a second one (or process exit) removes every live namespace at once.
+/// finally blocks clean up; a second one (or process exit) kills every helper process and removes
+/// every live namespace at once.
 /// </summary>
 internal static class BenchCleanup
 {
     private static readonly ConcurrentDictionary<BenchNamespace, byte> Live = new();
+    private static readonly ConcurrentDictionary<BenchProcess, byte> LiveProcesses = new();
     private static readonly CancellationTokenSource Cancellation = new();
     private static readonly Lock Gate = new();
     private static readonly List<PosixSignalRegistration> Registrations = [];
@@ -123,9 +125,13 @@ internal static class BenchCleanup
 
     public static void Track(BenchNamespace ns) => Live.TryAdd(ns, 0);
     public static void Untrack(BenchNamespace ns) => Live.TryRemove(ns, out _);
+    public static void Track(BenchProcess process) => LiveProcesses.TryAdd(process, 0);
+    public static void Untrack(BenchProcess process) => LiveProcesses.TryRemove(process, out _);
 
     private static void DisposeAll()
     {
+        // Processes first: one holding a namespace (an agent in it) would keep it alive.
+        foreach (var process in LiveProcesses.Keys) process.Kill();
         foreach (var ns in Live.Keys) ns.Dispose();
     }
 }

@@ -15,6 +15,8 @@ var commands = new Dictionary<string, (string Description, Func<string[], Task<i
     ["harness-random"] = ("seeded randomized faults on real processes: faults, frames checked, violations (root)", HarnessBenchmarks.RandomAsync),
     ["lease-renewal"] = ("the kernel lease's renewal: netlink batch vs an nft process, per renewal (root)", LeaseRenewalBenchmark.RunAsync),
     ["policies"] = ("load balancing and power saving over a simulated day of a 50-host cluster, against no policy and a naive rule", PolicyDayBenchmark.RunAsync),
+    ["switch-latency"] = ("a local switch seen from outside: Replug's agent vs a C reactor, a script and a udev rule, interleaved (root)", SwitchLatencyBenchmark.RunAsync),
+    ["unplug-loss"] = ("traffic through a port while its NIC is hot-unplugged: frames lost, outage; Replug vs a udev rule and a C reactor (root)", UnplugLossBenchmark.RunAsync),
     ["migrations"] = ("NIC moves per second: the pure tracker and the coordinator end-to-end with SQLite", MigrationsBenchmark.RunAsync),
 };
 
