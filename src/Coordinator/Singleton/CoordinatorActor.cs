@@ -79,7 +79,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         });
         Recover<RecoveryCompleted>(_ =>
         {
-            _lastSnapshotAt = LastSequenceNr;
+            // Counted from the snapshot recovered from, not from here: the events replayed count towards the
+            // next snapshot, so restarts do not let the replay grow past the schedule's bound.
+            _lastSnapshotAt = _latestSnapshot;
             Decide(new Recovered(Cluster.Get(Context.System).SelfAddress.ToString()), () =>
             {
                 _recovered = true;
@@ -145,6 +147,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(s =>
         {
             _snapshotInFlight = false;
+            _metrics.Snapshot(Observability.SnapshotOutcome.Saved);
             // Keep this snapshot and the one before it, and the events after that one: a bounded journal
             // that still recovers when the newest snapshot cannot be read.
             var previous = _latestSnapshot;
@@ -161,6 +164,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             _snapshotInFlight = false;
             // Due again at the next write: the events since the last snapshot saved are still to be covered.
             _lastSnapshotAt = _previousSnapshotAt;
+            _metrics.Snapshot(Observability.SnapshotOutcome.Failed);
             _log.Warning("Coordinator snapshot failed: {0}", f.Cause.Message);
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
