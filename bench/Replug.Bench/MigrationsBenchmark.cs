@@ -74,7 +74,7 @@ public static class MigrationsBenchmark
             var durable = new List<(BenchJournal Journal, int Nics, CoordinatorResult Result)>();
             CoordinatorResult? memory = null, memoryNoSnapshots = null;
             IReadOnlyList<(string Mode, double PerSecond)>? commits = null;
-            (double BuildMs, double SerializeMs, long Bytes)? snapshot = null;
+            SnapshotFacts? snapshot = null;
             if (paths.Contains('a'))
             {
                 Console.WriteLine($"migrations: (a) pure tracker, {trackerNics} NICs ...");
@@ -123,7 +123,7 @@ public static class MigrationsBenchmark
                 var j = result.Journal!;
                 var label = $"(b) {journal}, {count} NICs:";
                 BenchFormat.Row($"{label} events per move (NicRemoved, NicAdded, NicMigrated)",
-                    $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each); setup adds {result.AddsPerSecond:N0}/s");
+                    $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each, {result.WritingShare:P0} of the time spent writing); setup adds {result.AddsPerSecond:N0}/s");
                 BenchFormat.Row($"{label} snapshots during the moves / latest size",
                     $"{result.SnapshotsDuringMoves} / {j.SnapshotBytes / 1024.0:N0} KiB (due after max(SnapshotEvery, records) events; replay from it: {j.HighestSequenceNr - (j.SnapshotSequenceNr ?? 0):N0} events)");
                 BenchFormat.Row($"{label} snapshot rows kept: when the last move was handled -> later",
@@ -136,8 +136,12 @@ public static class MigrationsBenchmark
             }
             if (memory is not null) BenchFormat.Row("(c) setup adds (snapshot every N / none)", $"{memory.AddsPerSecond:N0}/s / {memoryNoSnapshots!.AddsPerSecond:N0}/s");
             if (snapshot is { } snap)
-                BenchFormat.Row($"(c) one snapshot of {nics} NICs: ToSnapshot / serialize / size",
-                    $"{snap.BuildMs:0.0} ms / {snap.SerializeMs:0.0} ms / {snap.Bytes / 1024.0:N0} KiB -> {(snap.BuildMs + snap.SerializeMs) * 1000 / snapshotEvery:0} us per event");
+            {
+                BenchFormat.Row($"(c) one snapshot of {nics} NICs ({snap.Records:N0} records): ToSnapshot / serialize / size",
+                    $"{snap.BuildMs:0.0} ms / {snap.SerializeMs:0.0} ms / {snap.Bytes / 1024.0:N0} KiB -> {(snap.BuildMs + snap.SerializeMs) * 1000 / Math.Max(snapshotEvery, snap.Records):0.0} us per event (one snapshot per {Math.Max(snapshotEvery, snap.Records):N0} events)");
+                BenchFormat.Row($"(c) recovery, worst case the schedule allows: the snapshot + {snap.ReplayedEvents:N0} events",
+                    $"{snap.RecoveryMs:N0} ms (snapshot read {snap.SnapshotReadMs:N0} ms); from the snapshot before it (latest unreadable), + {2 * snap.ReplayedEvents:N0} events: {snap.RecoveryFromPreviousMs:N0} ms");
+            }
             foreach (var (mode, c) in commits ?? [])
                 BenchFormat.Row($"(d) SQLite alone, one INSERT + COMMIT per transaction, {mode}", $"{c:N0} commits/s ({1e6 / c:0} us each)");
             if (batched is not null)
@@ -231,7 +235,7 @@ public static class MigrationsBenchmark
     // ---- (b), (c) ----------------------------------------------------------------------------
 
     private sealed record CoordinatorResult(double MovesPerSecond, double AddsPerSecond, string Verdicts, bool Complete, double EventsPerMove,
-        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0, long Writes = 0, long SnapshotsDuringMoves = 0);
+        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0, long Writes = 0, long SnapshotsDuringMoves = 0, double WritingShare = 0);
 
     private sealed class MemoryCoordinatorKey;
 
@@ -298,6 +302,7 @@ public static class MigrationsBenchmark
             var addsPerSecond = nics / clock.Elapsed.TotalSeconds;
             var before = inMemory ? null : ReadJournal();
             var writesBefore = writes.Writes;
+            var writeSecondsBefore = writes.WriteSeconds;
             var snapshotsBefore = writes.SnapshotsSaved;
 
             // The moves: each NIC removed on its source and added on its target right after, as a live migration reports.
@@ -311,6 +316,7 @@ public static class MigrationsBenchmark
             clock.Stop();
             var movesPerSecond = nics / clock.Elapsed.TotalSeconds;
             var writesDuringMoves = writes.Writes - writesBefore;
+            var writingShare = (writes.WriteSeconds - writeSecondsBefore) / clock.Elapsed.TotalSeconds;
             var snapshotsDuringMoves = writes.SnapshotsSaved - snapshotsBefore;
 
             // Where every NIC is now, asked where the state lives (a view of 20,000 NICs exceeds a remoting frame).
@@ -351,7 +357,7 @@ public static class MigrationsBenchmark
             if (!inMemory)
                 foreach (var file in Directory.EnumerateFiles(data.Path)) bytes += new FileInfo(file).Length;
             return new CoordinatorResult(movesPerSecond, addsPerSecond, verdicts, complete, eventsPerMove, after, bytes, rowsAtBarrier,
-                settle.Elapsed.TotalSeconds, writesDuringMoves, snapshotsDuringMoves);
+                settle.Elapsed.TotalSeconds, writesDuringMoves, snapshotsDuringMoves, writingShare);
         }
         finally
         {
@@ -365,17 +371,22 @@ public static class MigrationsBenchmark
         private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
         private long _writes;
         private long _snapshotsObserved;
+        private double _writeSeconds;
 
         public JournalWriteCounter()
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == Coordinator.Observability.CoordinatorMetrics.MeterName && instrument.Name is "journal.write.events" or "snapshots")
+                if (instrument.Meter.Name == Coordinator.Observability.CoordinatorMetrics.MeterName && instrument.Name is "journal.write.events" or "journal.write.latency" or "snapshots")
                     listener.EnableMeasurementEvents(instrument);
             };
             _listener.SetMeasurementEventCallback<int>((instrument, _, _, _) =>
             {
                 if (instrument.Name == "journal.write.events") Interlocked.Increment(ref _writes);
+            });
+            _listener.SetMeasurementEventCallback<double>((instrument, seconds, _, _) =>
+            {
+                if (instrument.Name == "journal.write.latency") lock (_listener) _writeSeconds += seconds;
             });
             _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
             {
@@ -386,6 +397,12 @@ public static class MigrationsBenchmark
         }
 
         public long Writes => Interlocked.Read(ref _writes);
+
+        /// <summary>Seconds spent in journal writes (persist call to confirmation), summed.</summary>
+        public double WriteSeconds
+        {
+            get { lock (_listener) return _writeSeconds; }
+        }
 
         /// <summary>Snapshots saved so far, summed over every coordinator's meter (each reports its own total).</summary>
         public long SnapshotsSaved
@@ -404,12 +421,19 @@ public static class MigrationsBenchmark
         public void Dispose() => _listener.Dispose();
     }
 
+    private sealed record SnapshotFacts(double BuildMs, double SerializeMs, long Bytes, long Records, long ReplayedEvents,
+        double SnapshotReadMs, double RecoveryMs, double RecoveryFromPreviousMs);
+
     /// <summary>
     /// What one snapshot costs at this state size: the state built by applying the same events the
     /// coordinator persisted (hosts, then every NIC added), then ToSnapshot (on the actor's thread)
     /// and the coordinator's serializer (on the snapshot store's). Median of 5 after a warm-up.
+    /// And the recovery the snapshot schedule allows at worst: the snapshot read back and as many move
+    /// events as <see cref="SnapshotSchedule.MostEventsReplayed"/> (and twice as many: recovering from the
+    /// snapshot kept before an unreadable latest one), each deserialized and applied as recovery does
+    /// (the database's read of the rows not counted).
     /// </summary>
-    private static async Task<(double BuildMs, double SerializeMs, long Bytes)> SnapshotCost(int nics)
+    private static async Task<SnapshotFacts> SnapshotCost(int nics)
     {
         var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(
             Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"), CoordinatorEventSerializer.Binding);
@@ -419,26 +443,59 @@ public static class MigrationsBenchmark
             var state = new CoordinatorState(TimeSpan.FromSeconds(5));
             var at = DateTimeOffset.UtcNow;
             var hosts = Enumerable.Range(0, nics / NicsPerHost).Select(h => new HostId($"src-{h:000}")).ToArray();
-            foreach (var host in hosts)
+            var targets = Enumerable.Range(0, nics / NicsPerHost).Select(h => new HostId($"dst-{h:000}")).ToArray();
+            foreach (var host in hosts.Concat(targets))
                 state.Apply(new CoordinatorEvents.HostRegistered(host, "akka.tcp://replug@127.0.0.1:9/user/x", 1, HostInventory.Empty, at));
             for (var i = 0; i < nics; i++)
                 state.Apply(new CoordinatorEvents.NicAdded(hosts[i / NicsPerHost], new NicReport(DeviceId.Net($"eth{i % NicsPerHost}"), Identity(i), null, true), at));
             var serializer = system.Serialization.FindSerializerFor(state.ToSnapshot());
             var build = new List<double>();
             var serialize = new List<double>();
-            long bytes = 0;
+            byte[] bytes = [];
             for (var i = 0; i < 6; i++)
             {
                 var t0 = Stopwatch.GetTimestamp();
                 var snapshot = state.ToSnapshot();
                 var t1 = Stopwatch.GetTimestamp();
-                bytes = serializer.ToBinary(snapshot).LongLength;
+                bytes = serializer.ToBinary(snapshot);
                 var t2 = Stopwatch.GetTimestamp();
                 if (i == 0) continue;
                 build.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
                 serialize.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
             }
-            return (BenchStats.Median(build), BenchStats.Median(serialize), bytes);
+
+            var records = state.SnapshotRecords;
+            var replayed = new SnapshotSchedule(new PersistenceOptions().SnapshotEvery).MostEventsReplayed(records, batchEvents: 1000);
+            // Moves, as the journal holds them after the snapshot: removed on the source, added on the target, migrated.
+            var events = new List<(byte[] Bytes, string Manifest)>();
+            for (var i = 0; events.Count < 2 * replayed; i = (i + 1) % nics)
+            {
+                var device = DeviceId.Net($"eth{i % NicsPerHost}");
+                var (from, to) = events.Count / 3 / nics % 2 == 0 ? (hosts[i / NicsPerHost], targets[i / NicsPerHost]) : (targets[i / NicsPerHost], hosts[i / NicsPerHost]);
+                foreach (var e in new ICoordinatorEvent[]
+                {
+                    new CoordinatorEvents.NicRemoved(from, device, Identity(i), at),
+                    new CoordinatorEvents.NicAdded(to, new NicReport(device, Identity(i), null, true), at),
+                    new CoordinatorEvents.NicMigrated(Identity(i), from, to, device, false, at),
+                })
+                    events.Add((serializer.ToBinary(e), Akka.Serialization.Serialization.ManifestFor(serializer, e)));
+            }
+            var snapshotManifest = Akka.Serialization.Serialization.ManifestFor(serializer, state.ToSnapshot());
+            (double Read, double Total) Recover(long count)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                var recovered = new CoordinatorState(TimeSpan.FromSeconds(5));
+                recovered.Restore((CoordinatorSnapshot)system.Serialization.Deserialize(bytes, serializer.Identifier, snapshotManifest));
+                var read = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                for (var i = 0; i < count; i++)
+                    recovered.Apply((ICoordinatorEvent)system.Serialization.Deserialize(events[i].Bytes, serializer.Identifier, events[i].Manifest));
+                return (read, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            Recover(Math.Min(3000, replayed)); // warm-up
+            var latest = Enumerable.Range(0, 3).Select(_ => Recover(replayed)).ToList();
+            var previous = Enumerable.Range(0, 3).Select(_ => Recover(2 * replayed)).ToList();
+            return new SnapshotFacts(BenchStats.Median(build), BenchStats.Median(serialize), bytes.LongLength, records, replayed,
+                BenchStats.Median([.. latest.Select(r => r.Read)]), BenchStats.Median([.. latest.Select(r => r.Total)]), BenchStats.Median([.. previous.Select(r => r.Total)]));
         }
         finally
         {
