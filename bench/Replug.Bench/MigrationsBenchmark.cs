@@ -125,7 +125,9 @@ public static class MigrationsBenchmark
                 BenchFormat.Row($"{label} events per move (NicRemoved, NicAdded, NicMigrated)",
                     $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each, {result.WritingShare:P0} of the time spent writing); setup adds {result.AddsPerSecond:N0}/s");
                 BenchFormat.Row($"{label} snapshots during the moves / latest size",
-                    $"{result.SnapshotsDuringMoves} / {j.SnapshotBytes / 1024.0:N0} KiB (due after max(SnapshotEvery, records) events; replay from it: {j.HighestSequenceNr - (j.SnapshotSequenceNr ?? 0):N0} events)");
+                    $"{result.SnapshotsDuringMoves} / {j.SnapshotBytes / 1024.0:N0} KiB (due after max(SnapshotEvery, records) events)");
+                BenchFormat.Row($"{label} events a recovery would replay: when the last move was handled -> later",
+                    $"{result.ReplayAtBarrier:N0} -> {j.HighestSequenceNr - (j.SnapshotSequenceNr ?? 0):N0} after {result.WithinBoundAfterSeconds:0.0} s (bound {new SnapshotSchedule(snapshotEvery).MostEventsReplayed(count + 2 * (count / NicsPerHost), 1000):N0}; the snapshot in flight had to land)");
                 BenchFormat.Row($"{label} snapshot rows kept: when the last move was handled -> later",
                     $"{result.SnapshotRowsAtBarrier} -> {j.SnapshotRows} after {result.SettleSeconds:0.0} s (deletes queue behind the reports)");
                 if (journal == BenchJournal.Sqlite)
@@ -235,7 +237,8 @@ public static class MigrationsBenchmark
     // ---- (b), (c) ----------------------------------------------------------------------------
 
     private sealed record CoordinatorResult(double MovesPerSecond, double AddsPerSecond, string Verdicts, bool Complete, double EventsPerMove,
-        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0, long Writes = 0, long SnapshotsDuringMoves = 0, double WritingShare = 0);
+        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0, long Writes = 0, long SnapshotsDuringMoves = 0, double WritingShare = 0,
+        long ReplayAtBarrier = 0, double WithinBoundAfterSeconds = 0);
 
     private sealed class MemoryCoordinatorKey;
 
@@ -327,7 +330,8 @@ public static class MigrationsBenchmark
             var complete = onTargets == nics;
             double eventsPerMove;
             JournalFacts? after = null;
-            long rowsAtBarrier = 0;
+            long rowsAtBarrier = 0, replayAtBarrier = 0;
+            double withinBoundAfter = 0;
             var settle = Stopwatch.StartNew();
             if (!inMemory)
             {
@@ -341,6 +345,16 @@ public static class MigrationsBenchmark
                     await Task.Delay(500);
                     after = ReadJournal();
                 }
+                // The snapshot in flight when the last move was handled: how long until the replay is back within the schedule's bound.
+                var bound = new SnapshotSchedule(options.Persistence.SnapshotEvery).MostEventsReplayed(nics + 2 * hostCount, batchEvents: 1000);
+                replayAtBarrier = after.HighestSequenceNr - (after.SnapshotSequenceNr ?? 0);
+                var landing = Stopwatch.StartNew();
+                while (after.HighestSequenceNr - (after.SnapshotSequenceNr ?? 0) > bound && landing.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    await Task.Delay(100);
+                    after = ReadJournal();
+                }
+                withinBoundAfter = landing.Elapsed.TotalSeconds;
                 // Rows behind a snapshot are deleted (compaction) as the run goes: the sequence numbers count what was written.
                 var written = after.HighestSequenceNr - before!.HighestSequenceNr;
                 var faulted = after.Count("coordinator.nic-faulted");
@@ -357,7 +371,7 @@ public static class MigrationsBenchmark
             if (!inMemory)
                 foreach (var file in Directory.EnumerateFiles(data.Path)) bytes += new FileInfo(file).Length;
             return new CoordinatorResult(movesPerSecond, addsPerSecond, verdicts, complete, eventsPerMove, after, bytes, rowsAtBarrier,
-                settle.Elapsed.TotalSeconds, writesDuringMoves, snapshotsDuringMoves, writingShare);
+                settle.Elapsed.TotalSeconds, writesDuringMoves, snapshotsDuringMoves, writingShare, replayAtBarrier, withinBoundAfter);
         }
         finally
         {
