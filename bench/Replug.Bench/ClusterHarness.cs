@@ -119,6 +119,43 @@ internal sealed record JournalFacts(long Events, long HighestSequenceNr, long? S
             (long)Scalar("PRAGMA page_size")!);
     }
 
+    /// <summary>The same facts from a PostgreSQL schema (no file: pages and journal mode are SQLite's).</summary>
+    public static JournalFacts ReadPostgres(string connectionString, string schema)
+    {
+        using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        connection.Open();
+        Npgsql.NpgsqlCommand Command(string sql)
+        {
+            var command = new Npgsql.NpgsqlCommand(sql.Replace("{schema}", $"\"{schema}\"", StringComparison.Ordinal), connection);
+            command.Parameters.AddWithValue("id", Coordinator.Singleton.CoordinatorActor.PersistenceIdValue);
+            return command;
+        }
+        var byManifest = new Dictionary<string, long>(StringComparer.Ordinal);
+        long events = 0, highest = 0;
+        using (var command = Command("SELECT manifest, COUNT(*), MAX(sequence_number) FROM {schema}.journal WHERE persistence_id = @id GROUP BY manifest"))
+        using (var reader = command.ExecuteReader())
+            while (reader.Read())
+            {
+                var count = reader.GetInt64(1);
+                byManifest[reader.IsDBNull(0) ? "" : reader.GetString(0)] = count;
+                events += count;
+                highest = Math.Max(highest, reader.GetInt64(2));
+            }
+        long? snapshot = null;
+        long bytes = 0;
+        using (var command = Command("SELECT sequence_number, octet_length(snapshot) FROM {schema}.snapshot WHERE persistence_id = @id ORDER BY sequence_number DESC LIMIT 1"))
+        using (var reader = command.ExecuteReader())
+            if (reader.Read())
+            {
+                snapshot = reader.GetInt64(0);
+                bytes = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
+            }
+        long rows;
+        using (var command = Command("SELECT COUNT(*) FROM {schema}.snapshot WHERE persistence_id = @id"))
+            rows = (long)command.ExecuteScalar()!;
+        return new JournalFacts(events, highest, snapshot, bytes, byManifest, "postgresql", rows, 0, 0, 0);
+    }
+
     public long Count(string manifestPrefix) => ByManifest.Where(m => m.Key.StartsWith(manifestPrefix, StringComparison.Ordinal)).Sum(m => m.Value);
 }
 

@@ -24,6 +24,8 @@ namespace Replug.Bench;
 /// </summary>
 public static class MigrationsBenchmark
 {
+    private enum BenchJournal { Sqlite, Postgres }
+
     private const int NicsPerHost = 100;
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
 
@@ -31,10 +33,31 @@ public static class MigrationsBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: migrations [--nics N (coordinator, 20000)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcd]");
+            Console.WriteLine("usage: migrations [--nics N[,N...] (coordinator, 20000)] [--journal sqlite|postgres|both (sqlite)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcd]");
+            Console.WriteLine($"  postgres: the server in {BenchPostgres.EnvironmentVariable} (or the tests' default), one new schema per run, dropped after it");
             return 0;
         }
-        var nics = BenchFormat.IntOption(args, "--nics", 20_000);
+        var nicCounts = BenchFormat.HasOption(args, "--nics")
+            ? StringOption(args, "--nics").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => int.TryParse(n, out var v) ? v : -1).ToArray()
+            : [20_000];
+        var journals = StringOption(args, "--journal") switch
+        {
+            "" or "sqlite" => new[] { BenchJournal.Sqlite },
+            "postgres" or "postgresql" => [BenchJournal.Postgres],
+            "both" => [BenchJournal.Sqlite, BenchJournal.Postgres],
+            var other => null,
+        };
+        if (journals is null)
+        {
+            Console.Error.WriteLine("--journal must be sqlite, postgres or both");
+            return 2;
+        }
+        if (nicCounts.Length == 0 || nicCounts.Any(n => n < NicsPerHost || n % NicsPerHost != 0))
+        {
+            Console.Error.WriteLine($"--nics must be multiples of {NicsPerHost}, separated by commas");
+            return 2;
+        }
+        var nics = nicCounts.Max();
         var trackerNics = BenchFormat.IntOption(args, "--tracker-nics", 100_000);
         var snapshotEvery = BenchFormat.IntOption(args, "--snapshot-every", new PersistenceOptions().SnapshotEvery);
         if (nics < NicsPerHost || nics % NicsPerHost != 0 || trackerNics < 1000 || snapshotEvery <= 0)
@@ -48,30 +71,35 @@ public static class MigrationsBenchmark
         {
             var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             TrackerResult? batched = null, paired = null;
-            CoordinatorResult? sqlite = null, memory = null, memoryNoSnapshots = null;
-            double? commits = null;
-            (double BuildMs, double SerializeMs, long Bytes)? snapshot = null;
+            var durable = new List<(BenchJournal Journal, int Nics, CoordinatorResult Result)>();
+            CoordinatorResult? memory = null, memoryNoSnapshots = null;
+            IReadOnlyList<(string Mode, double PerSecond)>? commits = null;
+            SnapshotFacts? snapshot = null;
             if (paths.Contains('a'))
             {
                 Console.WriteLine($"migrations: (a) pure tracker, {trackerNics} NICs ...");
                 (batched, paired) = TrackerRate(trackerNics);
             }
             if (paths.Contains('b'))
-            {
-                Console.WriteLine($"migrations: (b) coordinator with SQLite, {nics} NICs on {nics / NicsPerHost} hosts moving to {nics / NicsPerHost} others ...");
-                sqlite = await CoordinatorRate(nics, snapshotEvery, inMemory: false);
-            }
+                foreach (var journal in journals)
+                    foreach (var count in nicCounts)
+                    {
+                        Console.WriteLine($"migrations: (b) coordinator with {journal}, {count} NICs on {count / NicsPerHost} hosts moving to {count / NicsPerHost} others ...");
+                        durable.Add((journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal)));
+                    }
             if (paths.Contains('c'))
             {
                 Console.WriteLine($"migrations: (c) coordinator with the in-memory journal, {nics} NICs, snapshots every {snapshotEvery} and none ...");
-                memory = await CoordinatorRate(nics, snapshotEvery, inMemory: true);
-                memoryNoSnapshots = await CoordinatorRate(nics, int.MaxValue, inMemory: true);
+                memory = await CoordinatorRate(nics, snapshotEvery, inMemory: true, BenchJournal.Sqlite);
+                memoryNoSnapshots = await CoordinatorRate(nics, int.MaxValue, inMemory: true, BenchJournal.Sqlite);
                 snapshot = await SnapshotCost(nics);
             }
             if (paths.Contains('d'))
             {
                 Console.WriteLine("migrations: (d) SQLite commits alone ...");
-                commits = SqliteCommitRate(2000);
+                commits = [("rollback journal (delete), synchronous FULL", SqliteCommitRate(1000, "DELETE", "FULL")),
+                    ("WAL, synchronous FULL (the coordinator's)", SqliteCommitRate(1000, "WAL", "FULL")),
+                    ("WAL, synchronous NORMAL", SqliteCommitRate(1000, "WAL", "NORMAL"))];
             }
 
             BenchFormat.Header("migrations — NIC moves (remove on A + add on B) the coordinator correlates per second; goal 10,000/s");
@@ -82,38 +110,47 @@ public static class MigrationsBenchmark
                 rows.Add(["(a) NicTracker alone, batches of 1000 (one thread)", $"{batched.Pairs}", Rate(batched.PerSecond), Us(batched.PerSecond), $"{batched.Migrated} migrated"]);
                 rows.Add(["(a) NicTracker alone, pair by pair", $"{paired.Pairs}", Rate(paired.PerSecond), Us(paired.PerSecond), $"{paired.Migrated} migrated"]);
             }
-            if (sqlite is not null)
-                rows.Add([$"(b) coordinator via proxy, SQLite, snapshot every {snapshotEvery}", $"{nics}", Rate(sqlite.MovesPerSecond), Us(sqlite.MovesPerSecond), sqlite.Verdicts]);
+            foreach (var (journal, count, result) in durable)
+                rows.Add([$"(b) coordinator via proxy, {journal}, snapshot every >= {snapshotEvery}", $"{count}", Rate(result.MovesPerSecond), Us(result.MovesPerSecond), result.Verdicts]);
             if (memory is not null && memoryNoSnapshots is not null)
             {
                 rows.Add([$"(c) coordinator, in-memory journal, snapshot every {snapshotEvery}", $"{nics}", Rate(memory.MovesPerSecond), Us(memory.MovesPerSecond), memory.Verdicts]);
                 rows.Add(["(c) coordinator, in-memory journal, no snapshots", $"{nics}", Rate(memoryNoSnapshots.MovesPerSecond), Us(memoryNoSnapshots.MovesPerSecond), memoryNoSnapshots.Verdicts]);
             }
             BenchStats.Table(["path", "NICs", "moves/s", "us/move", "verdicts"], rows);
-            if (sqlite is not null)
+            foreach (var (journal, count, result) in durable)
             {
-                var j = sqlite.Journal!;
-                BenchFormat.Row("(b) events persisted per move (NicRemoved, NicAdded, NicMigrated)",
-                    $"{sqlite.EventsPerMove:0.00} -> {sqlite.MovesPerSecond * sqlite.EventsPerMove:N0} events/s, written in batches (a burst per journal write); setup adds {sqlite.AddsPerSecond:N0}/s");
-                BenchFormat.Row("(b) snapshots: taken / latest size", $"~{j.HighestSequenceNr / snapshotEvery} / {j.SnapshotBytes / 1024.0:N0} KiB");
-                BenchFormat.Row("(b) snapshot rows kept: when the last move was handled -> later",
-                    $"{sqlite.SnapshotRowsAtBarrier} -> {j.SnapshotRows} after {sqlite.SettleSeconds:0.0} s (deletes queue behind the reports)");
-                BenchFormat.Row("(b) SQLite file: size / free pages (journal_mode)",
-                    $"{BenchFormat.Mib(sqlite.DatabaseBytes)} for {j.Events:N0} events / {BenchFormat.Mib(j.FreePages * j.PageSize)} free ({j.JournalMode}, never shrinks)");
+                var j = result.Journal!;
+                var label = $"(b) {journal}, {count} NICs:";
+                BenchFormat.Row($"{label} events per move (NicRemoved, NicAdded, NicMigrated)",
+                    $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each, {result.WritingShare:P0} of the time spent writing); setup adds {result.AddsPerSecond:N0}/s");
+                BenchFormat.Row($"{label} snapshots during the moves / latest size",
+                    $"{result.SnapshotsDuringMoves} / {j.SnapshotBytes / 1024.0:N0} KiB (due after max(SnapshotEvery, records) events)");
+                BenchFormat.Row($"{label} events a recovery would replay: when the last move was handled -> later",
+                    $"{result.ReplayAtBarrier:N0} -> {j.HighestSequenceNr - (j.SnapshotSequenceNr ?? 0):N0} after {result.WithinBoundAfterSeconds:0.0} s (bound {new SnapshotSchedule(snapshotEvery).MostEventsReplayed(count + 2 * (count / NicsPerHost), 1000):N0}; the snapshot in flight had to land)");
+                BenchFormat.Row($"{label} snapshot rows kept: when the last move was handled -> later",
+                    $"{result.SnapshotRowsAtBarrier} -> {j.SnapshotRows} after {result.SettleSeconds:0.0} s (deletes queue behind the reports)");
+                if (journal == BenchJournal.Sqlite)
+                    BenchFormat.Row($"{label} SQLite files: size / free pages (journal_mode)",
+                        $"{BenchFormat.Mib(result.DatabaseBytes)} for {j.Events:N0} events / {BenchFormat.Mib(j.FreePages * j.PageSize)} free ({j.JournalMode}, never shrinks)");
+                BenchFormat.Row($"goal: 10,000 moves/s end-to-end, {journal}, {count} NICs",
+                    result.MovesPerSecond >= 10_000 ? $"MET ({result.MovesPerSecond:N0}/s)" : $"NOT MET ({result.MovesPerSecond:N0}/s)");
             }
             if (memory is not null) BenchFormat.Row("(c) setup adds (snapshot every N / none)", $"{memory.AddsPerSecond:N0}/s / {memoryNoSnapshots!.AddsPerSecond:N0}/s");
             if (snapshot is { } snap)
-                BenchFormat.Row($"(c) one snapshot of {nics} NICs: ToSnapshot / serialize / size",
-                    $"{snap.BuildMs:0.0} ms / {snap.SerializeMs:0.0} ms / {snap.Bytes / 1024.0:N0} KiB -> {(snap.BuildMs + snap.SerializeMs) * 1000 / snapshotEvery:0} us per event");
-            if (commits is { } c)
-                BenchFormat.Row("(d) SQLite alone: one INSERT + COMMIT per transaction", $"{c:N0} commits/s ({1e6 / c:0} us each) -> with a write per event, {c / 3:N0} moves/s at most (the coordinator batches instead)");
-            if (sqlite is not null)
-                BenchFormat.Row("goal: 10,000 moves/s end-to-end (b)", sqlite.MovesPerSecond >= 10_000 ? $"MET ({sqlite.MovesPerSecond:N0}/s)" : $"NOT MET ({sqlite.MovesPerSecond:N0}/s)");
+            {
+                BenchFormat.Row($"(c) one snapshot of {nics} NICs ({snap.Records:N0} records): ToSnapshot / serialize / size",
+                    $"{snap.BuildMs:0.0} ms / {snap.SerializeMs:0.0} ms / {snap.Bytes / 1024.0:N0} KiB -> {(snap.BuildMs + snap.SerializeMs) * 1000 / Math.Max(snapshotEvery, snap.Records):0.0} us per event (one snapshot per {Math.Max(snapshotEvery, snap.Records):N0} events)");
+                BenchFormat.Row($"(c) recovery, worst case the schedule allows: the snapshot + {snap.ReplayedEvents:N0} events",
+                    $"{snap.RecoveryMs:N0} ms (snapshot read {snap.SnapshotReadMs:N0} ms); from the snapshot before it (latest unreadable), + {2 * snap.ReplayedEvents:N0} events: {snap.RecoveryFromPreviousMs:N0} ms");
+            }
+            foreach (var (mode, c) in commits ?? [])
+                BenchFormat.Row($"(d) SQLite alone, one INSERT + COMMIT per transaction, {mode}", $"{c:N0} commits/s ({1e6 / c:0} us each)");
             if (batched is not null)
                 BenchFormat.Row("goal: 10,000 moves/s in the tracker (a)", batched.PerSecond >= 10_000 && paired!.PerSecond >= 10_000 ? "MET" : "NOT MET");
-            return (sqlite?.Complete ?? true) && (memory?.Complete ?? true) && (memoryNoSnapshots?.Complete ?? true) ? 0 : 1;
+            return durable.All(d => d.Result.Complete) && (memory?.Complete ?? true) && (memoryNoSnapshots?.Complete ?? true) ? 0 : 1;
         }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException or SqliteException)
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or SqliteException or Npgsql.NpgsqlException)
         {
             Console.Error.WriteLine($"migrations: {e.GetType().Name}: {e.Message}");
             return 1;
@@ -200,16 +237,26 @@ public static class MigrationsBenchmark
     // ---- (b), (c) ----------------------------------------------------------------------------
 
     private sealed record CoordinatorResult(double MovesPerSecond, double AddsPerSecond, string Verdicts, bool Complete, double EventsPerMove,
-        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0);
+        JournalFacts? Journal, long DatabaseBytes, long SnapshotRowsAtBarrier = 0, double SettleSeconds = 0, long Writes = 0, long SnapshotsDuringMoves = 0, double WritingShare = 0,
+        long ReplayAtBarrier = 0, double WithinBoundAfterSeconds = 0);
 
     private sealed class MemoryCoordinatorKey;
 
-    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory)
+    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory, BenchJournal journal)
     {
         using var data = new BenchTempDirectory();
         var cluster = BenchCluster.Production();
         var options = BenchCluster.Coordinator(data.Path, snapshotEvery);
+        await using var schema = journal == BenchJournal.Postgres && !inMemory ? await BenchPostgres.CreateSchemaAsync() : null;
+        if (schema is not null)
+        {
+            options.Persistence.Provider = PersistenceOptions.PostgreSql;
+            options.Persistence.ConnectionString = schema.ConnectionString;
+            options.Persistence.Schema = schema.Name;
+        }
+        JournalFacts ReadJournal() => schema is null ? JournalFacts.Read(data.Database) : JournalFacts.ReadPostgres(schema.ConnectionString, schema.Name);
         var nodes = new List<TestNode>();
+        using var writes = new JournalWriteCounter();
         try
         {
             IActorRef target;
@@ -256,7 +303,10 @@ public static class MigrationsBenchmark
                 target.Tell(new HostProtocol.NicAdded(sources[i / NicsPerHost], new NicReport(devices[i % NicsPerHost], Identity(i), null, true)));
             await target.Ask<Readiness>(new GetReadiness(), Timeout); // ordered behind the reports
             var addsPerSecond = nics / clock.Elapsed.TotalSeconds;
-            var before = inMemory ? null : JournalFacts.Read(data.Database);
+            var before = inMemory ? null : ReadJournal();
+            var writesBefore = writes.Writes;
+            var writeSecondsBefore = writes.WriteSeconds;
+            var snapshotsBefore = writes.SnapshotsSaved;
 
             // The moves: each NIC removed on its source and added on its target right after, as a live migration reports.
             clock.Restart();
@@ -268,6 +318,9 @@ public static class MigrationsBenchmark
             await target.Ask<Readiness>(new GetReadiness(), Timeout);
             clock.Stop();
             var movesPerSecond = nics / clock.Elapsed.TotalSeconds;
+            var writesDuringMoves = writes.Writes - writesBefore;
+            var writingShare = (writes.WriteSeconds - writeSecondsBefore) / clock.Elapsed.TotalSeconds;
+            var snapshotsDuringMoves = writes.SnapshotsSaved - snapshotsBefore;
 
             // Where every NIC is now, asked where the state lives (a view of 20,000 NICs exceeds a remoting frame).
             var locationsAsk = inMemory ? target : coordinatorNode.CoordinatorProxy;
@@ -277,19 +330,31 @@ public static class MigrationsBenchmark
             var complete = onTargets == nics;
             double eventsPerMove;
             JournalFacts? after = null;
-            long rowsAtBarrier = 0;
+            long rowsAtBarrier = 0, replayAtBarrier = 0;
+            double withinBoundAfter = 0;
             var settle = Stopwatch.StartNew();
             if (!inMemory)
             {
-                after = JournalFacts.Read(data.Database);
+                after = ReadJournal();
                 rowsAtBarrier = after.SnapshotRows;
                 // The snapshot store's acknowledgements queue behind the reports in the coordinator's
-                // mailbox, so its deletions of older snapshots lag: wait until they caught up.
-                while (after.SnapshotRows > 1 && settle.Elapsed < TimeSpan.FromSeconds(60))
+                // mailbox, so its deletions of older snapshots lag: wait until they caught up (the
+                // coordinator keeps the latest two).
+                while (after.SnapshotRows > 2 && settle.Elapsed < TimeSpan.FromSeconds(60))
                 {
                     await Task.Delay(500);
-                    after = JournalFacts.Read(data.Database);
+                    after = ReadJournal();
                 }
+                // The snapshot in flight when the last move was handled: how long until the replay is back within the schedule's bound.
+                var bound = new SnapshotSchedule(options.Persistence.SnapshotEvery).MostEventsReplayed(nics + 2 * hostCount, batchEvents: 1000);
+                replayAtBarrier = after.HighestSequenceNr - (after.SnapshotSequenceNr ?? 0);
+                var landing = Stopwatch.StartNew();
+                while (after.HighestSequenceNr - (after.SnapshotSequenceNr ?? 0) > bound && landing.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    await Task.Delay(100);
+                    after = ReadJournal();
+                }
+                withinBoundAfter = landing.Elapsed.TotalSeconds;
                 // Rows behind a snapshot are deleted (compaction) as the run goes: the sequence numbers count what was written.
                 var written = after.HighestSequenceNr - before!.HighestSequenceNr;
                 var faulted = after.Count("coordinator.nic-faulted");
@@ -306,7 +371,7 @@ public static class MigrationsBenchmark
             if (!inMemory)
                 foreach (var file in Directory.EnumerateFiles(data.Path)) bytes += new FileInfo(file).Length;
             return new CoordinatorResult(movesPerSecond, addsPerSecond, verdicts, complete, eventsPerMove, after, bytes, rowsAtBarrier,
-                settle.Elapsed.TotalSeconds);
+                settle.Elapsed.TotalSeconds, writesDuringMoves, snapshotsDuringMoves, writingShare, replayAtBarrier, withinBoundAfter);
         }
         finally
         {
@@ -314,12 +379,75 @@ public static class MigrationsBenchmark
         }
     }
 
+    /// <summary>The coordinator's journal writes and saved snapshots, from its meter (<see cref="Coordinator.Observability.CoordinatorMetrics"/>).</summary>
+    private sealed class JournalWriteCounter : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private long _writes;
+        private long _snapshotsObserved;
+        private double _writeSeconds;
+
+        public JournalWriteCounter()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == Coordinator.Observability.CoordinatorMetrics.MeterName && instrument.Name is "journal.write.events" or "journal.write.latency" or "snapshots")
+                    listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<int>((instrument, _, _, _) =>
+            {
+                if (instrument.Name == "journal.write.events") Interlocked.Increment(ref _writes);
+            });
+            _listener.SetMeasurementEventCallback<double>((instrument, seconds, _, _) =>
+            {
+                if (instrument.Name == "journal.write.latency") lock (_listener) _writeSeconds += seconds;
+            });
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                    if (tag is { Key: "outcome", Value: Coordinator.Observability.SnapshotOutcome.Saved }) _snapshotsObserved += value;
+            });
+            _listener.Start();
+        }
+
+        public long Writes => Interlocked.Read(ref _writes);
+
+        /// <summary>Seconds spent in journal writes (persist call to confirmation), summed.</summary>
+        public double WriteSeconds
+        {
+            get { lock (_listener) return _writeSeconds; }
+        }
+
+        /// <summary>Snapshots saved so far, summed over every coordinator's meter (each reports its own total).</summary>
+        public long SnapshotsSaved
+        {
+            get
+            {
+                lock (_listener)
+                {
+                    _snapshotsObserved = 0;
+                    _listener.RecordObservableInstruments();
+                    return _snapshotsObserved;
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    private sealed record SnapshotFacts(double BuildMs, double SerializeMs, long Bytes, long Records, long ReplayedEvents,
+        double SnapshotReadMs, double RecoveryMs, double RecoveryFromPreviousMs);
+
     /// <summary>
     /// What one snapshot costs at this state size: the state built by applying the same events the
     /// coordinator persisted (hosts, then every NIC added), then ToSnapshot (on the actor's thread)
     /// and the coordinator's serializer (on the snapshot store's). Median of 5 after a warm-up.
+    /// And the recovery the snapshot schedule allows at worst: the snapshot read back and as many move
+    /// events as <see cref="SnapshotSchedule.MostEventsReplayed"/> (and twice as many: recovering from the
+    /// snapshot kept before an unreadable latest one), each deserialized and applied as recovery does
+    /// (the database's read of the rows not counted).
     /// </summary>
-    private static async Task<(double BuildMs, double SerializeMs, long Bytes)> SnapshotCost(int nics)
+    private static async Task<SnapshotFacts> SnapshotCost(int nics)
     {
         var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(
             Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"), CoordinatorEventSerializer.Binding);
@@ -329,26 +457,59 @@ public static class MigrationsBenchmark
             var state = new CoordinatorState(TimeSpan.FromSeconds(5));
             var at = DateTimeOffset.UtcNow;
             var hosts = Enumerable.Range(0, nics / NicsPerHost).Select(h => new HostId($"src-{h:000}")).ToArray();
-            foreach (var host in hosts)
+            var targets = Enumerable.Range(0, nics / NicsPerHost).Select(h => new HostId($"dst-{h:000}")).ToArray();
+            foreach (var host in hosts.Concat(targets))
                 state.Apply(new CoordinatorEvents.HostRegistered(host, "akka.tcp://replug@127.0.0.1:9/user/x", 1, HostInventory.Empty, at));
             for (var i = 0; i < nics; i++)
                 state.Apply(new CoordinatorEvents.NicAdded(hosts[i / NicsPerHost], new NicReport(DeviceId.Net($"eth{i % NicsPerHost}"), Identity(i), null, true), at));
             var serializer = system.Serialization.FindSerializerFor(state.ToSnapshot());
             var build = new List<double>();
             var serialize = new List<double>();
-            long bytes = 0;
+            byte[] bytes = [];
             for (var i = 0; i < 6; i++)
             {
                 var t0 = Stopwatch.GetTimestamp();
                 var snapshot = state.ToSnapshot();
                 var t1 = Stopwatch.GetTimestamp();
-                bytes = serializer.ToBinary(snapshot).LongLength;
+                bytes = serializer.ToBinary(snapshot);
                 var t2 = Stopwatch.GetTimestamp();
                 if (i == 0) continue;
                 build.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
                 serialize.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
             }
-            return (BenchStats.Median(build), BenchStats.Median(serialize), bytes);
+
+            var records = state.SnapshotRecords;
+            var replayed = new SnapshotSchedule(new PersistenceOptions().SnapshotEvery).MostEventsReplayed(records, batchEvents: 1000);
+            // Moves, as the journal holds them after the snapshot: removed on the source, added on the target, migrated.
+            var events = new List<(byte[] Bytes, string Manifest)>();
+            for (var i = 0; events.Count < 2 * replayed; i = (i + 1) % nics)
+            {
+                var device = DeviceId.Net($"eth{i % NicsPerHost}");
+                var (from, to) = events.Count / 3 / nics % 2 == 0 ? (hosts[i / NicsPerHost], targets[i / NicsPerHost]) : (targets[i / NicsPerHost], hosts[i / NicsPerHost]);
+                foreach (var e in new ICoordinatorEvent[]
+                {
+                    new CoordinatorEvents.NicRemoved(from, device, Identity(i), at),
+                    new CoordinatorEvents.NicAdded(to, new NicReport(device, Identity(i), null, true), at),
+                    new CoordinatorEvents.NicMigrated(Identity(i), from, to, device, false, at),
+                })
+                    events.Add((serializer.ToBinary(e), Akka.Serialization.Serialization.ManifestFor(serializer, e)));
+            }
+            var snapshotManifest = Akka.Serialization.Serialization.ManifestFor(serializer, state.ToSnapshot());
+            (double Read, double Total) Recover(long count)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                var recovered = new CoordinatorState(TimeSpan.FromSeconds(5));
+                recovered.Restore((CoordinatorSnapshot)system.Serialization.Deserialize(bytes, serializer.Identifier, snapshotManifest));
+                var read = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                for (var i = 0; i < count; i++)
+                    recovered.Apply((ICoordinatorEvent)system.Serialization.Deserialize(events[i].Bytes, serializer.Identifier, events[i].Manifest));
+                return (read, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            Recover(Math.Min(3000, replayed)); // warm-up
+            var latest = Enumerable.Range(0, 3).Select(_ => Recover(replayed)).ToList();
+            var previous = Enumerable.Range(0, 3).Select(_ => Recover(2 * replayed)).ToList();
+            return new SnapshotFacts(BenchStats.Median(build), BenchStats.Median(serialize), bytes.LongLength, records, replayed,
+                BenchStats.Median([.. latest.Select(r => r.Read)]), BenchStats.Median([.. latest.Select(r => r.Total)]), BenchStats.Median([.. previous.Select(r => r.Total)]));
         }
         finally
         {
@@ -358,15 +519,15 @@ public static class MigrationsBenchmark
 
     // ---- (d) ---------------------------------------------------------------------------------
 
-    /// <summary>One small row per transaction into a fresh SQLite file, as Microsoft.Data.Sqlite opens it by default.</summary>
-    private static double SqliteCommitRate(int commits)
+    /// <summary>One small row per transaction into a fresh SQLite file, in the given journal mode and synchronous setting.</summary>
+    private static double SqliteCommitRate(int commits, string journalMode, string synchronous)
     {
         using var data = new BenchTempDirectory();
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = data.Database, Mode = SqliteOpenMode.ReadWriteCreate }.ToString());
         connection.Open();
         using (var create = connection.CreateCommand())
         {
-            create.CommandText = "CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB)";
+            create.CommandText = $"PRAGMA journal_mode={journalMode}; PRAGMA synchronous={synchronous}; CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB)";
             create.ExecuteNonQuery();
         }
         var payload = new byte[300];
@@ -384,5 +545,39 @@ public static class MigrationsBenchmark
         clock.Stop();
         connection.Close();
         return commits / clock.Elapsed.TotalSeconds;
+    }
+}
+
+/// <summary>A schema of its own on the tests' PostgreSQL server (<see cref="EnvironmentVariable"/>), dropped on dispose.</summary>
+internal sealed class BenchPostgres : IAsyncDisposable
+{
+    public const string EnvironmentVariable = "REPLUG_TEST_POSTGRES";
+    private const string DefaultConnectionString = "Host=127.0.0.1;Port=5432;Username=replug;Password=replug;Database=replug_test";
+
+    private BenchPostgres(string name, string connectionString) => (Name, ConnectionString) = (name, connectionString);
+
+    public string Name { get; }
+    public string ConnectionString { get; }
+
+    public static async Task<BenchPostgres> CreateSchemaAsync()
+    {
+        var connectionString = Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } configured ? configured : DefaultConnectionString;
+        var name = $"bench_{Guid.NewGuid():N}";
+        await Execute(connectionString, $"CREATE SCHEMA \"{name}\"");
+        return new BenchPostgres(name, connectionString);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        await Execute(ConnectionString, $"DROP SCHEMA IF EXISTS \"{Name}\" CASCADE");
+    }
+
+    private static async Task Execute(string connectionString, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
     }
 }

@@ -9,7 +9,7 @@ namespace Replug.Coordinator.Tests;
 public sealed partial class CoordinatorHostTests
 {
     [Fact]
-    public async Task No_acknowledged_change_is_lost_when_the_coordinator_is_killed_with_SIGKILL_in_the_middle_of_a_burst()
+    public async Task No_acknowledged_change_is_lost_when_the_coordinator_is_killed_with_SIGKILL_in_the_middle_of_a_burst_on_a_journal_in_WAL_mode()
     {
         // No snapshot (and so no compaction): the restarted coordinator replays, and lists, every event written.
         string[] settings = [.. Isolated(), "--Replug:Coordinator:Api:RateLimit:PermitsPerSecond=100000", "--Replug:Coordinator:Api:RateLimit:Burst=100000",
@@ -41,6 +41,9 @@ public sealed partial class CoordinatorHostTests
 
         first.Process.Kill(); // SIGKILL, mid-burst: no stop of any kind runs
         await first.Process.WaitForExitAsync();
+        // The acknowledged writes of the killed process sit in SQLite's write-ahead log, not yet checkpointed into the database file.
+        var database = Path.Combine(_data.Path, Hosting.PersistenceOptions.DatabaseFileName);
+        Assert.True(File.Exists(database + "-wal"), "the killed coordinator left no write-ahead log: the journal does not run in WAL mode");
         await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
         var acknowledgedBeforeTheKill = Volatile.Read(ref acknowledged);
 
@@ -53,6 +56,15 @@ public sealed partial class CoordinatorHostTests
 
         Assert.True(configured >= acknowledgedBeforeTheKill,
             $"{acknowledgedBeforeTheKill} changes were acknowledged before the kill, the journal holds {configured}");
+        Assert.Equal("wal", JournalMode(database));
         Assert.Equal(0, await second.Terminate());
+    }
+
+    private static string? JournalMode(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = database, Pooling = false }.ToString());
+        connection.Open();
+        using var command = new Microsoft.Data.Sqlite.SqliteCommand("PRAGMA journal_mode", connection);
+        return command.ExecuteScalar() as string;
     }
 }

@@ -29,7 +29,10 @@ public sealed partial class PersistenceOptions
     /// <summary>For "sqlite": the folder of the database file (DataDirectory/replug.db), created when missing; relative to the working directory.</summary>
     public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>A persistent actor saves a snapshot after every this many events.</summary>
+    /// <summary>
+    /// The fewest events between two snapshots. The coordinator also waits for as many events as its state
+    /// holds records (<see cref="Singleton.SnapshotSchedule"/>), so a large state is not rewritten every few events.
+    /// </summary>
     public int SnapshotEvery { get; set; } = 100;
 
     public bool IsSqlite => string.Equals(Provider, Sqlite, StringComparison.OrdinalIgnoreCase);

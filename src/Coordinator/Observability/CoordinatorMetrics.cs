@@ -29,6 +29,7 @@ public sealed class CoordinatorMetrics
     private readonly Totals _failed = new("stage");
     private readonly Totals _retries = new();
     private readonly Totals _policyActions = new("policy", "kind", "mode");
+    private readonly Totals _snapshots = new("outcome");
     private readonly Histogram<double> _failoverDuration;
     private readonly Histogram<double> _journalWrite;
     private readonly Histogram<int> _journalBatch;
@@ -50,6 +51,8 @@ public sealed class CoordinatorMetrics
             "From the coordinator's persist call to the journal's confirmation of the batch");
         _journalBatch = Meter.CreateHistogram<int>("journal.write.events", "{event}",
             "Events per journal write: the decisions of a burst are written together");
+        Meter.CreateObservableCounter("snapshots", _snapshots.Observe, "{snapshot}",
+            "The coordinator's snapshots, by outcome: saved, failed (the store refused it), unreadable (it did not deserialize at a recovery, which then went without it)");
         Meter.CreateObservableGauge("cluster.members", ObserveMembers, "{member}",
             "The cluster's members as this node sees them, by status (and unreachable ones as status=unreachable)");
     }
@@ -97,6 +100,12 @@ public sealed class CoordinatorMetrics
     }
 
     /// <summary>A batch of events written: from the persist call to the journal's last confirmation.</summary>
+    /// <summary>A snapshot saved, failed or found unreadable (<see cref="SnapshotOutcome"/>).</summary>
+    public void Snapshot(string outcome) => _snapshots.Add(1, outcome);
+
+    /// <summary>The snapshots counted under <paramref name="outcome"/> so far.</summary>
+    public long Snapshots(string outcome) => _snapshots.Of(outcome);
+
     public void JournalWritten(TimeSpan took, int events)
     {
         _journalWrite.Record(took.TotalSeconds);
@@ -139,4 +148,12 @@ public static class CoordinatorObservability
         });
         return services;
     }
+}
+
+/// <summary>The values of the "outcome" label of replug_coordinator_snapshots.</summary>
+public static class SnapshotOutcome
+{
+    public const string Saved = "saved";
+    public const string Failed = "failed";
+    public const string Unreadable = "unreadable";
 }

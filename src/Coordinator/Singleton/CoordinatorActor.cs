@@ -45,9 +45,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
     // The journal is compacted behind the snapshot before the latest: if the latest cannot be read, that one and the events after it rebuild the state.
     private long _latestSnapshot;
     private long _expectedNext = 1;
-    // Snapshots are written when the events since the last one weigh as much as it does (and at least SnapshotEvery of them): a large state is not rewritten for every few events.
-    private long _lastSnapshotBytes;
-    private long _bytesSinceSnapshot;
+    // The snapshot before the one in flight: where the count restarts from when that one fails.
+    private long _previousSnapshotAt;
+    private readonly SnapshotSchedule _snapshotSchedule;
     // Decided, not yet written: see Decide.
     private const int MaxBatchEvents = 1000;
     private readonly List<PendingDecision> _batch = [];
@@ -60,6 +60,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         _state = new CoordinatorState(settings);
         _recent = new RecentEvents(settings.RecentEventsKept);
         _decider = new CoordinatorDecider(settings, Guid.NewGuid);
+        _snapshotSchedule = new SnapshotSchedule(settings.SnapshotEvery);
         _hook = settings.PolicyHook is { Length: > 0 } hook ? new Policies.PolicyHook(hook, _log) : null;
 
         Recover<SnapshotOffer>(offer =>
@@ -78,7 +79,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         });
         Recover<RecoveryCompleted>(_ =>
         {
-            _lastSnapshotAt = LastSequenceNr;
+            // Counted from the snapshot recovered from, not from here: the events replayed count towards the
+            // next snapshot, so restarts do not let the replay grow past the schedule's bound.
+            _lastSnapshotAt = _latestSnapshot;
             Decide(new Recovered(Cluster.Get(Context.System).SelfAddress.ToString()), () =>
             {
                 _recovered = true;
@@ -144,6 +147,7 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(s =>
         {
             _snapshotInFlight = false;
+            _metrics.Snapshot(Observability.SnapshotOutcome.Saved);
             // Keep this snapshot and the one before it, and the events after that one: a bounded journal
             // that still recovers when the newest snapshot cannot be read.
             var previous = _latestSnapshot;
@@ -158,6 +162,9 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotFailure>(f =>
         {
             _snapshotInFlight = false;
+            // Due again at the next write: the events since the last snapshot saved are still to be covered.
+            _lastSnapshotAt = _previousSnapshotAt;
+            _metrics.Snapshot(Observability.SnapshotOutcome.Failed);
             _log.Warning("Coordinator snapshot failed: {0}", f.Cause.Message);
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -276,7 +283,6 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         PersistAll(events, persisted =>
         {
             Remember(persisted);
-            _bytesSinceSnapshot += SizeOf(persisted);
             _metrics.Applied(persisted, _state);
             if (--left > 0) return;
             _metrics.JournalWritten(System.Diagnostics.Stopwatch.GetElapsedTime(writing), events.Length);
@@ -371,17 +377,17 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
         _recent.Remember(LastSequenceNr, e);
     }
 
+    /// <summary>
+    /// A snapshot when <see cref="SnapshotSchedule"/> says one is due, taken at the end of a journal write,
+    /// so that it equals the journal up to its sequence number. The state is copied here (on the actor);
+    /// the snapshot store serializes and writes the copy on its own.
+    /// </summary>
     private void MaybeSnapshot()
     {
-        if (_snapshotInFlight || LastSequenceNr - _lastSnapshotAt < _settings.SnapshotEvery || _bytesSinceSnapshot < _lastSnapshotBytes) return;
+        if (_snapshotInFlight || !_snapshotSchedule.IsDue(LastSequenceNr - _lastSnapshotAt, _state.SnapshotRecords)) return;
         _snapshotInFlight = true;
+        _previousSnapshotAt = _lastSnapshotAt;
         _lastSnapshotAt = LastSequenceNr;
-        var snapshot = _state.ToSnapshot();
-        _lastSnapshotBytes = SizeOf(snapshot);
-        _bytesSinceSnapshot = 0;
-        SaveSnapshot(snapshot);
+        SaveSnapshot(_state.ToSnapshot());
     }
-
-    /// <summary>The bytes <paramref name="value"/> takes in the journal (its serializer's output).</summary>
-    private long SizeOf(object value) => Context.System.Serialization.FindSerializerFor(value).ToBinary(value).LongLength;
 }

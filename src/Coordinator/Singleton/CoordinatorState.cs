@@ -492,6 +492,11 @@ public sealed partial class CoordinatorState
         return record.LastReport.Members.Any(m => _nics.IsAwaitingVerdict(host, m));
     }
 
+    /// <summary>How many records <see cref="ToSnapshot"/> writes: what a snapshot costs, counted without taking one (<see cref="SnapshotSchedule"/>).</summary>
+    public long SnapshotRecords =>
+        _hosts.Count + _ports.Count + _failovers.Count + _commands.Count + _deferred.Count + _nics.RecordCount
+        + _operations.Count + _unplugged.Count + _decisions.Count;
+
     public CoordinatorSnapshot ToSnapshot() =>
         new(Epoch, [.. _hosts.Values], [.. _ports.Values], [.. _failovers.Values], _nics.ToSnapshot(),
             [.. _commands.Values], [.. _deferred.Values], EpochNode, SnapshotOperations());

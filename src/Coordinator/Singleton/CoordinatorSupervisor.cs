@@ -140,6 +140,7 @@ public sealed class CoordinatorSupervisor : ReceiveActor, IWithTimers
                     wasRecovered ? "failed" : "recovery failed", _failedAttempts, _recovery.Attempts, retry.Problem, retry.Delay.TotalSeconds,
                     retry.SkipsSnapshots ? ", skipping snapshots (full replay of the journal)" : "");
                 _snapshots = retry.Snapshots;
+                if (retry.SkipsSnapshots) Observability.CoordinatorMetrics.For(Context.System).Snapshot(Observability.SnapshotOutcome.Unreadable);
                 Timers.StartSingleTimer("start", new StartCoordinator(), retry.Delay);
                 break;
             case RecoveryDecision.GiveUp giveUp:

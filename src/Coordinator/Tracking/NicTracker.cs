@@ -57,6 +57,9 @@ public sealed class NicTracker
 
     public NicTrackerOptions Options => _options;
 
+    /// <summary>How many entries <see cref="ToSnapshot"/> writes, about: one per NIC known, one per fault remembered.</summary>
+    public int RecordCount => _entries.Count + _faults.Count;
+
     private TimeSpan Window => _options.MigrationWindow;
 
     /// <summary>Every place where a NIC is present (not departing, not arriving). A copy: O(number of NICs).</summary>

@@ -52,6 +52,43 @@ public sealed class SqlitePersistenceTests : IDisposable
     }
 
     [Fact]
+    public async Task The_journal_writes_ahead_to_a_log_with_an_fsync_per_commit()
+    {
+        var options = Options();
+        await PersistenceScenarios.Start_write_one_event_and_stop(options, _ =>
+        {
+            // While it runs: a connection opened as the plugins open theirs (their connection string) sees WAL and synchronous FULL.
+            using var connection = new SqliteConnection(options.EffectiveConnectionString);
+            connection.Open();
+            Assert.Equal("wal", Pragma(connection, "journal_mode"));
+            Assert.Equal(PersistenceHosting.SqliteSynchronousFull, Convert.ToInt64(Pragma(connection, "synchronous")));
+            return Task.CompletedTask;
+        });
+
+        Assert.Equal(1, Count(options, "journal"));
+        using var reopened = Open(options);
+        Assert.Equal("wal", Pragma(reopened, "journal_mode"));
+    }
+
+    [Fact]
+    public void A_file_sqlite_cannot_read_is_not_switched_to_WAL_and_stays_as_it_was()
+    {
+        var options = Options();
+        Directory.CreateDirectory(options.DataDirectory);
+        var garbage = Enumerable.Repeat((byte)0x5a, 8192).ToArray();
+        File.WriteAllBytes(options.SqliteDatabasePath, garbage);
+
+        Assert.Null(PersistenceHosting.UseWriteAheadLog(options.SqliteDatabasePath));
+        Assert.Equal(garbage, File.ReadAllBytes(options.SqliteDatabasePath));
+    }
+
+    private static object? Pragma(SqliteConnection connection, string name)
+    {
+        using var command = new SqliteCommand($"PRAGMA {name}", connection);
+        return command.ExecuteScalar();
+    }
+
+    [Fact]
     public async Task Events_and_snapshots_are_stored_with_the_explicit_serializer()
     {
         var options = Options();

@@ -108,6 +108,52 @@ public sealed class JournalFaultTests : ClusterTestBase
         Assert.Equal(before, await State(second));
         var warnings = log.Select(e => e.Message.ToString() ?? "").ToList();
         Assert.Single(warnings, w => w.Contains("skipping snapshots (full replay of the journal)") && w.Contains("does not deserialize"));
+        Assert.Equal(1, Observability.CoordinatorMetrics.For(second.System).Snapshots(Observability.SnapshotOutcome.Unreadable));
+    }
+
+    [Fact]
+    public async Task A_recovery_from_the_latest_snapshot_replays_no_more_than_the_schedule_allows_and_rebuilds_the_same_state()
+    {
+        File.Copy(Fixture, Database);
+        var options = Options();
+        options.Persistence.SnapshotEvery = 25;
+        var first = await TestNode.StartCoordinator("c1", options);
+        await first.Join(null);
+        await Wait.Until(async () => (await first.Ask<Readiness>(new GetReadiness())).Recovered, "the first recovery");
+        var host = (await first.Ask<HostsView>(new GetHosts())).Hosts[0].Host;
+        // Drains and undrains (one event each), several snapshots' worth.
+        for (var i = 0; i < 200; i++)
+            await first.Ask<OperatorProtocol.OperatorAck>(i % 2 == 0 ? new OperatorProtocol.DrainHost(host) : new OperatorProtocol.UndrainHost(host));
+        var schedule = new SnapshotSchedule(options.Persistence.SnapshotEvery);
+        // A handful of hosts, ports and fail-overs: far fewer records than SnapshotEvery, so SnapshotEvery rules.
+        var bound = schedule.MostEventsReplayed(records: 10, batchEvents: 1000);
+        long journalEnd = 0, snapshotAt = 0;
+        try
+        {
+            await Wait.Until(() =>
+            {
+                journalEnd = Count("SELECT max(sequence_number) FROM journal");
+                snapshotAt = Count("SELECT coalesce(max(sequence_number), 0) FROM snapshot");
+                return journalEnd - snapshotAt < options.Persistence.SnapshotEvery;
+            }, "a snapshot within SnapshotEvery events of the journal's end");
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"no snapshot within {options.Persistence.SnapshotEvery} events of the end: the journal ends at {journalEnd}, the latest snapshot is at {snapshotAt}");
+        }
+        // Several snapshots were saved (one at a time: a slow store makes them fewer, never more than 200 / SnapshotEvery).
+        var saved = Observability.CoordinatorMetrics.For(first.System).Snapshots(Observability.SnapshotOutcome.Saved);
+        Assert.InRange(saved, 2, 200 / options.Persistence.SnapshotEvery + 1);
+        var before = await State(first);
+        await first.Leave();
+
+        var second = await TestNode.StartCoordinator("c2", options, giveUp: (_, why) => Assert.Fail($"gave up: {why}"));
+        Nodes.Add(second);
+        await second.Join(null);
+        await Wait.Until(async () => (await second.Ask<Readiness>(new GetReadiness())).Recovered, "recovery from the latest snapshot");
+
+        Assert.Equal(before, await State(second));
+        Assert.True(Count("SELECT max(sequence_number) FROM journal") - Count("SELECT max(sequence_number) FROM snapshot") <= bound);
     }
 
     [Fact]

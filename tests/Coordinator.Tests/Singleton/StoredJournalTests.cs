@@ -72,6 +72,11 @@ public sealed class StoredJournalTests : ClusterTestBase
         foreach (var node in Enumerable.Reverse(Nodes)) await node.DisposeAsync();
         Nodes.Clear();
         Directory.CreateDirectory(target);
-        File.Copy(Path.Combine(Data.Path, "replug.db"), Path.Combine(target, "replug.db"), overwrite: true);
+        // The journal runs in WAL mode: its latest writes may be in replug.db-wal. SQLite's backup copies the whole database into one file.
+        using var source = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Data.Path, "replug.db")};Pooling=False");
+        using var copy = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(target, "replug.db")};Pooling=False");
+        source.Open();
+        copy.Open();
+        source.BackupDatabase(copy);
     }
 }
