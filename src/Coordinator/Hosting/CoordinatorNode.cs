@@ -14,6 +14,19 @@ public sealed class CoordinatorKey;
 public static class CoordinatorNode
 {
     /// <summary>
+    /// How long the singleton manager waits after the old singleton's node is removed before it
+    /// starts the next instance (<c>akka.cluster.singleton.removal-margin</c>). Akka's default is
+    /// the split brain resolver's stable-after, a second wait of it, so that a downed node has stopped
+    /// its singleton before another starts: exclusion by membership. Here exclusion does not rest on
+    /// membership: the next instance starts only once its node holds the journal lock, which the old
+    /// holder keeps until its process ends or its database session does, and the journal's sequence
+    /// numbers refuse any write of an instance whose successor has written (README, "One coordinator
+    /// acts"). So no margin: the next instance asks for the lock at once. (Akka reads 0 as "use the
+    /// default", hence a millisecond.)
+    /// </summary>
+    public static readonly TimeSpan SingletonRemovalMargin = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>
     /// A coordinator node: the persistent coordinator as a cluster singleton on the
     /// "coordinator" role (any number of such nodes, one instance), under its
     /// <see cref="CoordinatorSupervisor"/> (recovery with backoff; after
@@ -31,6 +44,7 @@ public static class CoordinatorNode
         lease.Apply(builder);
         var lockSettings = options.JournalLock;
         builder.WithActors((system, _) => JournalLocks.Get(system).Use(owner => options.Persistence.JournalLock(owner, lockSettings), lockSettings));
+        builder.AddHocon($"akka.cluster.singleton.removal-margin = {(int)SingletonRemovalMargin.TotalMilliseconds}ms", HoconAddMode.Prepend);
         builder.WithActors((system, _) => Observability.CoordinatorMetrics.For(system).ObserveCluster(Akka.Cluster.Cluster.Get(system)));
         builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator,
             CoordinatorSupervisor.Props(options.Settings(cluster), options.Recovery, giveUp),
