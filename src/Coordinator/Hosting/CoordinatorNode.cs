@@ -15,7 +15,9 @@ public static class CoordinatorNode
 {
     /// <summary>
     /// How long the singleton manager waits after the old singleton's node is removed before it
-    /// starts the next instance (<c>akka.cluster.singleton.removal-margin</c>). Akka's default is
+    /// starts the next instance (<c>akka.cluster.down-removal-margin</c>: Akka.NET 1.5's singleton
+    /// manager reads its margin from the downing provider and ignores
+    /// <c>akka.cluster.singleton.removal-margin</c>; no sharding runs here). Akka's default is
     /// the split brain resolver's stable-after, a second wait of it, so that a downed node has stopped
     /// its singleton before another starts: exclusion by membership. Here exclusion does not rest on
     /// membership: the next instance starts only once its node holds the journal lock, which the old
@@ -44,7 +46,7 @@ public static class CoordinatorNode
         lease.Apply(builder);
         var lockSettings = options.JournalLock;
         builder.WithActors((system, _) => JournalLocks.Get(system).Use(owner => options.Persistence.JournalLock(owner, lockSettings), lockSettings));
-        builder.AddHocon($"akka.cluster.singleton.removal-margin = {(int)SingletonRemovalMargin.TotalMilliseconds}ms", HoconAddMode.Prepend);
+        builder.AddHocon($"akka.cluster.down-removal-margin = {(int)SingletonRemovalMargin.TotalMilliseconds}ms", HoconAddMode.Prepend);
         builder.WithActors((system, _) => Observability.CoordinatorMetrics.For(system).ObserveCluster(Akka.Cluster.Cluster.Get(system)));
         builder.WithSingleton<CoordinatorKey>(ActorNames.Coordinator,
             CoordinatorSupervisor.Props(options.Settings(cluster), options.Recovery, giveUp),
