@@ -39,7 +39,7 @@ public static class CoordinatorNode
     public static AkkaConfigurationBuilder WithCoordinatorNode(this AkkaConfigurationBuilder builder, CoordinatorOptions options,
         ClusterNodeOptions cluster, Action<Akka.Actor.ActorSystem, CoordinatorGaveUp>? giveUp = null)
     {
-        builder.WithReplugPersistence(options.Persistence);
+        builder.WithReplugPersistence(options.Persistence, abortSilentTransactionsAfter: options.JournalLock.ServerTimeout);
         // The singleton starts only while its node holds the journal lock: two clusters (a first
         // seed that founded its own) must not both write the journal and grant leases.
         var lease = new JournalLeaseOption();
