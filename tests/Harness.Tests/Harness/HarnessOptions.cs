@@ -14,7 +14,7 @@ public sealed record ClusterTimings(
 {
     public static ClusterTimings Production { get; } = new(
         TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(250),
-        TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(1000), TimeSpan.FromSeconds(4));
+        TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(1000), TimeSpan.FromSeconds(7));
 
     /// <summary>
     /// Shorter, still valid for the product's checks (margin ≥ heartbeat + reaper, StableAfter >
