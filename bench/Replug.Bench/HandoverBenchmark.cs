@@ -98,15 +98,16 @@ public static class HandoverBenchmark
             Milestone("c1 unreachable (failure detector)", r => r.UnreachableMs, _ => 0),
             Milestone($"c1 downed + removed (SBR stable-after {cluster.StableAfter.TotalSeconds:0} s, leader)", r => r.RemovedMs, r => r.UnreachableMs),
             Milestone($"new instance recovered (EpochStarted stamp)", r => r.EpochMs, r => r.RemovedMs),
-            Milestone("GetReadiness answers through c2's proxy (identify: 1 s)", r => r.ReadyMs, r => r.EpochMs),
+            Milestone($"GetReadiness answers through c2's proxy (identify every {ClusterHosting.CoordinatorIdentificationInterval.TotalMilliseconds:0} ms)", r => r.ReadyMs, r => r.EpochMs),
         ]);
-        Console.WriteLine($"  removed -> recovered: the singleton manager waits its removal margin (Akka.NET: the SBR's stable-after, {cluster.StableAfter.TotalSeconds:0} s)");
-        Console.WriteLine("  after the member is removed before it starts the new instance; recovery itself is the small figure below.");
+        Console.WriteLine($"  removed -> recovered: no removal margin ({CoordinatorNode.SingletonRemovalMargin.TotalMilliseconds:0} ms; the journal lock excludes, README \"Singleton hand-over\"):");
+        Console.WriteLine("  the new node takes the journal lock (freed with the stopped node) and recovers; recovery itself is the small figure below.");
         Console.WriteLine("  recovery alone (CoordinatorActor started on a fresh node over the same journal, cold plugin), ms:");
         BenchStats.Table(["recovery", "ms"],
         [
             [$"from snapshot + {last.Before.HighestSequenceNr - (last.Before.SnapshotSequenceNr ?? 0)} events", Ms([.. results.Select(r => r.RecoverSnapshotMs)])],
-            [$"full replay of {last.Before.HighestSequenceNr + 1} events (snapshot deleted)", Ms([.. results.Select(r => r.RecoverFullMs)])],
+            [$"full replay of {last.Before.HighestSequenceNr + 1} events (snapshot deleted)",
+                results.Any(r => double.IsNaN(r.RecoverFullMs)) ? "n/a (events behind the older snapshot compacted)" : Ms([.. results.Select(r => r.RecoverFullMs)])],
         ]);
         Console.WriteLine("  anchor: Akka's defaults (FD pause 3 s, SBR stable-after 20 s) move a singleton in ~45 s.");
         return results.All(r => r.StateBefore == r.StateAfter && r.EpochAfter > r.EpochBefore) ? 0 : 1;
@@ -150,7 +151,6 @@ public static class HandoverBenchmark
             var build = Stopwatch.StartNew();
             var ids = Enumerable.Range(0, hostCount).Select(h => new HostId($"fake-{h:000}")).ToArray();
             NicIdentity Identity(int h, int j) => new(NicIdentityKind.PermanentMac, $"02:bb:{h / 256:x2}:{h % 256:x2}:00:{j:x2}");
-            var registrations = new List<Task<HostRegistered>>();
             for (var h = 0; h < hostCount; h++)
             {
                 var host = ids[h];
@@ -159,9 +159,11 @@ public static class HandoverBenchmark
                 var ports = Enumerable.Range(0, PortsPerHost).Select(j =>
                     new PortReport(new PortSpec(new PortId($"{host}-p{j}")), [DeviceId.Net($"eth{j}")], DeviceId.Net($"eth{j}"), false)).ToList();
                 var inventory = new HostInventory(nics, ports, 2 * PortsPerHost, PortsPerHost);
-                registrations.Add(c2.Ask<HostRegistered>(new RegisterHost(host, agent.Path.ToStringWithAddress(witness.Address), 1, inventory), Timeout));
+                // Answered at the host's own address (the fake agent), not to the sender: the readiness answer below, ordered behind them, says they are in.
+                c2.CoordinatorProxy.Tell(new RegisterHost(host, agent.Path.ToStringWithAddress(witness.Address), 1, inventory));
             }
-            await Task.WhenAll(registrations);
+            var registered = await c2.Ask<Readiness>(new GetReadiness(), Timeout);
+            if (registered.Hosts != hostCount + 1) throw new InvalidOperationException($"{registered.Hosts} hosts registered, not {hostCount + 1} (the witness and {hostCount} fake hosts)");
             for (var f = 0; f < failoverCount; f++)
                 c2.CoordinatorProxy.Tell(new HostProtocol.PortEscalated(ids[f % hostCount], new PortId($"{ids[f % hostCount]}-p{f / hostCount}"), "bench: no healthy device"));
             await Wait.Until(async () => (await c1.Ask<FailoversView>(new GetFailovers())).Failovers.Count(f => f.Status == FailoverStatus.Completed) == failoverCount,
@@ -206,8 +208,14 @@ public static class HandoverBenchmark
 
             // ---- recovery alone, on the same journal ----
             var withSnapshot = await RecoverAlone(options, cluster);
-            DeleteSnapshots(data.Database);
-            var full = await RecoverAlone(options, cluster);
+            // A full replay needs every event: once compaction has deleted those behind the older kept
+            // snapshot, the coordinator refuses to recover on the hole (JournalGapException), by design.
+            var full = double.NaN;
+            if (LowestSequenceNr(data.Database) <= 1)
+            {
+                DeleteSnapshots(data.Database);
+                full = await RecoverAlone(options, cluster);
+            }
 
             double Ms(DateTimeOffset at) => (at - t0).TotalMilliseconds;
             return new Run(Ms(readyAt), times.TryGetValue("unreachable", out var u) ? Ms(u) : double.NaN,
@@ -239,6 +247,16 @@ public static class HandoverBenchmark
         {
             await node.Crash();
         }
+    }
+
+    private static long LowestSequenceNr(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MIN(sequence_number), 0) FROM journal WHERE persistence_id = $id";
+        command.Parameters.AddWithValue("$id", CoordinatorActor.PersistenceIdValue);
+        return (long)command.ExecuteScalar()!;
     }
 
     private static void DeleteSnapshots(string database)

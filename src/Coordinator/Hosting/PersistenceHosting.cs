@@ -16,7 +16,15 @@ public static class PersistenceHosting
     /// checks (tags "akka", "persistence", and "journal" or "snapshot-store").
     /// </summary>
     /// <exception cref="ArgumentException">The options are not valid; the message names every bad key.</exception>
-    public static AkkaConfigurationBuilder WithReplugPersistence(this AkkaConfigurationBuilder builder, PersistenceOptions options)
+    /// <param name="abortSilentTransactionsAfter">
+    /// PostgreSQL only: the server aborts a journal transaction whose writer has been silent this long
+    /// (<c>idle_in_transaction_session_timeout</c>). A coordinator process stopped in the middle of a
+    /// write (SIGSTOP, a paused VM) would otherwise keep its open transaction, and with it the row its
+    /// successor must write next: the successor's write would wait on it until the process died or woke.
+    /// A coordinator node passes its journal lock's timeout: silent that long, a writer has lost both.
+    /// </param>
+    public static AkkaConfigurationBuilder WithReplugPersistence(this AkkaConfigurationBuilder builder, PersistenceOptions options,
+        TimeSpan? abortSilentTransactionsAfter = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
@@ -27,6 +35,8 @@ public static class PersistenceHosting
         if (options.IsSqlite) Directory.CreateDirectory(Path.GetDirectoryName(options.SqliteDatabasePath)!);
 
         var connectionString = options.EffectiveConnectionString;
+        if (options.IsPostgreSql && abortSilentTransactionsAfter is { } silent)
+            connectionString = Locking.PostgresJournalLock.AbortingSilentTransactions(connectionString, silent);
         var autoInitialize = !options.IsSqlite || SqliteNeedsTables(options.SqliteDatabasePath);
         if (options.IsSqlite) UseWriteAheadLog(options.SqliteDatabasePath);
         var providerName = options.ProviderName;

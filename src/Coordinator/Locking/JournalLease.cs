@@ -148,7 +148,7 @@ public sealed class JournalLease : Lease
             var held = Interlocked.Exchange(ref _held, null);
             if (held is null) return true;
             await held.ReleaseAsync();
-            _log.Info("Released the coordinator's journal lock");
+            _log.Info("Released the coordinator's journal lock as {Owner}", _owner);
             return true;
         }
         finally
@@ -162,6 +162,7 @@ public sealed class JournalLease : Lease
     private async Task KeepConfirming(IJournalLock held, Action<Exception> lost, CancellationToken stop)
     {
         var settings = _locks.Settings;
+        var lastConfirmed = Stopwatch.GetTimestamp();
         while (!stop.IsCancellationRequested)
         {
             try
@@ -188,12 +189,14 @@ public sealed class JournalLease : Lease
             if (confirmed)
             {
                 _locks.HeldUntil(sent + (long)(settings.HeldFor.TotalSeconds * Stopwatch.Frequency));
+                lastConfirmed = sent;
                 continue;
             }
             _locks.HeldUntil(0);
             // The next Acquire (the singleton manager retries) must take the lock anew.
             if (Interlocked.CompareExchange(ref _held, null, held) == held) await held.DisposeAsync();
-            _log.Error("Lost the coordinator's journal lock (its database session ended or did not answer): this node's coordinator stops acting");
+            _log.Error("Lost the coordinator's journal lock as {Owner} (its database session ended or did not answer; last confirmed {Confirmed} s ago): " +
+                       "this node's coordinator stops acting", _owner, Stopwatch.GetElapsedTime(lastConfirmed).TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture));
             lost(new LeaseException("the coordinator's journal lock was lost"));
             return;
         }

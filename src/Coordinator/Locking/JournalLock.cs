@@ -52,3 +52,11 @@ public sealed record JournalLockSettings(TimeSpan CheckInterval, TimeSpan Server
     /// </summary>
     public TimeSpan SplitAfter => ServerTimeout * 2 + CheckInterval * 3;
 }
+
+/// <summary>
+/// The coordinator was about to write the journal while this process's hold on the journal lock
+/// is not confirmed (paused, cut off from the database, lost): a successor may be writing already.
+/// Thrown before the write, so nothing of the batch is written or sent; the instance stops.
+/// </summary>
+public sealed class JournalLockNotHeldException(int events)
+    : Exception($"not writing {events} event(s): this node's hold on the coordinator's journal lock is not confirmed (another coordinator may hold it)");

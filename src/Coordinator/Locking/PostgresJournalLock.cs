@@ -44,6 +44,18 @@ public sealed class PostgresJournalLock : IJournalLock
     /// </summary>
     public bool ServerEndsSilentSessions => _serverHasIdleTimeout;
 
+    /// <summary>
+    /// <paramref name="connectionString"/> with <c>idle_in_transaction_session_timeout</c> added to the
+    /// operator's own options: the server aborts a transaction whose client has been silent for
+    /// <paramref name="after"/> (the journal's writes: see <c>PersistenceHosting.WithReplugPersistence</c>).
+    /// </summary>
+    public static string AbortingSilentTransactions(string connectionString, TimeSpan after)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(long)after.TotalMilliseconds}".Trim();
+        return builder.ToString();
+    }
+
     /// <summary>The advisory lock's second key: the schema's name, hashed (FNV-1a, stable across processes), non-negative.</summary>
     public int Key { get; }
 

@@ -276,6 +276,12 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             ActAll(batch);
             return;
         }
+        // Only the journal lock's holder writes. An instance whose hold is no longer confirmed (its
+        // process was paused, its database session is late or gone) may have a successor already:
+        // it stops here, before the write, and nothing of the batch is sent. (The journal's unique
+        // sequence numbers refuse its write anyway once the successor has written: README, "One
+        // coordinator acts".)
+        if (!_journalLock.HeldNow) throw new Locking.JournalLockNotHeldException(events.Length);
         var left = events.Length;
         var writing = System.Diagnostics.Stopwatch.GetTimestamp();
         // Already applied by the decider; persisted here. A failed write stops this instance, and the

@@ -35,6 +35,7 @@ public sealed class CoordinatorSupervisor : ReceiveActor, IWithTimers
     private bool _recovered;
     private bool _gaveUp;
     private int _failedAttempts;
+    private bool _waitingForLock;
     private int _dropped;
     private SnapshotSelectionCriteria _snapshots = SnapshotSelectionCriteria.Latest;
     private CoordinatorRecoveryFailed? _recoveryFailure;
@@ -82,6 +83,19 @@ public sealed class CoordinatorSupervisor : ReceiveActor, IWithTimers
 
     private void Start()
     {
+        // A coordinator starts (and is started again after a failure) only while this node's hold on
+        // the journal lock is confirmed: one that lost it waits for the singleton manager to stop this
+        // actor (the lease's loss) or for the hold to be confirmed again.
+        var journalLock = Locking.JournalLocks.Get(Context.System);
+        if (!journalLock.HeldNow)
+        {
+            if (!_waitingForLock) _log.Warning("The coordinator does not start: this node's hold on the journal lock is not confirmed");
+            _waitingForLock = true;
+            _problem = "this node's hold on the coordinator's journal lock is not confirmed";
+            Timers.StartSingleTimer("start", new StartCoordinator(), journalLock.Settings.CheckInterval);
+            return;
+        }
+        _waitingForLock = false;
         _recoveryFailure = null;
         _crash = null;
         _child = Context.Watch(Context.ActorOf(CoordinatorActor.Props(_settings, _snapshots), ChildName));
