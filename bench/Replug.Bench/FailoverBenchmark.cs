@@ -47,6 +47,10 @@ public static class FailoverBenchmark
             ns.Ip("link", "set", "br0", "up");
             ns.Ip("link", "add", "v1", "type", "veth", "peer", "name", "v1p");
             ns.Ip("link", "add", "v2", "type", "veth", "peer", "name", "v2p");
+            // Peers up: a present NIC has carrier, so it is operationally up (the bridge data path keeps
+            // the previous device until the next one is, which a NIC without carrier never becomes).
+            ns.Ip("link", "set", "v1p", "up");
+            ns.Ip("link", "set", "v2p", "up");
             var sysfs = ns.SysfsRoot;
 
             var options = new AgentOptions
@@ -121,6 +125,7 @@ public static class FailoverBenchmark
                 // Return: the veth comes back; revertive, so traffic goes back to it.
                 var sentAdd = Stopwatch.GetTimestamp();
                 ip.Send("link add v1 type veth peer name v1p");
+                ip.Send("link set v1p up");
                 var up = await events.NextAsync<PortSwitched>(s => s.From == v2 && s.To == v1, StepTimeout, "revert to net/v1", cancellation);
                 var revertOk = ns.MasterOf("v1") == "br0" && ns.MasterOf("v2") is null;
                 await events.WaitStateAsync(v1, DeviceState.Active, StepTimeout, cancellation);

@@ -186,10 +186,21 @@ public static class SwitchLatencyBenchmark
         foreach (var device in new[] { Active, Standby })
         {
             ns.Ip("link", "add", device, "type", "veth", "peer", "name", subject.PeerPrefix + device, "netns", peerNamespace);
+            PeerUp(peerNamespace, subject.PeerPrefix + device);
             ns.Ip("link", "set", device, "up");
         }
         ns.Ip("link", "set", Active, "master", Bridge);
         subject.BridgeIndex = int.Parse(File.ReadAllText(Path.Combine(ns.SysfsRoot, "class/net", Bridge, "ifindex")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// A NIC that is present has carrier: its veth peer is up, so the NIC is operationally up (a
+    /// bridge port forwards only then, and Replug's switch keeps the previous NIC until it is).
+    /// </summary>
+    private static void PeerUp(string peerNamespace, string peer)
+    {
+        if (!BenchShell.TryRun(out var error, "ip", "-n", peerNamespace, "link", "set", peer, "up"))
+            throw new InvalidOperationException($"cannot bring {peer} up in {peerNamespace}: {error}");
     }
 
     /// <summary>A link's state from the namespace's sysfs.</summary>
@@ -238,7 +249,11 @@ public static class SwitchLatencyBenchmark
         }
         if (!switched) Problem(subject, $"no switch within {timeout.TotalMilliseconds:0} ms");
 
-        var add = Task.Run(() => ns.Ip("link", "add", Active, "type", "veth", "peer", "name", subject.PeerPrefix + Active, "netns", peerNamespace), cancellation);
+        var add = Task.Run(() =>
+        {
+            ns.Ip("link", "add", Active, "type", "veth", "peer", "name", subject.PeerPrefix + Active, "netns", peerNamespace);
+            PeerUp(peerNamespace, subject.PeerPrefix + Active);
+        }, cancellation);
         var added = await observer.NextAsync(subject.Index, e => e.IsAddition(Active), timeout, cancellation);
         var restoredAt = await observer.UntilAsync(subject.Index, links => Restored(links, subject.BridgeIndex), timeout, cancellation);
         await add;
