@@ -152,9 +152,15 @@ public sealed class CoordinatorActor : ReceivePersistentActor, IWithTimers
             // that still recovers when the newest snapshot cannot be read.
             var previous = _latestSnapshot;
             _latestSnapshot = s.Metadata.SequenceNr;
-            if (previous <= 0) return;
-            DeleteMessages(previous);
-            DeleteSnapshots(new SnapshotSelectionCriteria(previous - 1));
+            if (previous > 0)
+            {
+                DeleteMessages(previous);
+                DeleteSnapshots(new SnapshotSelectionCriteria(previous - 1));
+            }
+            // Events written while this one was in flight may make the next due already. Taken now when the
+            // state equals the journal (nothing decided waits for a write), or else at the end of that write:
+            // the recovery bound holds once a burst ends, not only at the next write.
+            if (_batch.Count == 0) MaybeSnapshot();
         });
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(f => _log.Warning("Coordinator journal compaction up to event {0} failed (the events stay; next snapshot retries): {1}",
