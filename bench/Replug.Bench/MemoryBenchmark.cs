@@ -20,6 +20,7 @@ public static partial class MemoryBenchmark
     private static readonly TimeSpan DevicesTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan SettleFor = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan SettleAtMost = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan AfterLeaveAtLeast = TimeSpan.FromSeconds(15);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -85,7 +86,10 @@ public static partial class MemoryBenchmark
             ns.IpBatch(del, cancellation);
             result.DeleteBatch = Stopwatch.GetElapsedTime(delStart);
             await agent.WaitDevicesAsync(m => m.Total == baseline.Total, $"back to {baseline.Total} devices", cancellation);
+            // The agent gives memory back once devices have been quiet for 10 s (HeapTrimPolicy).
+            await Task.Delay(AfterLeaveAtLeast, cancellation);
             result.AfterLeave = await agent.SettledAsync(cancellation);
+            result.HeapCollections = agent.HeapCollections;
             result.AfterLeaveGcHeap = (await agent.MetricsAsync(cancellation)).GcHeap;
             result.Peak = agent.ReadStatus().HighWater;
         }
@@ -141,6 +145,7 @@ public static partial class MemoryBenchmark
         BenchFormat.Row("peak (VmHWM over the run)", r.Peak > 0 ? BenchFormat.Mib(r.Peak) : "-");
         BenchFormat.Row("after they left, settled: VmRSS / GC heap", $"{Rss(r.AfterLeave)} / {Heap(r.AfterLeaveGcHeap)}");
         BenchFormat.Row("  delete batch (ip -batch, wall)", $"{r.DeleteBatch.TotalSeconds:0.0} s");
+        foreach (var collected in r.HeapCollections) BenchFormat.Row("  agent:", collected);
         BenchFormat.Row($"start-up with {2 * pairs} present: /metrics answers", Time(r.StartupMetricsUp));
         BenchFormat.Row("  start-up rescan logged", Time(r.StartupScanLogged) + (r.StartupScanLine is { } line ? $" ({line})" : ""));
         BenchFormat.Row($"  every device Active on /metrics ({r.StartupDevices})", Time(r.StartupAllActive));
@@ -160,6 +165,7 @@ public static partial class MemoryBenchmark
         public TimeSpan DeleteBatch;
         public TimeSpan? StartupMetricsUp, StartupScanLogged, StartupAllActive;
         public string? StartupScanLine;
+        public IReadOnlyList<string> HeapCollections = [];
     }
 
     /// <summary>VmRSS and VmHWM (its high-water mark), bytes.</summary>
@@ -190,6 +196,13 @@ public static partial class MemoryBenchmark
         public TimeSpan? FirstMetricsAfter { get; private set; }
         public TimeSpan? ScanLoggedAfter { get; private set; }
         public string? ScanLine { get; private set; }
+        private readonly List<string> _heapCollections = [];
+
+        /// <summary>The agent's "Heap collected ..." log lines so far.</summary>
+        public IReadOnlyList<string> HeapCollections
+        {
+            get { lock (_heapCollections) return [.. _heapCollections]; }
+        }
 
         public static AgentProcess Start(string agentDll, BenchNamespace ns, Dictionary<string, string> environment, string logPath)
         {
@@ -300,6 +313,8 @@ public static partial class MemoryBenchmark
                     ScanLoggedAfter = SinceStart(Stopwatch.GetTimestamp());
                     ScanLine = line[line.IndexOf("Rescan of", StringComparison.Ordinal)..];
                 }
+                if (line.IndexOf("Heap collected", StringComparison.Ordinal) is >= 0 and var at)
+                    lock (_heapCollections) _heapCollections.Add(line[at..]);
                 lock (_log) _log.WriteLine(line);
             }
         }
