@@ -52,7 +52,7 @@ public static partial class MemoryBenchmark
             Console.Error.WriteLine("memory: interrupted");
             return 130;
         }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException or TaskCanceledException)
         {
             Console.Error.WriteLine($"memory: {e.GetType().Name}: {e.Message}");
             Print(pairs, result);
@@ -117,6 +117,7 @@ public static partial class MemoryBenchmark
             result.StartupScanLogged = agent.ScanLoggedAfter;
             result.StartupScanLine = agent.ScanLine;
             result.StartupDevices = all.Total;
+            result.StartupScrapeTimeouts = agent.ScrapeTimeouts;
             result.StartupSettled = await agent.SettledAsync(cancellation);
             result.StartupGcHeap = (await agent.MetricsAsync(cancellation)).GcHeap;
             // Removing 10,000 veths takes over a minute (the kernel's RCU wait per device); deleting
@@ -149,6 +150,7 @@ public static partial class MemoryBenchmark
         BenchFormat.Row($"start-up with {2 * pairs} present: /metrics answers", Time(r.StartupMetricsUp));
         BenchFormat.Row("  start-up rescan logged", Time(r.StartupScanLogged) + (r.StartupScanLine is { } line ? $" ({line})" : ""));
         BenchFormat.Row($"  every device Active on /metrics ({r.StartupDevices})", Time(r.StartupAllActive));
+        BenchFormat.Row("  scrapes unanswered within 10 s meanwhile", $"{r.StartupScrapeTimeouts}");
         BenchFormat.Row("  then settled: VmRSS / VmHWM / GC heap", r.StartupSettled is { } s
             ? $"{BenchFormat.Mib(s.Rss)} / {BenchFormat.Mib(s.HighWater)} / {Heap(r.StartupGcHeap)}" : "-");
 
@@ -160,6 +162,7 @@ public static partial class MemoryBenchmark
     private sealed class MemoryResult
     {
         public long IdleDevices, StartupDevices, Peak;
+        public int StartupScrapeTimeouts;
         public ProcStatus? Idle, Present, AfterLeave, StartupSettled;
         public long? IdleGcHeap, PresentGcHeap, AfterLeaveGcHeap, StartupGcHeap;
         public TimeSpan DeleteBatch;
@@ -194,6 +197,8 @@ public static partial class MemoryBenchmark
         }
 
         public TimeSpan? FirstMetricsAfter { get; private set; }
+        /// <summary>Scrapes of /metrics that got no answer within the client's timeout.</summary>
+        public int ScrapeTimeouts { get; private set; }
         public TimeSpan? ScanLoggedAfter { get; private set; }
         public string? ScanLine { get; private set; }
         private readonly List<string> _heapCollections = [];
@@ -253,7 +258,9 @@ public static partial class MemoryBenchmark
                     last = await MetricsAsync(cancellation);
                     if (condition(last)) return last;
                 }
+                // Not up yet, or too busy to answer in time (during a start-up scan): ask again.
                 catch (HttpRequestException) { }
+                catch (TaskCanceledException) when (!cancellation.IsCancellationRequested) { ScrapeTimeouts++; }
                 await Task.Delay(50, cancellation);
             }
             throw new TimeoutException($"no {what} within {DevicesTimeout.TotalSeconds:0} s (last: {last})");
