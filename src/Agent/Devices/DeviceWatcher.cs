@@ -228,8 +228,8 @@ public sealed class DeviceWatcher : ReceiveActor, IWithTimers
     private void DeviceCountChanged()
     {
         var now = _clock.Elapsed;
-        _heapTrim.CountChanged(_supervisors.Count, now);
-        if (!_heapTrimCheckScheduled && _heapTrim.Decide(_supervisors.Count, now) != HeapTrimDecision.Nothing) ScheduleHeapTrimCheck();
+        _heapTrim.Changed(now);
+        if (!_heapTrimCheckScheduled && _heapTrim.Decide(now) != HeapTrimDecision.Nothing) ScheduleHeapTrimCheck();
     }
 
     private void ScheduleHeapTrimCheck()
@@ -241,7 +241,7 @@ public sealed class DeviceWatcher : ReceiveActor, IWithTimers
     private void OnCheckHeapTrim()
     {
         _heapTrimCheckScheduled = false;
-        switch (_heapTrim.Decide(_supervisors.Count, _clock.Elapsed))
+        switch (_heapTrim.Decide(_clock.Elapsed))
         {
             case HeapTrimDecision.WaitForQuiet:
                 ScheduleHeapTrimCheck();
@@ -250,7 +250,7 @@ public sealed class DeviceWatcher : ReceiveActor, IWithTimers
                 var before = GC.GetTotalMemory(forceFullCollection: false);
                 var started = _clock.Elapsed;
                 var after = HeapTrimPolicy.CollectAndReturnMemory();
-                _heapTrim.Trimmed(_supervisors.Count);
+                _heapTrim.Trimmed();
                 _log.Info("Heap collected after a large change of devices (now {0}): {1:0.0} -> {2:0.0} MiB in {3:0} ms",
                     _supervisors.Count, before / 1048576.0, after / 1048576.0, (_clock.Elapsed - started).TotalMilliseconds);
                 break;

@@ -66,26 +66,30 @@ public sealed class DeviceMemoryTests
     public void A_small_change_of_devices_never_asks_for_a_collection()
     {
         var policy = new HeapTrimPolicy(1000, TimeSpan.FromSeconds(10));
-        policy.CountChanged(999, TimeSpan.FromSeconds(1));
-        Assert.Equal(HeapTrimDecision.Nothing, policy.Decide(999, TimeSpan.FromMinutes(5)));
+        policy.Changed(TimeSpan.FromSeconds(1), devices: 999);
+        Assert.Equal(HeapTrimDecision.Nothing, policy.Decide(TimeSpan.FromMinutes(5)));
     }
 
     [Fact]
     public void A_large_change_waits_until_devices_have_been_quiet_then_collects_once()
     {
         var policy = new HeapTrimPolicy(1000, TimeSpan.FromSeconds(10));
-        policy.CountChanged(10_000, TimeSpan.FromSeconds(1));
-        policy.CountChanged(4_000, TimeSpan.FromSeconds(5)); // still leaving
-        Assert.Equal(HeapTrimDecision.WaitForQuiet, policy.Decide(4_000, TimeSpan.FromSeconds(14)));
+        policy.Changed(TimeSpan.FromSeconds(1), devices: 10_000);
+        policy.Changed(TimeSpan.FromSeconds(5), devices: 6_000); // still leaving
+        Assert.Equal(HeapTrimDecision.WaitForQuiet, policy.Decide(TimeSpan.FromSeconds(14)));
         Assert.Equal(TimeSpan.FromSeconds(1), policy.QuietLeft(TimeSpan.FromSeconds(14)));
 
-        Assert.Equal(HeapTrimDecision.Trim, policy.Decide(4_000, TimeSpan.FromSeconds(15)));
-        policy.Trimmed(4_000);
-        Assert.Equal(HeapTrimDecision.Nothing, policy.Decide(4_000, TimeSpan.FromSeconds(60)));
-        // The next collection waits for another large change, from where the last one left off.
-        policy.CountChanged(3_500, TimeSpan.FromSeconds(61));
-        Assert.Equal(HeapTrimDecision.Nothing, policy.Decide(3_500, TimeSpan.FromSeconds(90)));
-        policy.CountChanged(1, TimeSpan.FromSeconds(91));
-        Assert.Equal(HeapTrimDecision.Trim, policy.Decide(1, TimeSpan.FromSeconds(101)));
+        Assert.Equal(HeapTrimDecision.Trim, policy.Decide(TimeSpan.FromSeconds(15)));
+        policy.Trimmed();
+        Assert.Equal(HeapTrimDecision.Nothing, policy.Decide(TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public void Devices_that_came_and_went_count_although_the_number_present_is_back_where_it_was()
+    {
+        var policy = new HeapTrimPolicy(1000, TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 600; i++) policy.Changed(TimeSpan.FromSeconds(1)); // 600 came
+        for (var i = 0; i < 600; i++) policy.Changed(TimeSpan.FromSeconds(2)); // and went
+        Assert.Equal(HeapTrimDecision.Trim, policy.Decide(TimeSpan.FromSeconds(12)));
     }
 }
