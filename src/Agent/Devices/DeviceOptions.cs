@@ -20,17 +20,27 @@ public sealed record StepPolicy(TimeSpan Timeout, int Retries, TimeSpan InitialB
     }
 }
 
-/// <summary>A bounded, oldest-first-dropped record of recent entries.</summary>
-public sealed class BoundedHistory<T>(int capacity)
+/// <summary>
+/// A bounded, oldest-first-dropped record of recent entries. Its storage grows with what it holds,
+/// up to the bound: 10,000 devices with two state changes each do not each reserve room for 32.
+/// </summary>
+public sealed class BoundedHistory<T>(int capacity) where T : class
 {
-    private readonly Queue<T> _entries = new(capacity);
+    private readonly Queue<T> _entries = new();
+    private T? _last;
 
     public int Capacity { get; } = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity));
+
+    public int Count => _entries.Count;
+
+    /// <summary>The newest entry; null when empty.</summary>
+    public T? Last => _last;
 
     public void Add(T entry)
     {
         if (_entries.Count == Capacity) _entries.Dequeue();
         _entries.Enqueue(entry);
+        _last = entry;
     }
 
     public IReadOnlyList<T> ToList() => [.. _entries];

@@ -14,20 +14,28 @@ namespace Replug.Agent.Devices;
 /// pulled); the undrain that follows brings it back (a rescan for a removed PCI function, its
 /// driver, its link up). A drain or undrain is answered with the device's status once applied.
 /// </summary>
-public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
+public sealed class DeviceSupervisor : UntypedActor
 {
     private sealed record StepResult(long Generation, DeviceStep Step, BusResult Result);
     private sealed record RetryStep(long Generation);
     private sealed record RemapTimedOut(long RemapId, int Attempt);
+
+    // The state changes a device keeps for its status; the host's history (HistoryKeeper) keeps more.
+    internal const int HistoryCapacity = 32;
+
+    private static readonly IReadOnlyDictionary<PortId, IActorRef> NoPorts = new Dictionary<PortId, IActorRef>();
 
     private readonly DeviceId _device;
     private readonly IDeviceBus _bus;
     private readonly ManagedDevice? _managed;
     private readonly StepPolicy _policy;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<PortId, IActorRef> _ports = [];
-    private readonly HashSet<PortId> _awaitingRemap = [];
-    private readonly BoundedHistory<DeviceStateChanged> _history = new(32);
+    // A host may see 10,000 devices that no port uses (a VM's taps, a container's veths): what only a
+    // port member needs is made when a port first shows interest, and timers only when a step waits.
+    private Dictionary<PortId, IActorRef>? _ports;
+    private HashSet<PortId>? _awaitingRemap;
+    private readonly BoundedHistory<DeviceStateChanged> _history = new(HistoryCapacity);
+    private ICancelable? _retryTimer, _remapTimer;
 
     private DeviceState _state = DeviceState.Parsed;
     private bool _present;
@@ -49,32 +57,68 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         _bus = bus;
         _managed = managed;
         _policy = policy;
-
-        Receive<Signal>(s => Apply(s.What, s.Reason, s.Uevent?.ReceivedTimestamp ?? 0));
-        Receive<DrainDevice>(d =>
-        {
-            Apply(DeviceSignal.DrainRequested, $"drain: {d.Reason}", 0);
-            Sender.Tell(Status());
-        });
-        Receive<UndrainDevice>(_ =>
-        {
-            Apply(DeviceSignal.UndrainRequested, "undrain", 0);
-            Sender.Tell(Status());
-        });
-        Receive<AddInterest>(OnAddInterest);
-        Receive<RemapCompleted>(OnRemapCompleted);
-        Receive<RemapTimedOut>(OnRemapTimedOut);
-        Receive<StepResult>(OnStepResult);
-        Receive<RetryStep>(r => { if (r.Generation == _stepGeneration) RunBusStep(_step); });
-        Receive<GetDeviceStatus>(_ => Sender.Tell(Status()));
     }
 
-    public ITimerScheduler Timers { get; set; } = null!;
-
+    /// <summary>
+    /// Its mailbox holds nothing while the device is quiet (Akka's default keeps a 32-slot segment
+    /// per actor, about 1 KiB): most devices hear a handful of messages in their life.
+    /// </summary>
     public static Props Props(DeviceId device, IDeviceBus bus, ManagedDevice? managed, StepPolicy policy) =>
-        Akka.Actor.Props.Create(() => new DeviceSupervisor(device, bus, managed, policy));
+        new(CompactDeploy, typeof(DeviceSupervisor), device, bus, managed!, policy);
 
-    private DeviceStatus Status() => new(_device, _state, _present, [.. _ports.Keys], _history.ToList());
+    // One for all supervisors (Props.WithMailbox would copy it per device).
+    private static readonly Deploy CompactDeploy = Deploy.None.WithMailbox(CompactMailbox.Id);
+
+    // An UntypedActor, not a ReceiveActor: a ReceiveActor builds its handler table per instance
+    // (a delegate per message type, about 1 KiB per device).
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case Signal s:
+                Apply(s.What, s.Reason, s.Uevent?.ReceivedTimestamp ?? 0);
+                break;
+            case DrainDevice d:
+                Apply(DeviceSignal.DrainRequested, $"drain: {d.Reason}", 0);
+                Sender.Tell(Status());
+                break;
+            case UndrainDevice:
+                Apply(DeviceSignal.UndrainRequested, "undrain", 0);
+                Sender.Tell(Status());
+                break;
+            case AddInterest interest:
+                OnAddInterest(interest);
+                break;
+            case RemapCompleted done:
+                OnRemapCompleted(done);
+                break;
+            case RemapTimedOut timeout:
+                OnRemapTimedOut(timeout);
+                break;
+            case StepResult result:
+                OnStepResult(result);
+                break;
+            case RetryStep r:
+                if (r.Generation == _stepGeneration) RunBusStep(_step);
+                break;
+            case GetDeviceStatus:
+                Sender.Tell(Status());
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    protected override void PostStop()
+    {
+        _retryTimer?.Cancel();
+        _remapTimer?.Cancel();
+    }
+
+    private IReadOnlyDictionary<PortId, IActorRef> Ports => _ports ?? NoPorts;
+
+    private DeviceStatus Status() => new(_device, _state, _present, [.. Ports.Keys], _history.ToList());
 
     private void Apply(DeviceSignal signal, string reason, long triggerTimestamp)
     {
@@ -113,7 +157,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
             _mootStep = (_stepGeneration, $"{_device} became {next} ({reason})");
             _stepGeneration++;
             _step = DeviceStep.None;
-            Timers.Cancel("retry");
+            _retryTimer?.Cancel();
         }
         var change = new DeviceStateChanged(_device, _state, next, reason, DateTimeOffset.UtcNow);
         _state = next;
@@ -121,7 +165,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         if (next == DeviceState.Active) _drained = false;
         _history.Add(change);
         _log.Info("Device {Device}: {From} -> {To} ({Reason}){Ports}", _device, change.From, next, reason,
-            _ports.Count == 0 ? "" : $" ports [{string.Join(", ", _ports.Keys)}]");
+            Ports.Count == 0 ? "" : $" ports [{string.Join(", ", Ports.Keys)}]");
         Context.Parent.Tell(change);
     }
 
@@ -137,7 +181,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
                 StartRemap();
                 break;
             case DeviceStep.Attach:
-                foreach (var port in _ports.Values) port.Tell(new MemberHealthy(_device, _triggerTimestamp));
+                foreach (var port in Ports.Values) port.Tell(new MemberHealthy(_device, _triggerTimestamp));
                 Apply(DeviceSignal.AttachDone, "offered to its ports", 0);
                 break;
             default:
@@ -149,41 +193,40 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
     private void StartRemap()
     {
         _remapId++;
-        _awaitingRemap.Clear();
-        _awaitingRemap.UnionWith(_ports.Keys);
-        if (_awaitingRemap.Count == 0)
+        _awaitingRemap?.Clear();
+        if (Ports.Count == 0)
         {
             Apply(DeviceSignal.RemapDone, "no port uses it", 0);
             return;
         }
+        (_awaitingRemap ??= []).UnionWith(Ports.Keys);
         SendRemapRequests();
-        Timers.StartSingleTimer("remap", new RemapTimedOut(_remapId, 1), _policy.Timeout);
+        StartRemapTimer(new RemapTimedOut(_remapId, 1), _policy.Timeout);
     }
 
     private void SendRemapRequests()
     {
-        var reason = _history.ToList() is [.., var last] ? last.Reason : _state.ToString();
-        foreach (var port in _awaitingRemap)
-            _ports[port].Tell(new MemberUnhealthy(_device, reason, _remapId, _triggerTimestamp));
+        var reason = _history.Last?.Reason ?? _state.ToString();
+        foreach (var port in _awaitingRemap ?? [])
+            Ports[port].Tell(new MemberUnhealthy(_device, reason, _remapId, _triggerTimestamp));
     }
 
     private void OnRemapCompleted(RemapCompleted done)
     {
-        if (done.RemapId != _remapId || !_awaitingRemap.Remove(done.Port) || _awaitingRemap.Count > 0) return;
-        Timers.Cancel("remap");
+        if (done.RemapId != _remapId || _awaitingRemap is null || !_awaitingRemap.Remove(done.Port) || _awaitingRemap.Count > 0) return;
+        _remapTimer?.Cancel();
         Apply(DeviceSignal.RemapDone, "ports remapped", 0);
     }
 
     private void OnRemapTimedOut(RemapTimedOut timeout)
     {
-        if (timeout.RemapId != _remapId || _awaitingRemap.Count == 0) return;
+        if (timeout.RemapId != _remapId || _awaitingRemap is not { Count: > 0 }) return;
         if (timeout.Attempt <= _policy.Retries)
         {
             _log.Warning("Device {Device}: ports [{Ports}] have not remapped within {Timeout}; asking again (attempt {Attempt})",
                 _device, string.Join(", ", _awaitingRemap), _policy.Timeout, timeout.Attempt + 1);
             SendRemapRequests();
-            Timers.StartSingleTimer("remap", new RemapTimedOut(_remapId, timeout.Attempt + 1),
-                _policy.Timeout + _policy.BackoffFor(timeout.Attempt));
+            StartRemapTimer(new RemapTimedOut(_remapId, timeout.Attempt + 1), _policy.Timeout + _policy.BackoffFor(timeout.Attempt));
             return;
         }
         // Detaching is still right: the device is gone or failing whatever the port does.
@@ -232,7 +275,7 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
                 DeviceStep.Probe => DeviceSignal.ProbeSucceeded,
                 DeviceStep.Restore => DeviceSignal.RestoreSucceeded,
                 _ => DeviceSignal.DetachDone,
-            }, $"{result.Step.ToString().ToLowerInvariant()} done", 0);
+            }, DoneReason(result.Step), 0);
             return;
         }
 
@@ -242,7 +285,8 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
             var delay = _policy.BackoffFor(_attempt);
             _log.Warning("Device {0}: {1} failed ({2}); retry {3}/{4} in {5} ms", _device, result.Step,
                 result.Result.Error, _attempt, _policy.Retries, delay.TotalMilliseconds);
-            Timers.StartSingleTimer("retry", new RetryStep(_stepGeneration), delay);
+            _retryTimer?.Cancel();
+            _retryTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, new RetryStep(_stepGeneration), Self);
             return;
         }
 
@@ -257,9 +301,25 @@ public sealed class DeviceSupervisor : ReceiveActor, IWithTimers
         }, $"{result.Step.ToString().ToLowerInvariant()} failed: {result.Result.Error}", 0);
     }
 
+    // One string per step, not one per device: every device's history holds its "probe done".
+    private static string DoneReason(DeviceStep step) => step switch
+    {
+        DeviceStep.Probe => "probe done",
+        DeviceStep.Restore => "restore done",
+        DeviceStep.Detach => "detach done",
+        _ => $"{step.ToString().ToLowerInvariant()} done",
+    };
+
+    // A stale timeout is harmless (its remap id is checked); a newer one replaces the older.
+    private void StartRemapTimer(RemapTimedOut timeout, TimeSpan delay)
+    {
+        _remapTimer?.Cancel();
+        _remapTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, timeout, Self);
+    }
+
     private void OnAddInterest(AddInterest interest)
     {
-        _ports[interest.Port] = interest.Group;
+        (_ports ??= [])[interest.Port] = interest.Group;
         if (DeviceLifecycle.IsHealthy(_state)) interest.Group.Tell(new MemberHealthy(_device));
     }
 

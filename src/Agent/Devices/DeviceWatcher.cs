@@ -7,10 +7,14 @@ using static Replug.Agent.Devices.DeviceProtocol;
 
 namespace Replug.Agent.Devices;
 
+/// <param name="HeapTrimMinChange">Devices that must come or go before the watcher collects and returns memory (see <see cref="HeapTrimPolicy"/>).</param>
+/// <param name="HeapTrimQuiet">How long the count must stay still first (null: 10 s).</param>
 public sealed record WatcherOptions(
     IReadOnlySet<string> Subsystems,
     IReadOnlyDictionary<DeviceId, ManagedDevice> Managed,
-    StepPolicy Steps)
+    StepPolicy Steps,
+    int HeapTrimMinChange = 1000,
+    TimeSpan? HeapTrimQuiet = null)
 {
     public static WatcherOptions Default => new(new HashSet<string> { Shared.Devices.Subsystems.Net, Shared.Devices.Subsystems.Pci },
         new Dictionary<DeviceId, ManagedDevice>(), StepPolicy.Default);
@@ -22,10 +26,11 @@ public sealed record WatcherOptions(
 /// publishes device events to subscribers, and on start and after an overflow rescans sysfs and
 /// synthesises the difference, so no change is silently lost.
 /// </summary>
-public sealed class DeviceWatcher : ReceiveActor
+public sealed class DeviceWatcher : ReceiveActor, IWithTimers
 {
     private sealed record ScanCompleted(long Generation, DeviceInventory? Inventory, string Reason, string? Error);
     private sealed record Presence(string DevPath, int? IfIndex, string? PciSlot);
+    private sealed record CheckHeapTrim;
 
     private readonly IDeviceBus _bus;
     private readonly WatcherOptions _options;
@@ -39,6 +44,9 @@ public sealed class DeviceWatcher : ReceiveActor
     private readonly HashSet<DeviceId> _drained = [];
     private readonly AgentMetrics _metrics = AgentMetrics.For(Context.System);
     private readonly DeviceStateCensus _census = new();
+    private readonly HeapTrimPolicy _heapTrim;
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private bool _heapTrimCheckScheduled;
 
     private ulong _lastSeqNum;
     private long _received, _filtered, _duplicates, _rejected, _overflows, _resyncs, _synthesised;
@@ -50,7 +58,9 @@ public sealed class DeviceWatcher : ReceiveActor
     {
         _bus = bus;
         _options = options;
+        _heapTrim = new HeapTrimPolicy(options.HeapTrimMinChange, options.HeapTrimQuiet ?? TimeSpan.FromSeconds(10));
         _metrics.ObserveDevices(_census);
+        CompactMailbox.Install(Context.System);
 
         Receive<Uevent>(OnUevent);
         Receive<UeventRejected>(r =>
@@ -86,7 +96,10 @@ public sealed class DeviceWatcher : ReceiveActor
         });
         Receive<GetDevices>(_ => ListDevices());
         Receive<GetWatcherStats>(_ => Sender.Tell(Stats()));
+        Receive<CheckHeapTrim>(_ => OnCheckHeapTrim());
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IDeviceBus bus, WatcherOptions options) =>
         Akka.Actor.Props.Create(() => new DeviceWatcher(bus, options));
@@ -181,6 +194,7 @@ public sealed class DeviceWatcher : ReceiveActor
             "dev-" + Uri.EscapeDataString($"{device.Subsystem}-{device.Name}"));
         _supervisors[device] = child;
         _census.Set(device, DeviceState.Parsed);
+        DeviceCountChanged();
         if (_portMembers.TryGetValue(device, out var ports))
             foreach (var (port, group) in ports) child.Tell(new AddInterest(port, group));
         return child;
@@ -207,6 +221,39 @@ public sealed class DeviceWatcher : ReceiveActor
         {
             Context.Stop(supervisor);
             _census.Remove(change.Device);
+            DeviceCountChanged();
+        }
+    }
+
+    private void DeviceCountChanged()
+    {
+        var now = _clock.Elapsed;
+        _heapTrim.Changed(now);
+        if (!_heapTrimCheckScheduled && _heapTrim.Decide(now) != HeapTrimDecision.Nothing) ScheduleHeapTrimCheck();
+    }
+
+    private void ScheduleHeapTrimCheck()
+    {
+        _heapTrimCheckScheduled = true;
+        Timers.StartSingleTimer(nameof(CheckHeapTrim), new CheckHeapTrim(), _heapTrim.QuietLeft(_clock.Elapsed));
+    }
+
+    private void OnCheckHeapTrim()
+    {
+        _heapTrimCheckScheduled = false;
+        switch (_heapTrim.Decide(_clock.Elapsed))
+        {
+            case HeapTrimDecision.WaitForQuiet:
+                ScheduleHeapTrimCheck();
+                break;
+            case HeapTrimDecision.Trim:
+                var before = GC.GetTotalMemory(forceFullCollection: false);
+                var started = _clock.Elapsed;
+                var after = HeapTrimPolicy.CollectAndReturnMemory();
+                _heapTrim.Trimmed();
+                _log.Info("Heap collected after a large change of devices (now {0}): {1:0.0} -> {2:0.0} MiB in {3:0} ms",
+                    _supervisors.Count, before / 1048576.0, after / 1048576.0, (_clock.Elapsed - started).TotalMilliseconds);
+                break;
         }
     }
 

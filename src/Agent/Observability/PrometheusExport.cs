@@ -20,6 +20,13 @@ public sealed class PrometheusExport : IDisposable
     // again from zero, a reset that rate() and histogram_quantile() over rates handle.
     private static readonly TimeSpan SeriesKept = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// .NET's own meter (GC heap by generation, collections, working set, thread pool): the process's,
+    /// so every host of a process exports the same figures. An always-on daemon's memory is watched
+    /// from outside, and the GC heap tells a leak from memory the runtime merely keeps.
+    /// </summary>
+    public const string RuntimeMeterName = "System.Runtime";
+
     private readonly IDisposable _adapter;
 
     public PrometheusExport(IMeterFactory meters)
@@ -30,8 +37,9 @@ public sealed class PrometheusExport : IDisposable
             Registry = Registry,
             // Without it the adapter creates its series in prometheus-net's default registry, not this one.
             MetricFactory = Metrics.WithCustomRegistry(Registry),
-            InstrumentFilterPredicate = instrument => ReferenceEquals(instrument.Meter.Scope, meters)
-                && instrument.Meter.Name.StartsWith("replug.", StringComparison.Ordinal),
+            InstrumentFilterPredicate = instrument => (ReferenceEquals(instrument.Meter.Scope, meters)
+                    && instrument.Meter.Name.StartsWith("replug.", StringComparison.Ordinal))
+                || instrument.Meter.Name == RuntimeMeterName,
             MetricsExpireAfter = SeriesKept,
             ResolveHistogramBuckets = Buckets,
         });

@@ -189,6 +189,37 @@ public sealed class DeviceWatcherTests : AgentActorTestBase
     }
 
     [Fact]
+    public void Once_many_devices_have_left_and_things_are_quiet_the_heap_is_collected_once()
+    {
+        var watcher = Sys.ActorOf(DeviceWatcher.Props(new SysfsDeviceBus(Sysfs.Root), new WatcherOptions(
+            new HashSet<string> { Subsystems.Net }, new Dictionary<DeviceId, ManagedDevice>(), FastSteps,
+            HeapTrimMinChange: 3, HeapTrimQuiet: TimeSpan.FromMilliseconds(300))));
+        var taps = Enumerable.Range(1, 3).Select(i => $"tap{i}").ToList();
+        // Three came: a large change too (a start-up scan's garbage goes back as well).
+        EventFilter.Info(contains: "Heap collected").ExpectOne(TimeSpan.FromSeconds(10), () =>
+        {
+            foreach (var (tap, i) in taps.Select((t, i) => (t, i + 10)))
+            {
+                Sysfs.AddNet(tap, i);
+                watcher.Tell(Events.Net(UeventAction.Add, tap, i));
+            }
+            foreach (var tap in taps) AwaitState(DeviceId.Net(tap), DeviceState.Active);
+        });
+
+        EventFilter.Info(contains: "Heap collected after a large change of devices (now 0)").ExpectOne(TimeSpan.FromSeconds(10), () =>
+        {
+            foreach (var (tap, i) in taps.Select((t, i) => (t, i + 10)))
+            {
+                UnplugNet(tap);
+                watcher.Tell(Events.Net(UeventAction.Remove, tap, i));
+            }
+            foreach (var tap in taps) AwaitState(DeviceId.Net(tap), DeviceState.Detached);
+        });
+        // One collection per large change, not one per device.
+        EventFilter.Info(contains: "Heap collected").Expect(0, TimeSpan.FromSeconds(1), () => { });
+    }
+
+    [Fact]
     public void A_drain_for_an_unknown_device_is_answered_as_such()
     {
         var watcher = StartWatcher();
