@@ -33,6 +33,7 @@ public sealed class ClusterPool : IAsyncLifetime
             {
                 await _cluster.HealAsync();
                 foreach (var host in _cluster.Hosts) await _cluster.WaitHostStatusAsync(host.Name, "Up", TimeSpan.FromSeconds(60));
+                await _cluster.WaitAgentsMembersUpAsync(TimeSpan.FromSeconds(20));
                 await _cluster.WaitSettledAsync(TimeSpan.FromSeconds(60), "the previous test (reused cluster)", apiLagLimitMs: 30_000);
                 if (suitable is null || await suitable(_cluster) is not { } unsuitable)
                 {
