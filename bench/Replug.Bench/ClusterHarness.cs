@@ -80,20 +80,14 @@ internal sealed record JournalFacts(long Events, long HighestSequenceNr, long? S
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly }.ToString());
         connection.Open();
-        var byManifest = new Dictionary<string, long>(StringComparer.Ordinal);
-        long events = 0, highest = 0;
+        Dictionary<string, long> byManifest;
+        long events, highest;
         using (var command = connection.CreateCommand())
         {
             command.CommandText = "SELECT manifest, COUNT(*), MAX(sequence_number) FROM journal WHERE persistence_id = $id GROUP BY manifest";
             command.Parameters.AddWithValue("$id", Coordinator.Singleton.CoordinatorActor.PersistenceIdValue);
             using var reader = command.ExecuteReader();
-            while (reader.Read())
-            {
-                var count = reader.GetInt64(1);
-                byManifest[reader.IsDBNull(0) ? "" : reader.GetString(0)] = count;
-                events += count;
-                highest = Math.Max(highest, reader.GetInt64(2));
-            }
+            (byManifest, events, highest) = CountByManifest(reader);
         }
         long? snapshot = null;
         long bytes = 0;
@@ -119,6 +113,21 @@ internal sealed record JournalFacts(long Events, long HighestSequenceNr, long? S
             (long)Scalar("PRAGMA page_size")!);
     }
 
+    /// <summary>Rows of (manifest, count, highest sequence number), as both stores answer them: events by manifest, in all, and the highest.</summary>
+    private static (Dictionary<string, long> ByManifest, long Events, long Highest) CountByManifest(System.Data.Common.DbDataReader reader)
+    {
+        var byManifest = new Dictionary<string, long>(StringComparer.Ordinal);
+        long events = 0, highest = 0;
+        while (reader.Read())
+        {
+            var count = reader.GetInt64(1);
+            byManifest[reader.IsDBNull(0) ? "" : reader.GetString(0)] = count;
+            events += count;
+            highest = Math.Max(highest, reader.GetInt64(2));
+        }
+        return (byManifest, events, highest);
+    }
+
     /// <summary>The same facts from a PostgreSQL schema (no file: pages and journal mode are SQLite's).</summary>
     public static JournalFacts ReadPostgres(string connectionString, string schema)
     {
@@ -130,17 +139,11 @@ internal sealed record JournalFacts(long Events, long HighestSequenceNr, long? S
             command.Parameters.AddWithValue("id", Coordinator.Singleton.CoordinatorActor.PersistenceIdValue);
             return command;
         }
-        var byManifest = new Dictionary<string, long>(StringComparer.Ordinal);
-        long events = 0, highest = 0;
+        Dictionary<string, long> byManifest;
+        long events, highest;
         using (var command = Command("SELECT manifest, COUNT(*), MAX(sequence_number) FROM {schema}.journal WHERE persistence_id = @id GROUP BY manifest"))
         using (var reader = command.ExecuteReader())
-            while (reader.Read())
-            {
-                var count = reader.GetInt64(1);
-                byManifest[reader.IsDBNull(0) ? "" : reader.GetString(0)] = count;
-                events += count;
-                highest = Math.Max(highest, reader.GetInt64(2));
-            }
+            (byManifest, events, highest) = CountByManifest(reader);
         long? snapshot = null;
         long bytes = 0;
         using (var command = Command("SELECT sequence_number, octet_length(snapshot) FROM {schema}.snapshot WHERE persistence_id = @id ORDER BY sequence_number DESC LIMIT 1"))
