@@ -43,37 +43,26 @@ public static class SwitchLatencyBenchmark
             Console.WriteLine("  root; needs gcc (observer, C reactor), python3 (script), systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
-        int iterations, warmup, timeoutMs, gapMs;
-        try
-        {
-            iterations = BenchFormat.IntOption(args, "--iterations", 200);
-            warmup = BenchFormat.IntOption(args, "--warmup", 20);
-            timeoutMs = BenchFormat.IntOption(args, "--timeout", 2000);
-            gapMs = BenchFormat.IntOption(args, "--gap", 20);
-        }
+        if (ReactorRunOptions.Parse("switch-latency", args, iterations: 200, warmup: 20, timeoutMs: 2000, ["replug", "c", "script", "udev"]) is not { } options)
+            return 2;
+        int gapMs;
+        try { gapMs = BenchFormat.IntOption(args, "--gap", 20); }
         catch (FormatException e)
         {
             Console.Error.WriteLine($"switch-latency: {e.Message} (options take whole numbers)");
             return 2;
         }
-        if (iterations <= 0 || warmup < 0 || timeoutMs <= 0 || gapMs < 0)
+        if (gapMs < 0)
         {
-            Console.Error.WriteLine("switch-latency: --iterations and --timeout must be positive, --warmup and --gap not negative");
+            Console.Error.WriteLine("switch-latency: --gap must not be negative");
             return 2;
         }
-        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), ["replug", "c", "script", "udev"], out var selectError);
-        if (names is null)
-        {
-            Console.Error.WriteLine($"switch-latency: {selectError}");
-            return 2;
-        }
-        SwitchReactor.RealTime = BenchFormat.HasOption(args, "--fifo");
+        var (iterations, warmup, timeout, names) = options;
         if (Environment.UserName != "root")
         {
             Console.Error.WriteLine("switch-latency: needs root (network namespaces, SCHED_FIFO)");
             return 2;
         }
-        var timeout = TimeSpan.FromMilliseconds(timeoutMs);
         var cancellation = BenchCleanup.Token;
 
         using var tools = BenchTools.Build("observer", "reactor");

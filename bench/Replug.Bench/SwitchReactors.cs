@@ -268,3 +268,39 @@ internal sealed class UdevReactor() : SwitchReactor("udev")
 
     public override void Dispose() => _process?.Dispose();
 }
+
+/// <summary>
+/// The options every reactor benchmark shares (how many turns, which reactors, how long to wait,
+/// SCHED_FIFO), parsed and checked once; a benchmark's own options stay with it.
+/// </summary>
+public sealed record ReactorRunOptions(int Iterations, int Warmup, TimeSpan Timeout, IReadOnlyList<string> Reactors)
+{
+    /// <summary>The options, or null after printing what is wrong with them as "bench: …"; sets <see cref="SwitchReactor.RealTime"/> from --fifo.</summary>
+    public static ReactorRunOptions? Parse(string bench, string[] args, int iterations, int warmup, int timeoutMs, IReadOnlyList<string> reactors)
+    {
+        try
+        {
+            iterations = BenchFormat.IntOption(args, "--iterations", iterations);
+            warmup = BenchFormat.IntOption(args, "--warmup", warmup);
+            timeoutMs = BenchFormat.IntOption(args, "--timeout", timeoutMs);
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"{bench}: {e.Message} (options take whole numbers)");
+            return null;
+        }
+        if (iterations <= 0 || warmup < 0 || timeoutMs <= 0)
+        {
+            Console.Error.WriteLine($"{bench}: --iterations and --timeout must be positive, --warmup not negative");
+            return null;
+        }
+        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), reactors, out var selectError);
+        if (names is null)
+        {
+            Console.Error.WriteLine($"{bench}: {selectError}");
+            return null;
+        }
+        SwitchReactor.RealTime = BenchFormat.HasOption(args, "--fifo");
+        return new ReactorRunOptions(iterations, warmup, TimeSpan.FromMilliseconds(timeoutMs), names);
+    }
+}

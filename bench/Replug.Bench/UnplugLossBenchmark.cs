@@ -54,33 +54,25 @@ public static class UnplugLossBenchmark
             Console.WriteLine("  root; needs gcc (sender, receiver, observer, C reactor), iproute2 bridge, systemd-udevd (udev); a reactor whose tool is missing is skipped");
             return 0;
         }
-        int iterations, warmup, timeoutMs;
+        if (ReactorRunOptions.Parse("unplug-loss", args, iterations: 10, warmup: 2, timeoutMs: 3000, ["replug", "replug-sa", "c", "udev"]) is not { } options)
+            return 2;
         List<int> rates;
         try
         {
-            iterations = BenchFormat.IntOption(args, "--iterations", 10);
-            warmup = BenchFormat.IntOption(args, "--warmup", 2);
-            timeoutMs = BenchFormat.IntOption(args, "--timeout", 3000);
             rates = [.. (BenchFormat.Option(args, "--rates") ?? "10000,100000").Split(',', StringSplitOptions.RemoveEmptyEntries)
                 .Select(r => int.Parse(r, CultureInfo.InvariantCulture))];
         }
         catch (FormatException e)
         {
-            Console.Error.WriteLine($"unplug-loss: {e.Message} (options take whole numbers; --rates a comma-separated list)");
+            Console.Error.WriteLine($"unplug-loss: --rates: {e.Message} (a comma-separated list of whole numbers)");
             return 2;
         }
-        if (iterations <= 0 || warmup < 0 || timeoutMs <= 0 || rates.Count == 0 || rates.Any(r => r is < 100 or > 1_000_000))
+        if (rates.Count == 0 || rates.Any(r => r is < 100 or > 1_000_000))
         {
-            Console.Error.WriteLine("unplug-loss: --iterations and --timeout must be positive, --warmup not negative, each rate 100 to 1,000,000 frames/s");
+            Console.Error.WriteLine("unplug-loss: --rates: each rate 100 to 1,000,000 frames/s");
             return 2;
         }
-        var names = SwitchReactor.Select(BenchFormat.Option(args, "--only"), ["replug", "replug-sa", "c", "udev"], out var selectError);
-        if (names is null)
-        {
-            Console.Error.WriteLine($"unplug-loss: {selectError}");
-            return 2;
-        }
-        SwitchReactor.RealTime = BenchFormat.HasOption(args, "--fifo");
+        var (iterations, warmup, timeout, names) = options;
         if (Environment.UserName != "root")
         {
             Console.Error.WriteLine("unplug-loss: needs root (network namespaces, raw sockets)");
@@ -91,7 +83,6 @@ public static class UnplugLossBenchmark
             Console.Error.WriteLine("unplug-loss: the iproute2 'bridge' command is not on PATH (the fabric's ports are set with it)");
             return 1;
         }
-        var timeout = TimeSpan.FromMilliseconds(timeoutMs);
         var cancellation = BenchCleanup.Token;
 
         using var tools = BenchTools.Build("observer", "reactor", "sender", "receiver");
