@@ -86,7 +86,7 @@ public static class HandoverBenchmark
 
         var last = results[^1];
         BenchFormat.Header("handover — coordinator singleton: hard stop of its node -> new instance recovered and answering (SQLite)");
-        BenchFormat.Row("cluster options (production defaults)",
+        BenchFormat.Row("cluster options",
             $"heartbeat {cluster.HeartbeatInterval.TotalMilliseconds:0} ms, pause {cluster.AcceptableHeartbeatPause.TotalSeconds:0.0} s, " +
             $"stable-after {cluster.StableAfter.TotalSeconds:0.#} s (keep-majority{(BenchFormat.HasOption(args, "--stable-after") ? ", from --stable-after" : ", production default")})");
         BenchFormat.Row("runs / wall time", $"{results.Count} in {clock.Elapsed.TotalSeconds:0} s (fresh cluster and journal per run)");
