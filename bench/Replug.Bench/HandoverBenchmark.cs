@@ -38,7 +38,7 @@ public static class HandoverBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: handover [--runs N (5)] [--hosts N (50)] [--failovers N (50)] [--migrations N (200)]");
+            Console.WriteLine("usage: handover [--runs N (5)] [--hosts N (50)] [--failovers N (50)] [--migrations N (200)] [--stable-after SECONDS (production)]");
             return 0;
         }
         var runs = BenchFormat.IntOption(args, "--runs", 5);
@@ -51,6 +51,14 @@ public static class HandoverBenchmark
             return 2;
         }
         var cluster = BenchCluster.Production();
+        // Another StableAfter on the same build and load: a before/after comparison in one sitting.
+        if (BenchFormat.Option(args, "--stable-after") is { } stable)
+            cluster.StableAfter = TimeSpan.FromSeconds(double.Parse(stable, CultureInfo.InvariantCulture));
+        if (cluster.Validate() is [var problem, ..])
+        {
+            Console.Error.WriteLine($"handover: {problem}");
+            return 2;
+        }
         var snapshotEvery = new PersistenceOptions().SnapshotEvery;
         Console.WriteLine($"handover: 2 coordinator nodes + witness; state: {hosts} fake hosts x {NicsPerHost} NICs / {PortsPerHost} ports, " +
             $"{failovers} fail-overs, {migrations} NIC migrations; snapshot every {snapshotEvery}; {runs} runs ...");
@@ -78,9 +86,9 @@ public static class HandoverBenchmark
 
         var last = results[^1];
         BenchFormat.Header("handover — coordinator singleton: hard stop of its node -> new instance recovered and answering (SQLite)");
-        BenchFormat.Row("cluster options (production defaults)",
+        BenchFormat.Row("cluster options",
             $"heartbeat {cluster.HeartbeatInterval.TotalMilliseconds:0} ms, pause {cluster.AcceptableHeartbeatPause.TotalSeconds:0.0} s, " +
-            $"stable-after {cluster.StableAfter.TotalSeconds:0} s (keep-majority)");
+            $"stable-after {cluster.StableAfter.TotalSeconds:0.#} s (keep-majority{(BenchFormat.HasOption(args, "--stable-after") ? ", from --stable-after" : ", production default")})");
         BenchFormat.Row("runs / wall time", $"{results.Count} in {clock.Elapsed.TotalSeconds:0} s (fresh cluster and journal per run)");
         BenchFormat.Row("machine", $"{Environment.ProcessorCount} cores, 3 ActorSystems in this process; load average {load} at the start");
         BenchFormat.Row("state built per run (events persisted / time)",
@@ -96,7 +104,7 @@ public static class HandoverBenchmark
         BenchStats.Table(["milestone", "since stop", "step"],
         [
             Milestone("c1 unreachable (failure detector)", r => r.UnreachableMs, _ => 0),
-            Milestone($"c1 downed + removed (SBR stable-after {cluster.StableAfter.TotalSeconds:0} s, leader)", r => r.RemovedMs, r => r.UnreachableMs),
+            Milestone($"c1 downed + removed (SBR stable-after {cluster.StableAfter.TotalSeconds:0.#} s, leader)", r => r.RemovedMs, r => r.UnreachableMs),
             Milestone($"new instance recovered (EpochStarted stamp)", r => r.EpochMs, r => r.RemovedMs),
             Milestone($"GetReadiness answers through c2's proxy (identify every {ClusterHosting.CoordinatorIdentificationInterval.TotalMilliseconds:0} ms)", r => r.ReadyMs, r => r.EpochMs),
         ]);

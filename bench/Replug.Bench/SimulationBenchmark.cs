@@ -15,12 +15,15 @@ public static class SimulationBenchmark
         if (args.Contains("-h") || args.Contains("--help"))
         {
             Console.WriteLine("usage: simulate [--seeds N (1000)] [--from N (1)] [--profile default|all|none] [--seed S [--trace]]"
-                + " [--fault-phase SECONDS (30)] [--decider real|registrar]");
+                + " [--fault-phase SECONDS (30)] [--stable-after SECONDS (production)] [--policies off|eager] [--decider real|registrar]");
             return Task.FromResult(0);
         }
         var profile = FaultProfile.Named(BenchFormat.Option(args, "--profile") ?? "default");
         var options = new SimulationOptions { Profile = profile };
         if (BenchFormat.Option(args, "--fault-phase") is { } phase) options = options with { FaultPhase = TimeSpan.FromSeconds(double.Parse(phase, System.Globalization.CultureInfo.InvariantCulture)) };
+        if (BenchFormat.Option(args, "--stable-after") is { } stable) options = options with { StableAfter = TimeSpan.FromSeconds(double.Parse(stable, System.Globalization.CultureInfo.InvariantCulture)) };
+        // The policy test's settings (both policies in auto, at their most eager), as SimulationPolicyTests runs them.
+        if (BenchFormat.Option(args, "--policies") == "eager") options = options with { Coordinator = options.Coordinator with { Policies = SimulationOptions.EagerPolicies } };
         if (BenchFormat.Option(args, "--decider") == "registrar") options = options with { Decider = RegistrarDecider.Create };
         if (BenchFormat.Option(args, "--seed") is { } one)
         {
@@ -36,7 +39,7 @@ public static class SimulationBenchmark
 
         var seeds = BenchFormat.IntOption(args, "--seeds", 1000);
         var from = BenchFormat.IntOption(args, "--from", 1);
-        Console.WriteLine($"simulate: seeds {from}..{from + seeds - 1}, profile {profile.Name}, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"simulate: seeds {from}..{from + seeds - 1}, profile {profile.Name}, stable-after {options.StableAfter.TotalSeconds:0.#} s, policies {(options.Coordinator.Policies == SimulationOptions.EagerPolicies ? "eager" : "off")}, {Environment.ProcessorCount} cores");
         Console.WriteLine($"  {options.DescribeBound()}");
         var quiet = options with { RecordTrace = false };
         var clock = Stopwatch.StartNew();

@@ -59,11 +59,18 @@ public sealed class SimKernel
         Version++;
     }
 
-    /// <summary>Enslaves <paramref name="to"/> for the port; fails when the device is not here.</summary>
+    /// <summary>
+    /// Enslaves <paramref name="to"/> for the port and brings its link up; fails when the device is
+    /// not here. The link comes up because the real data path does so in the same request
+    /// (BridgeDataPath.Enslave: one RTM_SETLINK with IFLA_MASTER and IFF_UP): a device a planned
+    /// detach took down, chosen again by an agent that restarted since and so does not know it was
+    /// drained, forwards.
+    /// </summary>
     public bool Switch(PortId port, DeviceId to)
     {
         if (!Has(to)) return false;
         var changed = !_active.TryGetValue(port.Value, out var before) || before != to;
+        changed |= _down.Remove(to.Name);
         _active[port.Value] = to;
         if (changed) Version++;
         return changed;

@@ -1,3 +1,4 @@
+using Replug.Coordinator.Policies;
 using Replug.Coordinator.Singleton;
 
 namespace Replug.Coordinator.Tests.Simulation;
@@ -44,6 +45,17 @@ public sealed record SimulationOptions
     {
         Lease = Production.Lease, LeaseMargin = Production.LeaseMargin, Detection = Production.AcceptableHeartbeatPause,
     };
+
+    /// <summary>
+    /// Policies at their most eager, on the simulation's time scale (a round every 2 s, NICs retired
+    /// after 4 s idle), and with no spare NIC kept: a port's only standby may be unplugged, so every
+    /// fault of an active NIC must be met by plugging it back.
+    /// </summary>
+    public static readonly PolicySettings EagerPolicies = new(
+        new LoadBalancingSettings(PolicyMode.Auto, Level: 5, Cooldown: TimeSpan.FromSeconds(20)),
+        new PowerSavingSettings(PolicyMode.Auto, Level: 5, LowFor: TimeSpan.FromSeconds(8), HighFor: TimeSpan.FromSeconds(4),
+            Reserve: new Reserve(SpareNicsPerPort: 0, SpareHosts: 1)),
+        Interval: TimeSpan.FromSeconds(2));
 
     /// <summary>Keep every trace line (needed for a violation's short trace and for replay comparison).</summary>
     public bool RecordTrace { get; init; } = true;

@@ -14,22 +14,11 @@ public sealed class SimulationPolicyTests(ITestOutputHelper output)
 {
     public const int Seeds = 200;
 
-    /// <summary>
-    /// Policies at their most eager, on the simulation's time scale (a round every 2 s, NICs retired
-    /// after 4 s idle), and with no spare NIC kept: a port's only standby may be unplugged, so every
-    /// fault of an active NIC must be met by plugging it back.
-    /// </summary>
-    public static readonly PolicySettings Eager = new(
-        new LoadBalancingSettings(PolicyMode.Auto, Level: 5, Cooldown: TimeSpan.FromSeconds(20)),
-        new PowerSavingSettings(PolicyMode.Auto, Level: 5, LowFor: TimeSpan.FromSeconds(8), HighFor: TimeSpan.FromSeconds(4),
-            Reserve: new Reserve(SpareNicsPerPort: 0, SpareHosts: 1)),
-        Interval: TimeSpan.FromSeconds(2));
-
     public static SimulationOptions Options(FaultProfile profile) => new()
     {
         Profile = profile,
         RecordTrace = false,
-        Coordinator = new SimulationOptions().Coordinator with { Policies = Eager },
+        Coordinator = new SimulationOptions().Coordinator with { Policies = SimulationOptions.EagerPolicies },
     };
 
     /// <remarks>

@@ -62,4 +62,35 @@ public sealed class SimulationScenarioTests
         }));
         Assert.True(result.Passed, result.Describe());
     }
+    /// <summary>
+    /// Seed 10127 (policies eager, StableAfter 4 s) in one fault: a planned detach took a standby's
+    /// link down, the agent restarted (the new process does not know the device was drained and
+    /// counts it healthy), and the port then moves onto that standby. The real data path brings the
+    /// link up as it enslaves the device (BridgeDataPath: IFLA_MASTER and IFF_UP in one
+    /// RTM_SETLINK), so the port forwards; a model that kept the link down reported a port that
+    /// forwards on no host.
+    /// </summary>
+    [Fact]
+    public void A_port_moved_onto_a_standby_a_planned_detach_took_down_before_its_agent_restarted_forwards()
+    {
+        SimNode? host = null;
+        PortId? moved = null;
+        var result = Run(world => world.Scheduler.At(5_000, "script", () =>
+        {
+            host = world.HostNodes.First(h => h.Host!.Ports.Any(p => p.Members.Count == 2));
+            var port = host.Host!.Ports.First(p => p.Members.Count == 2);
+            moved = port.Spec.Port;
+            var active = host.Kernel.ActiveOf(port.Spec.Port)!.Value;
+            host.Kernel.SetLink(port.Members.Single(m => m != active), up: false);
+            world.CrashNode(host, "agent killed (script)");
+            world.Scheduler.After(TimeSpan.FromMilliseconds(500), "script", () => world.StartNode(host));
+            world.Scheduler.After(TimeSpan.FromSeconds(10), "script", () =>
+            {
+                host.Kernel.Unplug(active);
+                host.Agent!.OnNicRemoved(active);
+                world.Scheduler.After(TimeSpan.FromSeconds(1), "script", () => Assert.Equal([host], world.ForwardingHosts(moved.Value)));
+            });
+        }));
+        Assert.True(result.Passed, result.Describe());
+    }
 }

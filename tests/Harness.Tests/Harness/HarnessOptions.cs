@@ -12,9 +12,11 @@ public sealed record ClusterTimings(
     TimeSpan LeaseMargin,
     TimeSpan StableAfter)
 {
-    public static ClusterTimings Production { get; } = new(
-        TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(250),
-        TimeSpan.FromMilliseconds(1500), TimeSpan.FromMilliseconds(1000), TimeSpan.FromSeconds(7));
+    public static ClusterTimings Production { get; } = FromProduct(new Replug.Shared.Hosting.ClusterNodeOptions());
+
+    private static ClusterTimings FromProduct(Replug.Shared.Hosting.ClusterNodeOptions product) => new(
+        product.HeartbeatInterval, product.AcceptableHeartbeatPause, product.UnreachableReaperInterval,
+        product.Lease, product.LeaseMargin, product.StableAfter);
 
     /// <summary>
     /// Shorter, still valid for the product's checks (margin ≥ heartbeat + reaper, StableAfter >
