@@ -72,20 +72,26 @@ async function runRefresh() {
   const parts = new Set(wanted);
   wanted.clear();
   try {
-    const asks = [api("/hosts"), api("/ports"), api("/policies")];
-    if (parts.has("failovers") || parts.has("all")) asks.push(api("/failovers"));
-    if (parts.has("decisions") || parts.has("all")) asks.push(api("/decisions?max=30"));
-    if (parts.has("all")) asks.push(api("/events?max=1000"));
-    const [hosts, ports, policies, ...rest] = await Promise.all(asks);
+    // The grid needs hosts, ports and policies only: it is drawn as soon as they are in, the rest after.
+    const extras = Promise.all([
+      parts.has("failovers") || parts.has("all") ? api("/failovers") : null,
+      parts.has("decisions") || parts.has("all") ? api("/decisions?max=30") : null,
+      parts.has("all") ? api("/events?max=1000") : null,
+    ]);
+    extras.catch(() => { /* reported when awaited below */ });
+    const [hosts, ports, policies] = await Promise.all([api("/hosts"), api("/ports"), api("/policies")]);
     view.hosts = hosts.hosts;
     view.ports = new Map(ports.ports.map((p) => [p.spec.port, p]));
     view.policies = policies;
-    let i = 0;
-    if (parts.has("failovers") || parts.has("all")) view.failovers = rest[i++].failovers;
-    if (parts.has("decisions") || parts.has("all")) view.decisions = rest[i++].decisions;
-    if (parts.has("all")) for (const e of rest[i++].events) noteMigration(e.type, e.summary);
     sample();
     render();
+    const [failovers, decisions, events] = await extras;
+    if (failovers) view.failovers = failovers.failovers;
+    if (decisions) view.decisions = decisions.decisions;
+    const migrations = view.migratedFrom.size;
+    if (events) for (const e of events.events) noteMigration(e.type, e.summary);
+    if (view.migratedFrom.size !== migrations) render();
+    else renderSide();
     if ($("banner").dataset.kind === "fetch") banner("");
   } catch (error) {
     banner(explain(error));
@@ -190,9 +196,7 @@ function render() {
   renderAttention(byHost, pulled);
   const allPorts = view.ports.size;
   $("summary").textContent = `${view.hosts.length} hosts (${Object.entries(counts).filter(([, n]) => n).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", ") || "none"}), ${allPorts} ports; showing ${shown}`;
-  renderTimeline();
-  renderPolicies();
-  renderDecisions();
+  renderSide();
 
   const took = performance.now() - started;
   grid.dataset.rendered = String(Number(grid.dataset.rendered) + 1);
@@ -202,6 +206,12 @@ function render() {
     view.firstRenderMs = performance.now();
     grid.dataset.firstRenderMs = view.firstRenderMs.toFixed(0);
   }
+}
+
+function renderSide() {
+  renderTimeline();
+  renderPolicies();
+  renderDecisions();
 }
 
 function matches(h, ports, q) {
@@ -241,9 +251,13 @@ function hostCard(h, status, ports, facts, problem, pulled) {
     // "healthy" is the link as the agent found it when the NIC appeared (operstate not down).
     const cls = pulled.has(`${h.host}|${n.device}`) ? "unplugged" : n.healthy ? "healthy" : "link-down";
     const t = traffic.get(n.device);
-    return `<li class="nic ${cls}" data-device="${esc(n.device)}"><span>${esc(n.device)}</span> <span class="meta">${esc(n.identity)}</span> ${cls === "healthy" ? "" : `<strong>${cls === "link-down" ? "link down" : cls}</strong>`}${t ? ` <span class="meta">${pct(t.capacityBps > 0 ? Math.max(t.rxBps, t.txBps) / t.capacityBps : 0)}</span>` : ""}${from ? ` <span class="from">migrated from ${esc(from)}</span>` : ""}</li>`;
+    return `<li class="nic ${cls}" data-device="${esc(n.device)}"><span>${esc(n.device)}</span> <span class="dim">${esc(n.identity)}</span> ${cls === "healthy" ? "" : `<strong>${cls === "link-down" ? "link down" : cls}</strong>`}${t ? ` <span class="dim">${pct(t.capacityBps > 0 ? Math.max(t.rxBps, t.txBps) / t.capacityBps : 0)}</span>` : ""}${from ? ` <span class="from">migrated from ${esc(from)}</span>` : ""}</li>`;
   }).join("");
 
+  const migratedIn = h.nics.filter((n) => view.migratedFrom.has(`${h.host}|${n.device}`)).length;
+  const down = h.nics.filter((n) => !n.healthy).length;
+  const nicSummary = `${h.nics.length} NIC${h.nics.length === 1 ? "" : "s"}${down ? `, ${down} link down` : ""}${migratedIn ? `, ${migratedIn} migrated in` : ""}`;
+  const nicsOpen = h.nics.length <= 8 || migratedIn > 0;
   const portRows = ports.map((p, i) => {
     const f = facts[i];
     const worst = f.problems.some(([k]) => k === "bad") ? "bad" : f.problems.length ? "warn" : "";
@@ -255,7 +269,7 @@ function hostCard(h, status, ports, facts, problem, pulled) {
   return `<article class="host s-${status}${problem ? " problem" : ""}" data-host="${id}" data-status="${esc(h.status)}" data-drained="${h.drained}" aria-label="host ${id}, ${esc(status)}">
 <header><h4>${id}</h4>${badges.join("")}<span class="actions">${drain}${forget}</span></header>
 <div class="meta">${sparkline(h.host)}<span>load ${h.load}/${h.capacity} slots</span></div>
-<ul class="nics" aria-label="NICs of ${id}">${nics || `<li class="empty">no NIC</li>`}</ul>
+<details class="nics"${nicsOpen ? " open" : ""}><summary>${nicSummary}</summary><ul class="nics" aria-label="NICs of ${id}">${nics || `<li class="empty">no NIC</li>`}</ul></details>
 <ul class="ports" aria-label="ports of ${id}">${portRows || `<li class="empty">no port</li>`}</ul>
 </article>`;
 }
