@@ -10,11 +10,13 @@ const FEED_KEPT = 200;
 const HOUR_MS = 3600 * 1000;
 
 const $ = (id) => document.getElementById(id);
+const scriptStartedMs = performance.now();
 const view = {
   hosts: [], ports: new Map(), policies: null, failovers: [], decisions: [],
   migratedFrom: new Map(),   // "host|device" -> the host the NIC came from
   samples: new Map(),        // host -> [{t, u}]
   feed: [], lastEventId: null, firstRenderMs: null,
+  expanded: new Set(),       // hosts whose NIC list an operator opened
 };
 
 // ---- the API ----
@@ -55,7 +57,7 @@ function banner(text, kind = "fetch") {
 
 // ---- refreshing: coalesced, never faster than the rate limit needs ----
 
-let refreshing = false, pending = null, lastRefresh = 0, timer = null;
+let refreshing = false, lastRefresh = -Infinity, timer = null;
 const wanted = new Set();
 
 function scheduleRefresh(...parts) {
@@ -79,7 +81,9 @@ async function runRefresh() {
       parts.has("all") ? api("/events?max=1000") : null,
     ]);
     extras.catch(() => { /* reported when awaited below */ });
+    const asked = performance.now();
     const [hosts, ports, policies] = await Promise.all([api("/hosts"), api("/ports"), api("/policies")]);
+    if (view.firstRenderMs === null) $("grid").dataset.firstFetch = `${asked.toFixed(0)}-${performance.now().toFixed(0)}`;
     view.hosts = hosts.hosts;
     view.ports = new Map(ports.ports.map((p) => [p.spec.port, p]));
     view.policies = policies;
@@ -205,6 +209,7 @@ function render() {
     // Since the navigation began (performance.now()'s origin): what an operator waits for.
     view.firstRenderMs = performance.now();
     grid.dataset.firstRenderMs = view.firstRenderMs.toFixed(0);
+    grid.dataset.scriptStartedMs = scriptStartedMs.toFixed(0);
   }
 }
 
@@ -235,7 +240,6 @@ function sparkline(host) {
 }
 
 function hostCard(h, status, ports, facts, problem, pulled) {
-  const traffic = new Map((h.traffic || []).map((t) => [t.device, t]));
   const badges = [`<span class="badge ${esc(h.status)}">${esc(h.status.toLowerCase())}</span>`];
   if (h.drained) badges.push(`<span class="badge drained">drained</span>`);
   if (status === "Standby") badges.push(`<span class="badge standby">standby</span>`);
@@ -246,18 +250,12 @@ function hostCard(h, status, ports, facts, problem, pulled) {
     : `<button data-action="drain" data-host="${id}" aria-label="drain ${id}">drain</button>`;
   const forget = `<button data-action="forget" data-host="${id}" class="danger" aria-label="forget ${id}"${h.status === "Down" ? "" : ` disabled title="only a Down host can be forgotten"`}>forget</button>`;
 
-  const nics = h.nics.map((n) => {
-    const from = view.migratedFrom.get(`${h.host}|${n.device}`);
-    // "healthy" is the link as the agent found it when the NIC appeared (operstate not down).
-    const cls = pulled.has(`${h.host}|${n.device}`) ? "unplugged" : n.healthy ? "healthy" : "link-down";
-    const t = traffic.get(n.device);
-    return `<li class="nic ${cls}" data-device="${esc(n.device)}"><span>${esc(n.device)}</span> <span class="dim">${esc(n.identity)}</span> ${cls === "healthy" ? "" : `<strong>${cls === "link-down" ? "link down" : cls}</strong>`}${t ? ` <span class="dim">${pct(t.capacityBps > 0 ? Math.max(t.rxBps, t.txBps) / t.capacityBps : 0)}</span>` : ""}${from ? ` <span class="from">migrated from ${esc(from)}</span>` : ""}</li>`;
-  }).join("");
-
   const migratedIn = h.nics.filter((n) => view.migratedFrom.has(`${h.host}|${n.device}`)).length;
+  const nicsOpen = h.nics.length <= 8 || migratedIn > 0 || view.expanded.has(h.host);
+  // A closed list is filled when opened: 100 hosts' NICs are most of the page's elements otherwise.
+  const nics = nicsOpen ? nicRows(h, pulled) : "";
   const down = h.nics.filter((n) => !n.healthy).length;
   const nicSummary = `${h.nics.length} NIC${h.nics.length === 1 ? "" : "s"}${down ? `, ${down} link down` : ""}${migratedIn ? `, ${migratedIn} migrated in` : ""}`;
-  const nicsOpen = h.nics.length <= 8 || migratedIn > 0;
   const portRows = ports.map((p, i) => {
     const f = facts[i];
     const worst = f.problems.some(([k]) => k === "bad") ? "bad" : f.problems.length ? "warn" : "";
@@ -269,9 +267,20 @@ function hostCard(h, status, ports, facts, problem, pulled) {
   return `<article class="host s-${status}${problem ? " problem" : ""}" data-host="${id}" data-status="${esc(h.status)}" data-drained="${h.drained}" aria-label="host ${id}, ${esc(status)}">
 <header><h4>${id}</h4>${badges.join("")}<span class="actions">${drain}${forget}</span></header>
 <div class="meta">${sparkline(h.host)}<span>load ${h.load}/${h.capacity} slots</span></div>
-<details class="nics"${nicsOpen ? " open" : ""}><summary>${nicSummary}</summary><ul class="nics" aria-label="NICs of ${id}">${nics || `<li class="empty">no NIC</li>`}</ul></details>
+<details class="nics" data-nics-of="${id}"${nicsOpen ? " open" : ""}><summary>${nicSummary}</summary><ul class="nics" aria-label="NICs of ${id}">${nics || (nicsOpen ? `<li class="empty">no NIC</li>` : "")}</ul></details>
 <ul class="ports" aria-label="ports of ${id}">${portRows || `<li class="empty">no port</li>`}</ul>
 </article>`;
+}
+
+function nicRows(h, pulled) {
+  const traffic = new Map((h.traffic || []).map((t) => [t.device, t]));
+  return h.nics.map((n) => {
+    const from = view.migratedFrom.get(`${h.host}|${n.device}`);
+    // "healthy" is the link as the agent found it when the NIC appeared (operstate not down).
+    const cls = pulled.has(`${h.host}|${n.device}`) ? "unplugged" : n.healthy ? "healthy" : "link-down";
+    const t = traffic.get(n.device);
+    return `<li class="nic ${cls}" data-device="${esc(n.device)}"><span>${esc(n.device)}</span> <span class="dim">${esc(n.identity)}</span> ${cls === "healthy" ? "" : `<strong>${cls === "link-down" ? "link down" : cls}</strong>`}${t ? ` <span class="dim">${pct(t.capacityBps > 0 ? Math.max(t.rxBps, t.txBps) / t.capacityBps : 0)}</span>` : ""}${from ? ` <span class="from">migrated from ${esc(from)}</span>` : ""}</li>`;
+  }).join("");
 }
 
 function renderAttention(byHost, pulled) {
@@ -543,6 +552,17 @@ $("token-forget").addEventListener("click", () => {
   render();
   start();
 });
+// "toggle" does not bubble: listened to on the way down.
+$("grid").addEventListener("toggle", (e) => {
+  const details = e.target;
+  const host = details.dataset?.nicsOf;
+  if (!host) return;
+  if (!details.open) { view.expanded.delete(host); return; }
+  view.expanded.add(host);
+  const list = details.querySelector("ul.nics");
+  const h = view.hosts.find((x) => x.host === host);
+  if (h && !list.children.length) list.innerHTML = nicRows(h, unplugged()) || `<li class="empty">no NIC</li>`;
+}, true);
 for (const id of ["search", "status-filter", "problems", "group-by"]) $(id).addEventListener("input", () => render());
 setInterval(() => { if (token()) scheduleRefresh(); }, TRAFFIC_POLL_MS);
 setInterval(() => { if (token() && !$("connection").classList.contains("live")) scheduleRefresh("all"); }, FALLBACK_POLL_MS);
