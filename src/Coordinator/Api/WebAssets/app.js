@@ -74,13 +74,8 @@ async function runRefresh() {
   const parts = new Set(wanted);
   wanted.clear();
   try {
-    // The grid needs hosts, ports and policies only: it is drawn as soon as they are in, the rest after.
-    const extras = Promise.all([
-      parts.has("failovers") || parts.has("all") ? api("/failovers") : null,
-      parts.has("decisions") || parts.has("all") ? api("/decisions?max=30") : null,
-      parts.has("all") ? api("/events?max=1000") : null,
-    ]);
-    extras.catch(() => { /* reported when awaited below */ });
+    // The grid needs hosts, ports and policies only: they are asked first and drawn as soon as they
+    // are in; the rest is asked after, so it never queues them behind the browser's six connections.
     const asked = performance.now();
     const [hosts, ports, policies] = await Promise.all([api("/hosts"), api("/ports"), api("/policies")]);
     if (view.firstRenderMs === null) $("grid").dataset.firstFetch = `${asked.toFixed(0)}-${performance.now().toFixed(0)}`;
@@ -89,7 +84,11 @@ async function runRefresh() {
     view.policies = policies;
     sample();
     render();
-    const [failovers, decisions, events] = await extras;
+    const [failovers, decisions, events] = await Promise.all([
+      parts.has("failovers") || parts.has("all") ? api("/failovers") : null,
+      parts.has("decisions") || parts.has("all") ? api("/decisions?max=30") : null,
+      parts.has("all") ? api("/events?max=1000") : null,
+    ]);
     if (failovers) view.failovers = failovers.failovers;
     if (decisions) view.decisions = decisions.decisions;
     const migrations = view.migratedFrom.size;
@@ -534,7 +533,8 @@ function start() {
   $("token").placeholder = "a token is in use (paste another to replace it)";
   scheduleRefresh("all");
   if (streamAbort) streamAbort.abort();
-  stream();
+  // The stream holds a connection for as long as the page is open: opened once the first view is asked for.
+  setTimeout(stream, 0);
 }
 
 $("token-form").addEventListener("submit", (e) => {
