@@ -112,7 +112,7 @@ public sealed class HundredHostsTests(ITestOutputHelper output) : IAsyncLifetime
 
     /// <summary>
     /// Host web-NNN: 12 NICs, 10 ports each over two of them (port 9 of every tenth host over one
-    /// only: without redundancy), 4 fail-over slots; the host's address is the node in this process.
+    /// only: without redundancy), 4 fail-over slots; every host's address is the node in this process.
     /// </summary>
     private static RegisterHost Registration(int h, Address node)
     {
@@ -126,7 +126,8 @@ public sealed class HundredHostsTests(ITestOutputHelper output) : IAsyncLifetime
                 : [DeviceId.Net($"eth{j}"), DeviceId.Net($"eth{PortsPerHost + j % 2}")];
             return new PortReport(new PortSpec(new PortId($"{host}-p{j}")), members, DeviceId.Net($"eth{j}"), false);
         }).ToList();
-        return new RegisterHost(host, $"{node}/user/web-{h:000}", 1, new HostInventory(nics, ports, 4, 0));
+        // The node's address, as an agent registers: the coordinator follows a host's membership by it.
+        return new RegisterHost(host, node.ToString(), 1, new HostInventory(nics, ports, 4, 0));
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

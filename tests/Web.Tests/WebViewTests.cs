@@ -94,6 +94,30 @@ public sealed class WebViewTests(StandaloneNode node, ITestOutputHelper output) 
     }
 
     [BrowserFact]
+    public async Task A_policys_mode_switched_from_the_page_after_confirmation_shows_in_the_API()
+    {
+        var page = await OpenWithToken(node.WriteToken);
+        var policy = page.Locator(".policy[data-policy='power-saving']");
+        await Expect(policy).ToContainTextAsync("now Advise");
+
+        await policy.GetByLabel("Power saving").SelectOptionAsync("Off");
+        await policy.GetByRole(AriaRole.Button, new() { Name = "apply" }).ClickAsync();
+        await Expect(page.Locator("#confirm-text")).ToContainTextAsync("Switch power-saving to Off");
+        await page.Locator("#confirm-ok").ClickAsync();
+
+        await node.Until(async () => (await node.Get("/policies")).GetProperty("settings").GetProperty("powerSaving").GetProperty("mode").GetString() == "Off",
+            "power saving Off in GET /policies");
+        await Expect(policy).ToContainTextAsync("now Off");
+        await Browser.Screenshot(page, "policy-mode", output);
+
+        await policy.GetByLabel("Power saving").SelectOptionAsync("Advise");
+        await policy.GetByRole(AriaRole.Button, new() { Name = "apply" }).ClickAsync();
+        await page.Locator("#confirm-ok").ClickAsync();
+        await node.Until(async () => (await node.Get("/policies")).GetProperty("settings").GetProperty("powerSaving").GetProperty("mode").GetString() == "Advise",
+            "power saving back to Advise");
+    }
+
+    [BrowserFact]
     public async Task With_a_read_token_a_drain_is_refused_and_the_page_says_so()
     {
         var page = await OpenWithToken(node.ReadToken);

@@ -79,9 +79,12 @@ public sealed class StandaloneNode : IAsyncLifetime
     }
 
     /// <summary>The host as <c>GET /hosts/{host}</c> shows it.</summary>
-    public async Task<JsonElement> Host()
+    public Task<JsonElement> Host() => Get($"/hosts/{HostName}");
+
+    /// <summary>The API's answer to <c>GET path</c> with the write token; throws unless it is a 200.</summary>
+    public async Task<JsonElement> Get(string path)
     {
-        using var response = await Http.GetAsync($"/hosts/{HostName}");
+        using var response = await Http.GetAsync(path);
         response.EnsureSuccessStatusCode();
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
     }

@@ -17,6 +17,7 @@ const view = {
   samples: new Map(),        // host -> [{t, u}]
   feed: [], lastEventId: null, firstRenderMs: null,
   expanded: new Set(),       // hosts whose NIC list an operator opened
+  chosenModes: new Map(),    // policy -> the mode an operator picked and has not applied yet
 };
 
 // ---- the API ----
@@ -333,12 +334,15 @@ function renderPolicies() {
   const settings = view.policies?.settings;
   if (!settings) return;
   const el = $("policies");
-  if (el.contains(document.activeElement)) return; // an operator choosing a mode: leave it be
+  if (el.contains(document.activeElement) && document.activeElement.tagName === "SELECT") return; // an operator choosing a mode
+  const focused = el.contains(document.activeElement) ? document.activeElement.dataset.policy : null;
   el.innerHTML = POLICIES.map(([name, key, label]) => {
     const mode = settings[key]?.mode ?? "?";
-    const options = ["Off", "Advise", "Auto"].map((m) => `<option${m === mode ? " selected" : ""}>${m}</option>`).join("");
+    const chosen = view.chosenModes.get(name) ?? mode;
+    const options = ["Off", "Advise", "Auto"].map((m) => `<option${m === chosen ? " selected" : ""}>${m}</option>`).join("");
     return `<div class="policy" data-policy="${name}"><label class="pname" for="mode-${name}">${label}</label><select id="mode-${name}" data-mode-of="${name}">${options}</select><button data-action="mode" data-policy="${name}">apply</button><span class="meta">now ${esc(mode)}</span></div>`;
   }).join("") + `<p class="meta">${view.policies.decisionsMade} decisions made${view.policies.changedAtRunTime ? "; changed at run time" : ""}</p>`;
+  if (focused) el.querySelector(`button[data-policy="${CSS.escape(focused)}"]`)?.focus();
 }
 
 function renderDecisions() {
@@ -514,7 +518,7 @@ document.addEventListener("click", (e) => {
     case "mode": {
       const policy = button.dataset.policy;
       const mode = document.querySelector(`[data-mode-of="${CSS.escape(policy)}"]`).value;
-      act(`Switch ${policy} to ${mode}.`, `/policies/${policy}`, "PUT", { mode });
+      act(`Switch ${policy} to ${mode}.`, `/policies/${policy}`, "PUT", { mode }).then(() => view.chosenModes.delete(policy));
       break;
     }
     case "reasons": showReasons(button.dataset.number); break;
@@ -551,6 +555,11 @@ $("token-forget").addEventListener("click", () => {
   view.hosts = []; view.ports = new Map();
   render();
   start();
+});
+// A picked mode survives the refreshes until it is applied (or the page is reloaded).
+$("policies").addEventListener("change", (e) => {
+  const policy = e.target.dataset?.modeOf;
+  if (policy) view.chosenModes.set(policy, e.target.value);
 });
 // "toggle" does not bubble: listened to on the way down.
 $("grid").addEventListener("toggle", (e) => {
