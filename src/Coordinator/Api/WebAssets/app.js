@@ -15,7 +15,7 @@ const view = {
   hosts: [], ports: new Map(), policies: null, failovers: [], decisions: [],
   migratedFrom: new Map(),   // "host|device" -> the host the NIC came from
   samples: new Map(),        // host -> [{t, u}]
-  feed: [], lastEventId: null, firstRenderMs: null,
+  feedSeeded: false, lastEventId: null, firstRenderMs: null,
   expanded: new Set(),       // hosts whose NIC list an operator opened
   chosenModes: new Map(),    // policy -> the mode an operator picked and has not applied yet
 };
@@ -94,6 +94,13 @@ async function runRefresh() {
     if (decisions) view.decisions = decisions.decisions;
     const migrations = view.migratedFrom.size;
     if (events) for (const e of events.events) noteMigration(e.type, e.summary);
+    // The recent past, oldest first, under whatever the stream brought already.
+    if (events && !view.feedSeeded) {
+      view.feedSeeded = true;
+      const live = [...$("feed").children];
+      for (const e of events.events.slice(-50)) feedEvent(e);
+      $("feed").prepend(...live);
+    }
     if (view.migratedFrom.size !== migrations) render();
     else renderSide();
     if ($("banner").dataset.kind === "fetch") banner("");
@@ -385,6 +392,18 @@ function noteMigration(type, summary) {
   if (m) view.migratedFrom.set(`${m[2]}|${m[3]}`, m[1]);
 }
 
+/** Puts an event at the top of the feed; its kind (device, fail-over, fence, policy, host). */
+function feedEvent(event) {
+  const kind = kindOf(event.type, event.summary);
+  const li = document.createElement("li");
+  li.dataset.type = event.type;
+  li.innerHTML = `<span class="when">${esc(time(event.at))}</span><span class="kind ${kind}">${kind}</span><strong>${esc(event.type)}</strong> ${esc(event.summary)}`;
+  const feed = $("feed");
+  feed.prepend(li);
+  while (feed.children.length > FEED_KEPT) feed.lastElementChild.remove();
+  return kind;
+}
+
 function onEvent(type, id, data) {
   if (id !== null) view.lastEventId = id;
   if (type === "unavailable") { connection("retrying", "coordinator unavailable: the stream resumes when it answers"); return; }
@@ -394,15 +413,7 @@ function onEvent(type, id, data) {
   let event;
   try { event = JSON.parse(data); } catch { return; }
   noteMigration(event.type, event.summary);
-  const kind = kindOf(event.type, event.summary);
-  view.feed.unshift({ ...event, kind });
-  if (view.feed.length > FEED_KEPT) view.feed.pop();
-  const li = document.createElement("li");
-  li.dataset.type = event.type;
-  li.innerHTML = `<span class="when">${esc(time(event.at))}</span><span class="kind ${kind}">${kind}</span><strong>${esc(event.type)}</strong> ${esc(event.summary)}`;
-  const feed = $("feed");
-  feed.prepend(li);
-  while (feed.children.length > FEED_KEPT) feed.lastElementChild.remove();
+  const kind = feedEvent(event);
   const parts = ["cluster"];
   if (kind === "failover") parts.push("failovers");
   if (kind === "policy") parts.push("decisions");
