@@ -40,10 +40,18 @@ public sealed class HundredHostsTests(ITestOutputHelper output) : IAsyncLifetime
         // The first opening after the coordinator started pays for its first answers of these kinds
         // (.NET's JIT); an operator opening the page on a running coordinator meets the later ones. The
         // best of three: other work on a shared two-core machine delays single openings by seconds.
-        var (_, cold) = await Open(browser, url, token);
-        var openings = new List<(IPage Page, Render Render)>();
-        for (var i = 0; i < 3; i++) openings.Add(await Open(browser, url, token));
-        var (page, warm) = openings.MinBy(o => o.Render.FirstRenderMs);
+        // Each page but the last is closed before the next opens: an open page polls and streams.
+        var (first, cold) = await Open(browser, url, token);
+        await first.Context.CloseAsync();
+        var openings = new List<Render>();
+        IPage page = null!;
+        for (var i = 0; i < 3; i++)
+        {
+            if (i > 0) await page.Context.CloseAsync();
+            (page, var render) = await Open(browser, url, token);
+            openings.Add(render);
+        }
+        var warm = openings.MinBy(o => o.FirstRenderMs)!;
         // The first screenful: cards further down are laid out only when scrolled to (content-visibility).
         await Browser.Screenshot(page, "hundred-hosts", output, fullPage: false);
 
@@ -51,7 +59,7 @@ public sealed class HundredHostsTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(Hosts * PortsPerHost, await page.Locator("li.port").CountAsync());
         await Expect(page.Locator("#attention details.single")).ToContainTextAsync($"{Hosts / 10} ports without redundancy");
         output.WriteLine($"{Hosts} hosts, {Hosts * PortsPerHost} ports, first render after the navigation began: best of 3 {warm}; " +
-                         $"others {string.Join(", ", openings.Select(o => $"{o.Render.FirstRenderMs:0} ms"))}; first opening after the coordinator's start {cold}; " +
+                         $"all three {string.Join(", ", openings.Select(o => $"{o.FirstRenderMs:0} ms"))}; first opening after the coordinator's start {cold}; " +
                          $"load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         // The issue's bound (a first render under a second) is read from this figure, not asserted: on a
         // two-core machine shared with other builds a single opening takes seconds (see the README's figures).
