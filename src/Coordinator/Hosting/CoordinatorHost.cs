@@ -107,6 +107,7 @@ public static class CoordinatorHost
 
         app = builder.Build();
         app.UseReplugApiErrors();
+        app.UseReplugWebView(); // its files carry no data: served before the token check
         var apiLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Replug.Coordinator.Api");
         app.UseReplugApiAccess(tokens, apiLog);
         app.MapReplugApi();

@@ -12,8 +12,13 @@ namespace Replug.Coordinator.Singleton;
 /// <param name="Ports">The ports this host carries now (or is about to: on their way to it).</param>
 /// <param name="Capacity">Fail-over slots: how many ports of other hosts it can take in all.</param>
 /// <param name="Load">The ports of other hosts it carries on those slots.</param>
+/// <param name="Traffic">
+/// Each NIC's traffic as the host's agent last reported it (its current incarnation's; NICs it has not
+/// measured yet are left out): what the web view plots over time. Measurements, not journaled.
+/// </param>
 public sealed record HostView(HostId Host, string Address, long Incarnation, HostStatus Status, bool Drained, DateTimeOffset Since,
-    IReadOnlyList<NicReport> Nics, IReadOnlyList<PortId> Ports, int Capacity, int Load, bool Reserved);
+    IReadOnlyList<NicReport> Nics, IReadOnlyList<PortId> Ports, int Capacity, int Load, bool Reserved,
+    IReadOnlyList<NicLoadSample>? Traffic = null);
 
 /// <summary>
 /// A logical port as operators see it (<c>GET /ports</c>). <paramref name="Redundant"/>: its host
@@ -31,7 +36,8 @@ public static class CoordinatorViews
         return [.. state.Hosts.Values.OrderBy(h => h.Host.Value, StringComparer.Ordinal).Select(h => new HostView(
             h.Host, h.Address, h.Incarnation, h.Status, h.Drained, h.Since, h.Inventory.Nics,
             [.. candidates[h.Host].PortsHere.Select(p => p.Port).Concat(state.IncomingPorts(h.Host)).Distinct().OrderBy(p => p.Value, StringComparer.Ordinal)],
-            h.Inventory.Capacity, candidates[h.Host].Load, h.Inventory.Reserved))];
+            h.Inventory.Capacity, candidates[h.Host].Load, h.Inventory.Reserved,
+            [.. h.Inventory.Nics.Select(n => state.Loads.Of(h.Host, h.Incarnation, n.Device)).OfType<NicLoadSample>()]))];
     }
 
     public static IReadOnlyList<PortView> Ports(CoordinatorState state) =>

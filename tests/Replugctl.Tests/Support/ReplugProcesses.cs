@@ -186,7 +186,7 @@ public sealed partial class CoordinatorWithHost : IAsyncLifetime
     internal static partial Regex ListeningOn();
 
     [GeneratedRegex(@"Remoting now listens on addresses: \[(akka\.tcp://replug@[^\]]+)\]")]
-    private static partial Regex RemotingOn();
+    internal static partial Regex RemotingOn();
 }
 
 /// <summary>
