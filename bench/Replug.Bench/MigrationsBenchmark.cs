@@ -33,7 +33,8 @@ public static class MigrationsBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: migrations [--nics N[,N...] (coordinator, 20000)] [--journal sqlite|postgres|both (sqlite)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcd]");
+            Console.WriteLine("usage: migrations [--nics N[,N...] (coordinator, 20000)] [--journal sqlite|postgres|both (sqlite)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcde]");
+            Console.WriteLine("  paths: (a) the tracker alone, (b) the coordinator, reports remoted from another node, (c) in-memory journal, (d) SQLite commits, (e) as (b), reports sent on the coordinator's node (no remoting)");
             Console.WriteLine($"  postgres: the server in {BenchPostgres.EnvironmentVariable} (or the tests' default), one new schema per run, dropped after it");
             return 0;
         }
@@ -71,7 +72,7 @@ public static class MigrationsBenchmark
         {
             var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             TrackerResult? batched = null, paired = null;
-            var durable = new List<(BenchJournal Journal, int Nics, CoordinatorResult Result)>();
+            var durable = new List<(string Path, BenchJournal Journal, int Nics, CoordinatorResult Result)>();
             CoordinatorResult? memory = null, memoryNoSnapshots = null;
             IReadOnlyList<(string Mode, double PerSecond)>? commits = null;
             SnapshotFacts? snapshot = null;
@@ -85,7 +86,14 @@ public static class MigrationsBenchmark
                     foreach (var count in nicCounts)
                     {
                         Console.WriteLine($"migrations: (b) coordinator with {journal}, {count} NICs on {count / NicsPerHost} hosts moving to {count / NicsPerHost} others ...");
-                        durable.Add((journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal)));
+                        durable.Add(("(b)", journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal)));
+                    }
+            if (paths.Contains('e'))
+                foreach (var journal in journals)
+                    foreach (var count in nicCounts)
+                    {
+                        Console.WriteLine($"migrations: (e) coordinator with {journal}, {count} NICs, reports sent on its own node ...");
+                        durable.Add(("(e)", journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal, remote: false)));
                     }
             if (paths.Contains('c'))
             {
@@ -110,18 +118,18 @@ public static class MigrationsBenchmark
                 rows.Add(["(a) NicTracker alone, batches of 1000 (one thread)", $"{batched.Pairs}", Rate(batched.PerSecond), Us(batched.PerSecond), $"{batched.Migrated} migrated"]);
                 rows.Add(["(a) NicTracker alone, pair by pair", $"{paired.Pairs}", Rate(paired.PerSecond), Us(paired.PerSecond), $"{paired.Migrated} migrated"]);
             }
-            foreach (var (journal, count, result) in durable)
-                rows.Add([$"(b) coordinator via proxy, {journal}, snapshot every >= {snapshotEvery}", $"{count}", Rate(result.MovesPerSecond), Us(result.MovesPerSecond), result.Verdicts]);
+            foreach (var (path, journal, count, result) in durable)
+                rows.Add([$"{path} coordinator via proxy{(path == "(e)" ? " on its node" : "")}, {journal}, snapshot every >= {snapshotEvery}", $"{count}", Rate(result.MovesPerSecond), Us(result.MovesPerSecond), result.Verdicts]);
             if (memory is not null && memoryNoSnapshots is not null)
             {
                 rows.Add([$"(c) coordinator, in-memory journal, snapshot every {snapshotEvery}", $"{nics}", Rate(memory.MovesPerSecond), Us(memory.MovesPerSecond), memory.Verdicts]);
                 rows.Add(["(c) coordinator, in-memory journal, no snapshots", $"{nics}", Rate(memoryNoSnapshots.MovesPerSecond), Us(memoryNoSnapshots.MovesPerSecond), memoryNoSnapshots.Verdicts]);
             }
             BenchStats.Table(["path", "NICs", "moves/s", "us/move", "verdicts"], rows);
-            foreach (var (journal, count, result) in durable)
+            foreach (var (path, journal, count, result) in durable)
             {
                 var j = result.Journal!;
-                var label = $"(b) {journal}, {count} NICs:";
+                var label = $"{path} {journal}, {count} NICs:";
                 BenchFormat.Row($"{label} events per move (NicRemoved, NicAdded, NicMigrated)",
                     $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each, {result.WritingShare:P0} of the time spent writing); setup adds {result.AddsPerSecond:N0}/s");
                 BenchFormat.Row($"{label} snapshots during the moves / latest size",
@@ -242,7 +250,8 @@ public static class MigrationsBenchmark
 
     private sealed class MemoryCoordinatorKey;
 
-    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory, BenchJournal journal)
+    /// <param name="remote">Reports sent from another node through the singleton proxy (TCP remoting); false: from the coordinator's own node.</param>
+    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory, BenchJournal journal, bool remote = true)
     {
         using var data = new BenchTempDirectory();
         var cluster = BenchCluster.Production();
@@ -266,11 +275,15 @@ public static class MigrationsBenchmark
                 coordinatorNode = await TestNode.StartCoordinator("coordinator", options, cluster);
                 nodes.Add(coordinatorNode);
                 await coordinatorNode.Join(null);
+                if (!remote) target = coordinatorNode.CoordinatorProxy;
+                else
+                {
                 // An agent-role node (never the singleton's) that can also ask the coordinator's queries.
                 var reporter = await TestNode.Start("reporter", cluster, ClusterNodeOptions.AgentRole, _ => { }, coordinatorSerializers: true);
                 nodes.Add(reporter);
                 await reporter.Join(coordinatorNode);
                 target = reporter.CoordinatorProxy;
+                }
             }
             else
             {
