@@ -76,6 +76,7 @@ public static class MigrationsBenchmark
             CoordinatorResult? memory = null, memoryNoSnapshots = null;
             IReadOnlyList<(string Mode, double PerSecond)>? commits = null;
             SnapshotFacts? snapshot = null;
+            NicEventCost? eventCost = null;
             if (paths.Contains('a'))
             {
                 Console.WriteLine($"migrations: (a) pure tracker, {trackerNics} NICs ...");
@@ -101,6 +102,7 @@ public static class MigrationsBenchmark
                 memory = await CoordinatorRate(nics, snapshotEvery, inMemory: true, BenchJournal.Sqlite);
                 memoryNoSnapshots = await CoordinatorRate(nics, int.MaxValue, inMemory: true, BenchJournal.Sqlite);
                 snapshot = await SnapshotCost(nics);
+                eventCost = await NicEventSerializationCost(nics);
             }
             if (paths.Contains('d'))
             {
@@ -152,6 +154,9 @@ public static class MigrationsBenchmark
                 BenchFormat.Row($"(c) recovery, worst case the schedule allows: the snapshot + {snap.ReplayedEvents:N0} events",
                     $"{snap.RecoveryMs:N0} ms (snapshot read {snap.SnapshotReadMs:N0} ms); from the snapshot before it (latest unreadable), + {2 * snap.ReplayedEvents:N0} events: {snap.RecoveryFromPreviousMs:N0} ms");
             }
+            if (eventCost is { } cost)
+                BenchFormat.Row($"(c) the {3 * nics:N0} events of {nics:N0} moves serialized: compact (written) / JSON (v1)",
+                    $"{cost.CompactUs:0.00} us, {cost.CompactBytes:0} bytes / {cost.JsonUs:0.00} us, {cost.JsonBytes:0} bytes per event");
             foreach (var (mode, c) in commits ?? [])
                 BenchFormat.Row($"(d) SQLite alone, one INSERT + COMMIT per transaction, {mode}", $"{c:N0} commits/s ({1e6 / c:0} us each)");
             if (batched is not null)
@@ -460,6 +465,46 @@ public static class MigrationsBenchmark
     /// snapshot kept before an unreadable latest one), each deserialized and applied as recovery does
     /// (the database's read of the rows not counted).
     /// </summary>
+    private sealed record NicEventCost(double CompactUs, double CompactBytes, double JsonUs, double JsonBytes);
+
+    /// <summary>What one NIC event costs to serialize (the journal does it once per event), in its compact form and in JSON.</summary>
+    private static async Task<NicEventCost> NicEventSerializationCost(int nics)
+    {
+        var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(
+            Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"), CoordinatorEventSerializer.Binding);
+        var system = ActorSystem.Create("replug-bench-events", setup);
+        try
+        {
+            var at = DateTimeOffset.UtcNow;
+            var events = new List<object>(3 * nics);
+            for (var i = 0; i < nics; i++)
+            {
+                var device = DeviceId.Net($"eth{i % NicsPerHost}");
+                var from = new HostId($"src-{i / NicsPerHost:000}");
+                var to = new HostId($"dst-{i / NicsPerHost:000}");
+                events.Add(new CoordinatorEvents.NicRemoved(from, device, Identity(i), at));
+                events.Add(new CoordinatorEvents.NicAdded(to, new NicReport(device, Identity(i), null, true), at));
+                events.Add(new CoordinatorEvents.NicMigrated(Identity(i), from, to, device, false, at));
+            }
+            var serializer = (CoordinatorEventSerializer)system.Serialization.FindSerializerFor(events[0]);
+            (double Us, double Bytes) Measure(Func<object, byte[]> write)
+            {
+                long bytes = 0;
+                foreach (var e in events.Take(1000)) write(e); // warm-up
+                var t0 = Stopwatch.GetTimestamp();
+                foreach (var e in events) bytes += write(e).Length;
+                return (Stopwatch.GetElapsedTime(t0).TotalMicroseconds / events.Count, bytes / (double)events.Count);
+            }
+            var compact = Measure(serializer.ToBinary);
+            var json = Measure(e => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e, e.GetType(), serializer.Options));
+            return new NicEventCost(compact.Us, compact.Bytes, json.Us, json.Bytes);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
     private static async Task<SnapshotFacts> SnapshotCost(int nics)
     {
         var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(
