@@ -33,7 +33,8 @@ public static class MigrationsBenchmark
     {
         if (args.Contains("-h") || args.Contains("--help"))
         {
-            Console.WriteLine("usage: migrations [--nics N[,N...] (coordinator, 20000)] [--journal sqlite|postgres|both (sqlite)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcd]");
+            Console.WriteLine("usage: migrations [--nics N[,N...] (coordinator, 20000)] [--journal sqlite|postgres|both (sqlite)] [--tracker-nics N (100000)] [--snapshot-every N (production default)] [--paths abcde]");
+            Console.WriteLine("  paths: (a) the tracker alone, (b) the coordinator, reports remoted from another node, (c) in-memory journal, (d) SQLite commits, (e) as (b), reports sent on the coordinator's node (no remoting)");
             Console.WriteLine($"  postgres: the server in {BenchPostgres.EnvironmentVariable} (or the tests' default), one new schema per run, dropped after it");
             return 0;
         }
@@ -71,10 +72,11 @@ public static class MigrationsBenchmark
         {
             var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             TrackerResult? batched = null, paired = null;
-            var durable = new List<(BenchJournal Journal, int Nics, CoordinatorResult Result)>();
+            var durable = new List<(string Path, BenchJournal Journal, int Nics, CoordinatorResult Result)>();
             CoordinatorResult? memory = null, memoryNoSnapshots = null;
             IReadOnlyList<(string Mode, double PerSecond)>? commits = null;
             SnapshotFacts? snapshot = null;
+            NicEventCost? eventCost = null;
             if (paths.Contains('a'))
             {
                 Console.WriteLine($"migrations: (a) pure tracker, {trackerNics} NICs ...");
@@ -85,7 +87,14 @@ public static class MigrationsBenchmark
                     foreach (var count in nicCounts)
                     {
                         Console.WriteLine($"migrations: (b) coordinator with {journal}, {count} NICs on {count / NicsPerHost} hosts moving to {count / NicsPerHost} others ...");
-                        durable.Add((journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal)));
+                        durable.Add(("(b)", journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal)));
+                    }
+            if (paths.Contains('e'))
+                foreach (var journal in journals)
+                    foreach (var count in nicCounts)
+                    {
+                        Console.WriteLine($"migrations: (e) coordinator with {journal}, {count} NICs, reports sent on its own node ...");
+                        durable.Add(("(e)", journal, count, await CoordinatorRate(count, snapshotEvery, inMemory: false, journal, remote: false)));
                     }
             if (paths.Contains('c'))
             {
@@ -93,6 +102,7 @@ public static class MigrationsBenchmark
                 memory = await CoordinatorRate(nics, snapshotEvery, inMemory: true, BenchJournal.Sqlite);
                 memoryNoSnapshots = await CoordinatorRate(nics, int.MaxValue, inMemory: true, BenchJournal.Sqlite);
                 snapshot = await SnapshotCost(nics);
+                eventCost = await NicEventSerializationCost(nics);
             }
             if (paths.Contains('d'))
             {
@@ -110,18 +120,18 @@ public static class MigrationsBenchmark
                 rows.Add(["(a) NicTracker alone, batches of 1000 (one thread)", $"{batched.Pairs}", Rate(batched.PerSecond), Us(batched.PerSecond), $"{batched.Migrated} migrated"]);
                 rows.Add(["(a) NicTracker alone, pair by pair", $"{paired.Pairs}", Rate(paired.PerSecond), Us(paired.PerSecond), $"{paired.Migrated} migrated"]);
             }
-            foreach (var (journal, count, result) in durable)
-                rows.Add([$"(b) coordinator via proxy, {journal}, snapshot every >= {snapshotEvery}", $"{count}", Rate(result.MovesPerSecond), Us(result.MovesPerSecond), result.Verdicts]);
+            foreach (var (path, journal, count, result) in durable)
+                rows.Add([$"{path} coordinator via proxy{(path == "(e)" ? " on its node" : "")}, {journal}, snapshot every >= {snapshotEvery}", $"{count}", Rate(result.MovesPerSecond), Us(result.MovesPerSecond), result.Verdicts]);
             if (memory is not null && memoryNoSnapshots is not null)
             {
                 rows.Add([$"(c) coordinator, in-memory journal, snapshot every {snapshotEvery}", $"{nics}", Rate(memory.MovesPerSecond), Us(memory.MovesPerSecond), memory.Verdicts]);
                 rows.Add(["(c) coordinator, in-memory journal, no snapshots", $"{nics}", Rate(memoryNoSnapshots.MovesPerSecond), Us(memoryNoSnapshots.MovesPerSecond), memoryNoSnapshots.Verdicts]);
             }
             BenchStats.Table(["path", "NICs", "moves/s", "us/move", "verdicts"], rows);
-            foreach (var (journal, count, result) in durable)
+            foreach (var (path, journal, count, result) in durable)
             {
                 var j = result.Journal!;
-                var label = $"(b) {journal}, {count} NICs:";
+                var label = $"{path} {journal}, {count} NICs:";
                 BenchFormat.Row($"{label} events per move (NicRemoved, NicAdded, NicMigrated)",
                     $"{result.EventsPerMove:0.00} -> {result.MovesPerSecond * result.EventsPerMove:N0} events/s in {result.Writes:N0} journal writes ({result.EventsPerMove * count / Math.Max(1, result.Writes):N0} events each, {result.WritingShare:P0} of the time spent writing); setup adds {result.AddsPerSecond:N0}/s");
                 BenchFormat.Row($"{label} snapshots during the moves / latest size",
@@ -144,6 +154,9 @@ public static class MigrationsBenchmark
                 BenchFormat.Row($"(c) recovery, worst case the schedule allows: the snapshot + {snap.ReplayedEvents:N0} events",
                     $"{snap.RecoveryMs:N0} ms (snapshot read {snap.SnapshotReadMs:N0} ms); from the snapshot before it (latest unreadable), + {2 * snap.ReplayedEvents:N0} events: {snap.RecoveryFromPreviousMs:N0} ms");
             }
+            if (eventCost is { } cost)
+                BenchFormat.Row($"(c) the {3 * nics:N0} events of {nics:N0} moves serialized: compact (written) / JSON (v1)",
+                    $"{cost.CompactUs:0.00} us, {cost.CompactBytes:0} bytes / {cost.JsonUs:0.00} us, {cost.JsonBytes:0} bytes per event");
             foreach (var (mode, c) in commits ?? [])
                 BenchFormat.Row($"(d) SQLite alone, one INSERT + COMMIT per transaction, {mode}", $"{c:N0} commits/s ({1e6 / c:0} us each)");
             if (batched is not null)
@@ -242,7 +255,8 @@ public static class MigrationsBenchmark
 
     private sealed class MemoryCoordinatorKey;
 
-    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory, BenchJournal journal)
+    /// <param name="remote">Reports sent from another node through the singleton proxy (TCP remoting); false: from the coordinator's own node.</param>
+    private static async Task<CoordinatorResult> CoordinatorRate(int nics, int snapshotEvery, bool inMemory, BenchJournal journal, bool remote = true)
     {
         using var data = new BenchTempDirectory();
         var cluster = BenchCluster.Production();
@@ -266,11 +280,15 @@ public static class MigrationsBenchmark
                 coordinatorNode = await TestNode.StartCoordinator("coordinator", options, cluster);
                 nodes.Add(coordinatorNode);
                 await coordinatorNode.Join(null);
+                if (!remote) target = coordinatorNode.CoordinatorProxy;
+                else
+                {
                 // An agent-role node (never the singleton's) that can also ask the coordinator's queries.
                 var reporter = await TestNode.Start("reporter", cluster, ClusterNodeOptions.AgentRole, _ => { }, coordinatorSerializers: true);
                 nodes.Add(reporter);
                 await reporter.Join(coordinatorNode);
                 target = reporter.CoordinatorProxy;
+                }
             }
             else
             {
@@ -447,6 +465,46 @@ public static class MigrationsBenchmark
     /// snapshot kept before an unreadable latest one), each deserialized and applied as recovery does
     /// (the database's read of the rows not counted).
     /// </summary>
+    private sealed record NicEventCost(double CompactUs, double CompactBytes, double JsonUs, double JsonBytes);
+
+    /// <summary>What one NIC event costs to serialize (the journal does it once per event), in its compact form and in JSON.</summary>
+    private static async Task<NicEventCost> NicEventSerializationCost(int nics)
+    {
+        var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(
+            Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING"), CoordinatorEventSerializer.Binding);
+        var system = ActorSystem.Create("replug-bench-events", setup);
+        try
+        {
+            var at = DateTimeOffset.UtcNow;
+            var events = new List<object>(3 * nics);
+            for (var i = 0; i < nics; i++)
+            {
+                var device = DeviceId.Net($"eth{i % NicsPerHost}");
+                var from = new HostId($"src-{i / NicsPerHost:000}");
+                var to = new HostId($"dst-{i / NicsPerHost:000}");
+                events.Add(new CoordinatorEvents.NicRemoved(from, device, Identity(i), at));
+                events.Add(new CoordinatorEvents.NicAdded(to, new NicReport(device, Identity(i), null, true), at));
+                events.Add(new CoordinatorEvents.NicMigrated(Identity(i), from, to, device, false, at));
+            }
+            var serializer = (CoordinatorEventSerializer)system.Serialization.FindSerializerFor(events[0]);
+            (double Us, double Bytes) Measure(Func<object, byte[]> write)
+            {
+                long bytes = 0;
+                foreach (var e in events.Take(1000)) write(e); // warm-up
+                var t0 = Stopwatch.GetTimestamp();
+                foreach (var e in events) bytes += write(e).Length;
+                return (Stopwatch.GetElapsedTime(t0).TotalMicroseconds / events.Count, bytes / (double)events.Count);
+            }
+            var compact = Measure(serializer.ToBinary);
+            var json = Measure(e => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e, e.GetType(), serializer.Options));
+            return new NicEventCost(compact.Us, compact.Bytes, json.Us, json.Bytes);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
     private static async Task<SnapshotFacts> SnapshotCost(int nics)
     {
         var setup = Shared.Serialization.ReplugSerializers.CreateActorSystemSetup(

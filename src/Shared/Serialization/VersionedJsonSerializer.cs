@@ -9,7 +9,8 @@ namespace Replug.Shared.Serialization;
 
 /// <summary>
 /// An Akka serializer for a closed set of types (its <see cref="ManifestRegistry"/>), written as
-/// System.Text.Json with <see cref="ReplugJson"/>'s conventions. The manifest is the registered
+/// System.Text.Json with <see cref="ReplugJson"/>'s conventions, or for the few hot types given a
+/// <see cref="CompactCodec"/>, in that compact binary form at their current version. The manifest is the registered
 /// name and version ("host.register-host.v1"); reading an older version runs the registered
 /// upcasters first, reading a newer one or an unknown name is a <see cref="SerializationException"/>.
 /// Every registered type's JSON contract is built in the constructor, i.e. when the ActorSystem
@@ -48,11 +49,19 @@ namespace Replug.Shared.Serialization;
 public abstract class VersionedJsonSerializer : SerializerWithStringManifest
 {
     private readonly JsonTypeInfo[] _contracts;
+    private readonly CompactCodec?[] _compact;
+
+    [ThreadStatic] private static CompactWriter? _writer;
 
     /// <param name="system">The actor system (Akka passes it to the factory).</param>
     /// <param name="registry">Every type this serializer writes and reads.</param>
     /// <param name="options">JSON options; <see cref="ReplugJson.Options"/> when null. Must be read-only.</param>
-    protected VersionedJsonSerializer(ExtendedActorSystem system, ManifestRegistry registry, JsonSerializerOptions? options = null)
+    /// <param name="compact">
+    /// Types written at their current version in a compact binary form instead of JSON (<see cref="CompactCodec"/>);
+    /// each must be in <paramref name="registry"/>. Their older versions are still read as JSON.
+    /// </param>
+    protected VersionedJsonSerializer(ExtendedActorSystem system, ManifestRegistry registry, JsonSerializerOptions? options = null,
+        IEnumerable<CompactCodec>? compact = null)
         : base(system)
     {
         ArgumentNullException.ThrowIfNull(registry);
@@ -71,6 +80,15 @@ public abstract class VersionedJsonSerializer : SerializerWithStringManifest
             {
                 throw new SerializationException($"{GetType().Name}: {entry} cannot be serialized as JSON: {e.Message}", e);
             }
+        }
+        _compact = new CompactCodec?[registry.Entries.Count];
+        foreach (var codec in compact ?? [])
+        {
+            if (!registry.TryGet(codec.Type, out var entry))
+                throw new ArgumentException($"{GetType().Name}: a compact codec for {codec.Type.FullName}, which the registry does not hold.", nameof(compact));
+            if (_compact[entry.Index] is not null)
+                throw new ArgumentException($"{GetType().Name}: two compact codecs for {entry}.", nameof(compact));
+            _compact[entry.Index] = codec;
         }
     }
 
@@ -92,6 +110,13 @@ public abstract class VersionedJsonSerializer : SerializerWithStringManifest
     {
         ArgumentNullException.ThrowIfNull(obj);
         var entry = Registry.For(obj.GetType());
+        if (_compact[entry.Index] is { } codec)
+        {
+            var writer = _writer ??= new CompactWriter();
+            writer.Reset();
+            codec.Write(writer, obj);
+            return writer.ToArray();
+        }
         try
         {
             return JsonSerializer.SerializeToUtf8Bytes(obj, _contracts[entry.Index]);
@@ -111,7 +136,13 @@ public abstract class VersionedJsonSerializer : SerializerWithStringManifest
         object? result;
         try
         {
-            if (version == entry.Version)
+            if (version == entry.Version && _compact[entry.Index] is { } codec)
+            {
+                var reader = new CompactReader(bytes);
+                result = codec.Read(ref reader);
+                reader.End();
+            }
+            else if (version == entry.Version)
             {
                 result = JsonSerializer.Deserialize(bytes, contract);
             }
@@ -121,6 +152,10 @@ public abstract class VersionedJsonSerializer : SerializerWithStringManifest
                     ?? throw new SerializationException($"'{manifest}' holds a null payload.");
                 result = entry.Upcast(payload, version).Deserialize(contract);
             }
+        }
+        catch (SerializationException e) when (version == entry.Version && _compact[entry.Index] is not null)
+        {
+            throw new SerializationException($"Cannot read '{manifest}' as {entry.Type.FullName}: {e.Message}", e);
         }
         catch (SerializationException)
         {

@@ -45,6 +45,32 @@ public sealed class StoredJournalTests : ClusterTestBase
         Assert.Equal(PortState.Unplaced, port.State);
     }
 
+    /// <summary>
+    /// Fixtures/journal-migrations-v1/replug.db: 100 NICs added on src-000, then each removed there and
+    /// added on dst-000 (a live migration: NicRemoved, NicAdded, NicMigrated), no snapshot, written while
+    /// these events were JSON (*.v1, written by the `migrations` bench's path (e) with 100 NICs and
+    /// --snapshot-every 1000000). They are written in a compact binary form from v2 on: a journal of the
+    /// JSON versions must still replay into the same places.
+    /// </summary>
+    [Fact]
+    public async Task A_coordinator_recovers_the_NIC_migrations_of_a_journal_written_as_JSON()
+    {
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Singleton", "Fixtures", "journal-migrations-v1", "replug.db"), Path.Combine(Data.Path, "replug.db"));
+        var c = await TestNode.StartCoordinator("c1", TestNode.Coordinator(Data.Path));
+        Nodes.Add(c);
+        await c.Join(null);
+
+        await Wait.Until(async () => (await c.Ask<Readiness>(new GetReadiness())).Recovered, "recovery");
+        var nics = (await c.Ask<NicsView>(new GetNics())).Nics;
+        Assert.Equal(100, nics.Count);
+        Assert.All(nics, n => Assert.Equal(new HostId("dst-000"), n.Host));
+        Assert.Equal(
+            Enumerable.Range(0, 100).Select(j => DeviceId.Net($"eth{j}")).ToHashSet(),
+            nics.Select(n => n.Device).ToHashSet());
+        Assert.Equal(100, nics.Select(n => n.Nic).Distinct().Count());
+        Assert.All(nics, n => Assert.Equal(NicIdentityKind.PermanentMac, n.Nic.Kind));
+    }
+
     [Fact]
     public async Task Write_a_journal_fixture_of_the_current_version()
     {
