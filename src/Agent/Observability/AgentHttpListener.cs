@@ -31,6 +31,9 @@ public sealed class AgentHttpListener(AgentOptions options, AgentEndpoints endpo
     private readonly List<Task> _accepting = [];
     private int _serving;
 
+    /// <summary>Where it listens once started (a port 0 in the URL: the port the kernel chose).</summary>
+    public IReadOnlyList<IPEndPoint> Listening => [.. _sockets.Select(s => (IPEndPoint)s.LocalEndPoint!)];
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var bound = new List<string>();
@@ -95,7 +98,8 @@ public sealed class AgentHttpListener(AgentOptions options, AgentEndpoints endpo
         catch (SocketException e)
         {
             socket.Dispose();
-            throw new IOException($"Failed to bind to address {url}: {e.Message}", e);
+            var why = e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message;
+            throw new IOException($"Failed to bind to address {url}: {why}.", e);
         }
     }
 
@@ -142,6 +146,7 @@ public sealed class AgentHttpListener(AgentOptions options, AgentEndpoints endpo
                 var response = await AnswerAsync(client, stopping);
                 await client.SendAsync(response, SocketFlags.None, stopping);
                 client.Shutdown(SocketShutdown.Send);
+                await DrainAsync(client, stopping);
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException)
@@ -157,6 +162,36 @@ public sealed class AgentHttpListener(AgentOptions options, AgentEndpoints endpo
             Interlocked.Decrement(ref _serving);
         }
     }
+
+    /// <summary>
+    /// Reads what the client still sends until it closes (at most <see cref="DrainAtMost"/>, for a
+    /// second): closing a socket with unread data resets the connection, and a client refused for a
+    /// head too large would lose the answer that says why.
+    /// </summary>
+    private static async Task DrainAsync(Socket client, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            for (var drained = 0; drained < DrainAtMost;)
+            {
+                var n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+                if (n == 0) return;
+                drained += n;
+            }
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private const int DrainAtMost = 64 * 1024;
 
     /// <summary>Reads the request's head (bounded in size and time) and makes the whole response.</summary>
     private async Task<byte[]> AnswerAsync(Socket client, CancellationToken stopping)
