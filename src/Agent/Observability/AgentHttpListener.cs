@@ -85,7 +85,8 @@ public sealed class AgentHttpListener(AgentOptions options, AgentEndpoints endpo
             // agent listen on the same port): a restarted agent binds although its last connections,
             // which it closed first, wait in TIME_WAIT.
             socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
-            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            // [::] takes IPv4 too, as Kestrel listened; another IPv6 address only itself.
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = endpoint.Address.Equals(IPAddress.IPv6Any);
             socket.Bind(endpoint);
             socket.Listen(MaxConnections);
             return socket;
