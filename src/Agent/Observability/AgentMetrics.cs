@@ -26,6 +26,7 @@ public sealed class AgentMetrics
     private readonly Totals _fences = new("scope");
     private readonly Totals _switches = new();
     private readonly Totals _preparedSwitches = new();
+    private readonly Totals _httpRefused = new("reason");
     private readonly Histogram<double> _switchLatency;
     private volatile SourceCounters? _source;
     private volatile DeviceStateCensus? _devices;
@@ -52,6 +53,8 @@ public sealed class AgentMetrics
             "Of those, switches a port prepared and the uevent source's thread carried out on the kernel's report");
         Meter.CreateObservableCounter("fences", _fences.Observe, "{fence}",
             "Fences: a port took its traffic down (scope=port), or the host fenced itself without a majority (scope=host)");
+        Meter.CreateObservableCounter("http.requests.refused", _httpRefused.Observe, "{request}",
+            "Requests the agent's listener refused before an endpoint saw them, by reason (bad_request, too_large, timeout, busy)");
     }
 
     /// <summary>The meter the instruments belong to.</summary>
@@ -81,6 +84,14 @@ public sealed class AgentMetrics
 
     public void PortFenced() => _fences.Add(1, "port");
     public void HostFenced() => _fences.Add(1, "host");
+
+    internal void HttpRefused(HttpRefusal reason) => _httpRefused.Add(1, reason switch
+    {
+        HttpRefusal.BadRequest => "bad_request",
+        HttpRefusal.TooLarge => "too_large",
+        HttpRefusal.Timeout => "timeout",
+        _ => "busy",
+    });
 
     private IEnumerable<Measurement<long>> ObserveRejected()
     {

@@ -1,9 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -19,7 +14,7 @@ public sealed record HealthView(string Status, IReadOnlyDictionary<string, Healt
 /// <summary>A health endpoint's refusal (503), in the API's error format plus the checks: <c>{ "error": "...", "checks": {...} }</c>.</summary>
 public sealed record HealthProblemView(string Error, IReadOnlyDictionary<string, HealthCheckView> Checks);
 
-/// <summary>Metrics and health for a Replug host: the services, and the endpoints over them.</summary>
+/// <summary>Metrics and health for a Replug host: the services, and what the endpoints over them share.</summary>
 public static class ObservabilityHosting
 {
     /// <summary>The tag of the checks /health/live runs (Akka.Hosting's ActorSystem liveness check has it); /health/ready runs them all.</summary>
@@ -27,12 +22,6 @@ public static class ObservabilityHosting
 
     /// <summary>How long a health endpoint waits for its checks: an answer that comes later is a 503.</summary>
     public static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(5);
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        Converters = { new JsonStringEnumConverter() },
-    };
 
     /// <summary>The Prometheus export of this host's meters, and the health checks' service.</summary>
     public static IServiceCollection AddReplugMetrics(this IServiceCollection services)
@@ -58,37 +47,13 @@ public static class ObservabilityHosting
         });
         var health = new AgentHealth();
         services.AddSingleton(health);
+        services.TryAddSingleton<AgentEndpoints>();
         var checks = services.AddHealthChecks()
             .AddCheck("uevent-source", new AgentHealthCheck(health, (h, _) => h.UeventSource()), tags: ["agent"]);
         if (clustered)
             checks.AddCheck("lease", new AgentHealthCheck(health, (h, now) => h.Lease(now)), tags: ["agent"])
                 .AddCheck("kernel-fence", new AgentHealthCheck(health, (h, now) => h.KernelFence(now)), tags: ["agent"]);
         return services;
-    }
-
-    /// <summary><c>GET /metrics</c>: this host's instruments in Prometheus' text format.</summary>
-    public static IEndpointConventionBuilder MapReplugMetrics(this IEndpointRouteBuilder endpoints, string pattern = "/metrics") =>
-        // A route handler (a Delegate, not a RequestDelegate), so the API's OpenAPI document lists it too.
-        endpoints.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], (Delegate)(async (HttpContext context) =>
-        {
-            var export = context.RequestServices.GetRequiredService<PrometheusExport>();
-            context.Response.ContentType = PrometheusExport.ContentType;
-            if (HttpMethods.IsHead(context.Request.Method)) return;
-            await export.WriteAsync(context.Response.Body, context.RequestAborted);
-        }));
-
-    /// <summary>
-    /// The agent's <c>/health/live</c> (the process runs: its ActorSystem's liveness) and
-    /// <c>/health/ready</c> (every check: it hears the kernel, and in a cluster holds its lease and
-    /// renews the kernel fence): 200 with the checks, or 503 naming the first that fails.
-    /// </summary>
-    public static IEndpointRouteBuilder MapAgentHealth(this IEndpointRouteBuilder endpoints, IServiceProvider services)
-    {
-        endpoints.MapMethods("/health/live", [HttpMethods.Get, HttpMethods.Head], (CancellationToken ct) =>
-            Answer(services, "live", c => c.Tags.Contains(LivenessTag), ct));
-        endpoints.MapMethods("/health/ready", [HttpMethods.Get, HttpMethods.Head], (CancellationToken ct) =>
-            Answer(services, "ready", null, ct));
-        return endpoints;
     }
 
     /// <summary>Runs the checks (all, or those <paramref name="predicate"/> selects), bounded by <see cref="CheckTimeout"/>.</summary>
@@ -119,13 +84,4 @@ public static class ObservabilityHosting
     public static string? Problem(HealthReport report) =>
         report.Entries.Where(e => e.Value.Status == HealthStatus.Unhealthy).OrderBy(e => e.Key, StringComparer.Ordinal)
             .Select(e => $"{e.Key}: {e.Value.Description ?? e.Value.Exception?.Message ?? "unhealthy"}").FirstOrDefault();
-
-    private static async Task<IResult> Answer(IServiceProvider services, string status, Func<HealthCheckRegistration, bool>? predicate, CancellationToken ct)
-    {
-        var report = await Check(services, predicate, ct);
-        var checks = Views(report);
-        return Problem(report) is { } problem
-            ? Results.Json(new HealthProblemView(problem, checks), Json, statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Json(new HealthView(status, checks), Json);
-    }
 }
