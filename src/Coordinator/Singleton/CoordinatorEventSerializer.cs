@@ -68,8 +68,12 @@ public sealed partial class CoordinatorEventSerializer(ExtendedActorSystem syste
         .Add<EventFeed.GetEventsAfter>("coordinator.query.get-events-after")
         .Add<EventFeed.EventPage>("coordinator.query.event-page")
         // Views (v2): their own contracts (HostView, PortView), no longer the state's records.
-        .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts", version: 2)
-        .Add<CoordinatorQueries.PortsView>("coordinator.query.ports", version: 2)
+        // v3: a host's NICs' last traffic (HostView.Traffic); a port's agent fenced it (PortView.Fenced). A v2
+        // answer reads as no traffic measured and not fenced; a v2 node refuses a v3 answer by its version, not silently.
+        .Add<CoordinatorQueries.HostsView>("coordinator.query.hosts", version: 3)
+        .Upcast<CoordinatorQueries.HostsView>(fromVersion: 2, v2 => v2)
+        .Add<CoordinatorQueries.PortsView>("coordinator.query.ports", version: 3)
+        .Upcast<CoordinatorQueries.PortsView>(fromVersion: 2, v2 => v2)
         .Add<CoordinatorQueries.FailoversView>("coordinator.query.failovers")
         .Add<CoordinatorQueries.NicsView>("coordinator.query.nics")
         .Add<CoordinatorQueries.EventsView>("coordinator.query.events")

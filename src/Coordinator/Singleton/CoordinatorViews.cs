@@ -26,7 +26,7 @@ public sealed record HostView(HostId Host, string Address, long Incarnation, Hos
 /// fail-over device for a standby, or a port over one device) is flagged, not hidden.
 /// </summary>
 public sealed record PortView(PortSpec Spec, HostId Host, PortState State, FailoverId? Failover, DeviceId? Active,
-    IReadOnlyList<DeviceId> Members, bool Forwarding, bool Redundant, HostId? Home, HostId? MovingFrom);
+    IReadOnlyList<DeviceId> Members, bool Forwarding, bool Redundant, HostId? Home, HostId? MovingFrom, bool Fenced = false);
 
 public static class CoordinatorViews
 {
@@ -44,5 +44,5 @@ public static class CoordinatorViews
         [.. state.Ports.Values.OrderBy(p => p.Spec.Port.Value, StringComparer.Ordinal).Select(p => new PortView(
             p.Spec, p.Host, p.State, p.Failover, p.LastReport?.Active, p.LastReport?.Members ?? [],
             p.State == PortState.Active && p.LastReport is { Forwarding: true },
-            p.LastReport is { Members.Count: > 1 }, p.Home, p.Move?.From))];
+            p.LastReport is { Members.Count: > 1 }, p.Home, p.Move?.From, p.LastReport is { Fenced: true }))];
 }

@@ -76,6 +76,27 @@ public sealed class CoordinatorEventSerializerTests()
         Assert.Contains("ends early", e.Message);
     }
 
+    [Fact]
+    public void A_ports_answer_keeps_a_fenced_port_and_one_from_a_v2_node_reads_as_not_fenced()
+    {
+        var port = new PortView(new PortSpec(new PortId("p1")), new HostId("h1"), PortState.Active, null, DeviceId.Net("v1"),
+            [DeviceId.Net("v1"), DeviceId.Net("v2")], Forwarding: false, Redundant: true, Home: null, MovingFrom: null, Fenced: true);
+        var answer = new CoordinatorQueries.PortsView([port]);
+        var serializer = Assert.IsType<CoordinatorEventSerializer>(Sys.Serialization.FindSerializerFor(answer));
+        var v3 = serializer.ToBinary(answer);
+
+        var current = Assert.IsType<CoordinatorQueries.PortsView>(Sys.Serialization.Deserialize(v3, serializer.Identifier, serializer.Manifest(answer)));
+        var v2Json = System.Text.Json.Nodes.JsonNode.Parse(v3)!;
+        Assert.True(v2Json["ports"]![0]!.AsObject().Remove("fenced"), "the v3 answer names the field");
+        var fromV2 = Assert.IsType<CoordinatorQueries.PortsView>(
+            Sys.Serialization.Deserialize(Encoding.UTF8.GetBytes(v2Json.ToJsonString()), serializer.Identifier, "coordinator.query.ports.v2"));
+
+        Assert.Equal("coordinator.query.ports.v3", serializer.Manifest(answer));
+        Assert.True(current.Ports.Single().Fenced);
+        Assert.False(fromV2.Ports.Single().Fenced);
+        Assert.Equal(port.Active, fromV2.Ports.Single().Active);
+    }
+
     private static int JsonSerializerLength(VersionedJsonSerializer serializer, object e) =>
         System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(e, e.GetType(), serializer.Options).Length;
 }

@@ -145,7 +145,7 @@ function portFacts(port, host, pulled) {
   const nics = new Map((host?.nics || []).map((n) => [n.device, n]));
   const members = (port.members || []).map((device) => {
     let role;
-    if (device === port.active) role = port.forwarding ? "active" : "active fenced";
+    if (device === port.active) role = port.fenced ? "active fenced" : port.forwarding ? "active" : "active escalated";
     else if (pulled.has(`${port.host}|${device}`)) role = "unplugged";
     else if (nics.has(device)) role = nics.get(device).healthy ? "standby" : "standby down";
     else role = "faulted"; // its host no longer has it: removed, or lost with its card
@@ -155,7 +155,8 @@ function portFacts(port, host, pulled) {
   if (port.state === "Unplaced") problems.push(["bad", "unplaced"]);
   else if (port.state === "FailingOver") problems.push(["bad", "failing over"]);
   else if (port.state === "Moving") problems.push(["warn", `moving from ${port.movingFrom ?? "?"}`]);
-  if (port.state === "Active" && port.active && !port.forwarding) problems.push(["bad", "fenced: not forwarding"]);
+  if (port.fenced) problems.push(["bad", "fenced: not forwarding"]);
+  else if (port.state === "Active" && port.active && !port.forwarding) problems.push(["bad", "escalated: not forwarding"]);
   if (port.state === "Active" && !port.active) problems.push(["bad", "no active device"]);
   if (!port.redundant) problems.push(["warn", "no redundancy"]);
   if (members.some((m) => m.role === "faulted")) problems.push(["warn", "faulted member"]);
@@ -266,7 +267,7 @@ function hostCard(h, status, ports, facts, problem, pulled) {
   const portRows = ports.map((p, i) => {
     const f = facts[i];
     const worst = f.problems.some(([k]) => k === "bad") ? "bad" : f.problems.length ? "warn" : "";
-    const members = f.members.map((m) => `<span class="m ${m.role}" data-role="${m.role}">${esc(m.device)}${m.role === "active" ? " ▶ active" : m.role === "active fenced" ? " (fenced)" : m.role === "standby" ? " (standby)" : m.role === "standby down" ? " (standby, link down)" : ` (${m.role})`}</span>`).join("");
+    const members = f.members.map((m) => `<span class="m ${m.role}" data-role="${m.role}">${esc(m.device)}${m.role === "active" ? " ▶ active" : m.role === "active fenced" ? " (fenced)" : m.role === "active escalated" ? " (escalated)" : m.role === "standby" ? " (standby)" : m.role === "standby down" ? " (standby, link down)" : ` (${m.role})`}</span>`).join("");
     const flags = f.problems.map(([k, text]) => `<span class="flag ${k}">${esc(text)}</span>`).join("");
     return `<li class="port ${worst}" data-port="${esc(p.spec.port)}" data-state="${esc(p.state)}" data-active="${esc(p.active ?? "")}"><span class="name">${esc(p.spec.port)}</span> ${members || `<span class="m faulted">no device</span>`}${flags}</li>`;
   }).join("");
