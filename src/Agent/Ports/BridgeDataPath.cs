@@ -48,8 +48,14 @@ public sealed class BridgeDataPath : IDataPath, IDisposable
     private Rtnetlink? _rtnetlink;
     private bool _disposed;
 
-    /// <summary>How long a switch keeps the previous device while the next one is not yet operationally up (default).</summary>
-    public static readonly TimeSpan DefaultOperUpWait = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// How long a switch keeps the previous device while the next one is not yet operationally up
+    /// (default). Above a second: the kernel's linkwatch turns a NIC's carrier into "up" at most once
+    /// a second for all but stacked devices (net/core/link_watch.c, non-urgent events), so a
+    /// returning physical NIC can read down for up to a second after it has carrier. Only a revert
+    /// or a planned move waits here; a lost device's switch finds the previous one gone and does not.
+    /// </summary>
+    public static readonly TimeSpan DefaultOperUpWait = TimeSpan.FromMilliseconds(1500);
 
     /// <summary>A data path over a fixed map of ports to bridge names.</summary>
     public BridgeDataPath(IReadOnlyDictionary<PortId, string> bridges, string? networkNamespace = null, TimeSpan? operUpWait = null)
