@@ -128,22 +128,17 @@ public sealed class EventStreamFeed(Func<long, CancellationToken, Task<EventFeed
         var sinceWrite = Stopwatch.StartNew();
         Stopwatch? silent = null;
         long? after = lastEventId;
-        // The retry hint: a browser's EventSource reconnects after 1 s (with Last-Event-ID) instead of its default 3 s.
-        await Write("retry: 1000\n\n");
         try
         {
+            // "From now on" starts at the journal's end as it is before the first byte goes out: a client that
+            // makes a change once the stream has begun (its retry hint came) sees the change's event.
+            if (after is null) after = (await FetchOrNull(long.MaxValue))?.Newest;
+            // The retry hint: a browser's EventSource reconnects after 1 s (with Last-Event-ID) instead of its default 3 s.
+            await Write("retry: 1000\n\n");
             while (!ct.IsCancellationRequested)
             {
-                EventFeed.EventPage? page;
-                try
-                {
-                    // No id yet: ask past every event for the journal's last number, and start from there.
-                    page = await fetch(after ?? long.MaxValue, ct);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    page = null;
-                }
+                // No id yet (the coordinator did not answer at the start): ask past every event for the journal's last number, and start from there.
+                var page = await FetchOrNull(after ?? long.MaxValue);
                 if (page is null)
                 {
                     if (silent is null)
@@ -172,6 +167,12 @@ public sealed class EventStreamFeed(Func<long, CancellationToken, Task<EventFeed
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
             await Write(EventStream.Format("end", null, new ApiError("the coordinator node is stopping: reconnect (to another node) with Last-Event-ID to resume")), CancellationToken.None);
+        }
+
+        async Task<EventFeed.EventPage?> FetchOrNull(long afterSequence)
+        {
+            try { return await fetch(afterSequence, ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { return null; }
         }
 
         async Task<bool> Send(EventFeed.EventPage page)

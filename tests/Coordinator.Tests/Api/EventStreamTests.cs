@@ -133,6 +133,37 @@ public sealed class EventStreamFeedTests
     }
 
     [Fact]
+    public async Task Without_Last_Event_ID_the_start_is_fixed_before_the_retry_hint_so_an_event_made_after_it_is_sent()
+    {
+        var written = new System.Text.StringBuilder();
+        var journalEnd = 7L;
+        using var done = new CancellationTokenSource();
+        var asked = 0;
+        var feed = new EventStreamFeed((after, _) =>
+        {
+            done.Token.ThrowIfCancellationRequested();
+            if (++asked == 3) done.Cancel(); // the client goes after this answer
+            var events = new List<EventFeed.SequencedEvent>();
+            for (var n = after + 1; after < journalEnd && n <= journalEnd; n++) events.Add(Event(n));
+            return Task.FromResult<EventFeed.EventPage?>(new EventFeed.EventPage(events, 1, journalEnd));
+        }, Quick);
+
+        // A client that sees the retry hint and then makes a change (journaled as 8).
+        try
+        {
+            await feed.Run(null, (text, _) =>
+            {
+                written.Append(text);
+                if (text.StartsWith("retry:", StringComparison.Ordinal)) journalEnd = 8;
+                return Task.CompletedTask;
+            }, done.Token);
+        }
+        catch (OperationCanceledException) { }
+
+        Assert.Contains("id: 8", written.ToString());
+    }
+
+    [Fact]
     public async Task A_coordinator_that_stops_answering_is_announced_once_and_the_stream_goes_on_when_it_answers_again()
     {
         var text = await Run(5, Quick, null, null, null, new EventFeed.EventPage([Event(6)], 1, 6));
